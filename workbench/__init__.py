@@ -1,0 +1,20 @@
+"""workbench: fit a hierarchical linear model by GLS/REML and by PyMC, and compare the two.
+
+The data flow reads top to bottom::
+
+    formula + DataFrame -> ModelSpec (formula.py) -> Design (design.py)
+        -> REML criterion -> optimizer -> Fit       (reml/)
+        -> PyMC model -> sampler -> InferenceData   (bayes/)
+        -> compare (compare.py) -> figures (plots/)
+
+Importing this package does not import PyMC; the Bayesian fitter loads it on first use.
+"""
+
+from .api import fit
+from .design import Design, build_design
+from .errors import WorkbenchError
+from .formula import ModelSpec, parse_formula
+from .record import Fit
+
+__all__ = ["fit", "Fit", "Design", "build_design", "ModelSpec", "parse_formula", "WorkbenchError"]
+__version__ = "0.1.0"

@@ -1,0 +1,56 @@
+"""The public entry point: ``workbench.fit(formula, data, method=...)``."""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from .design import build_design
+from .errors import WorkbenchError
+from .formula import parse_formula
+from .record import Fit
+
+METHODS = ("reml", "ml", "bayes")
+
+
+def fit(formula: str, data: pd.DataFrame, method: str = "reml", *, known_sd: str | None = None,
+        label: str | None = None, **options) -> Fit:
+    """Fit a linear mixed model given by an lme4-style formula.
+
+    Parameters
+    ----------
+    formula : str
+        e.g. ``"y ~ 1 + x + (1 + x | g)"``.
+    data : DataFrame
+    method : {"reml", "ml", "bayes"}
+        REML or maximum likelihood (the GLS engine), or a PyMC Bayesian fit.
+    known_sd : str, optional
+        Column of known residual standard deviations (meta-analysis form): no residual
+        variance is estimated.
+    label : str, optional
+        Name of the fit in comparison tables (default: the method).
+    **options
+        Passed to the fitter: for ``"bayes"``, ``draws``, ``tune``, ``chains``, ``seed``,
+        ``priors``, ``target_accept``, ... (see :func:`workbench.bayes.fit.fit_bayes`).
+
+    Returns
+    -------
+    Fit
+    """
+    if method not in METHODS:
+        raise WorkbenchError(f"unknown method '{method}'; choose one of {', '.join(METHODS)}")
+    spec = parse_formula(formula)
+    design = build_design(spec, data, known_sd=known_sd)
+    if not design.terms:
+        raise WorkbenchError(
+            f"formula '{formula}' has no random-effects term such as '(1 | g)'; "
+            "use an ordinary regression for a model without one"
+        )
+    if method in ("reml", "ml"):
+        from .reml.fit import fit_reml
+
+        if options:
+            raise WorkbenchError(f"unknown option(s) for method '{method}': {', '.join(options)}")
+        return fit_reml(design, reml=(method == "reml"), label=label)
+    from .bayes.fit import fit_bayes
+
+    return fit_bayes(design, label=label, **options)

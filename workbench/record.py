@@ -1,0 +1,158 @@
+"""One fit record for every method.
+
+A :class:`Fit` holds what both fitters report, under the same names, and keeps the fitter's own
+record (optimizer summary, InferenceData) beside it.  ``to_dict()`` is the JSON record the CLI
+writes; :meth:`Fit.params` is the tidy parameter table that :func:`workbench.compare` stacks.
+
+Parameter names, everywhere: ``beta[NAME]``, ``sd[GROUP:TERM]``, ``cor[GROUP:TERM1,TERM2]``,
+``sigma``; on the variance scale ``var[GROUP:TERM]``, ``var[Residual]``.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+
+def _base_group(grp: str) -> str:
+    """lme4 labels a second term on a factor ``g.1``; parameter names use the factor ``g``."""
+    head, dot, tail = grp.rpartition(".")
+    return head if dot and tail.isdigit() else grp
+
+
+def varcorr_param_name(row: dict) -> str:
+    """Tidy parameter name of a ``varcorr`` row."""
+    if row["grp"] == "Residual":
+        return "sigma"
+    g = _base_group(row["grp"])
+    if row.get("var2") is None:
+        return f"sd[{g}:{row['var1']}]"
+    return f"cor[{g}:{row['var1']},{row['var2']}]"
+
+
+@dataclass(eq=False)
+class Fit:
+    """A fitted model, REML/ML or Bayesian.
+
+    Attributes
+    ----------
+    method : {"reml", "ml", "bayes"}
+    formula : str
+    nobs : int
+    ngroups : dict
+        ``{group: number of levels}``.
+    criterion : float or None
+        REML criterion or ML deviance as lme4 reports them; None for bayes.
+    loglik : float or None
+    beta, beta_se : dict
+        Fixed effects (posterior means for bayes) and standard errors (posterior sds), in
+        formula order.
+    beta_ci : dict
+        ``{name: [lower, upper]}``: Wald 95% intervals (REML/ML) or 95% equal-tailed credible
+        intervals (bayes).
+    sigma : float or None
+        Residual sd (None when residual sds are known).
+    varcorr : list of dict
+        Rows as lme4's ``as.data.frame(VarCorr())``: ``grp``, ``var1``, ``var2``, ``vcov``,
+        ``sdcor``, plus ``sdcor_ci`` ([lower, upper] or None).
+    ranef : list of dict
+        Rows ``group``, ``term``, ``level``, ``value``, ``cond_sd`` (BLUPs and conditional sds,
+        or posterior means and sds), plus ``lower``, ``upper`` for bayes.
+    converged, singular : bool
+    diagnostics : dict
+        Optimizer record (REML/ML) or sampler diagnostics (bayes).
+    interval : str
+        Kind of the intervals in ``beta_ci``/``sdcor_ci``: ``"wald"``, ``"profile"``,
+        ``"credible"``.
+    design, extra : object
+        The :class:`~workbench.design.Design` and fitter-specific objects (theta, system,
+        InferenceData), kept out of ``to_dict()``.
+    """
+
+    method: str
+    formula: str
+    nobs: int
+    ngroups: dict
+    criterion: float | None
+    loglik: float | None
+    beta: dict
+    beta_se: dict
+    beta_ci: dict
+    sigma: float | None
+    varcorr: list
+    ranef: list
+    converged: bool
+    singular: bool
+    diagnostics: dict = field(default_factory=dict)
+    interval: str = "wald"
+    label: str | None = None
+    design: Any = field(default=None, repr=False)
+    extra: dict = field(default_factory=dict, repr=False)
+
+    # ------------------------------------------------------------------ exports
+    def to_dict(self) -> dict:
+        """The JSON-serialisable record (see class docstring for the keys)."""
+        keys = [
+            "method", "formula", "nobs", "ngroups", "criterion", "loglik", "beta", "beta_se",
+            "beta_ci", "sigma", "varcorr", "ranef", "converged", "singular", "diagnostics",
+            "interval",
+        ]
+        return _jsonable({k: getattr(self, k) for k in keys})
+
+    def to_json(self, indent: int | None = 2) -> str:
+        """``to_dict()`` as JSON text (NaN written as null)."""
+        return json.dumps(self.to_dict(), indent=indent)
+
+    @property
+    def name(self) -> str:
+        """Label used in comparison tables (defaults to the method)."""
+        return self.label or self.method
+
+    def params(self) -> pd.DataFrame:
+        """Tidy table: parameter, method, estimate, se, lower, upper, interval."""
+        rows = []
+        for k, est in self.beta.items():
+            lo, hi = self.beta_ci.get(k, [math.nan, math.nan])
+            rows.append((f"beta[{k}]", est, self.beta_se.get(k, math.nan), lo, hi))
+        for r in self.varcorr:
+            ci = r.get("sdcor_ci") or [math.nan, math.nan]
+            rows.append((varcorr_param_name(r), r["sdcor"], r.get("sdcor_se", math.nan), ci[0], ci[1]))
+        df = pd.DataFrame(rows, columns=["parameter", "estimate", "se", "lower", "upper"])
+        df.insert(1, "method", self.name)
+        df["interval"] = self.interval
+        return df
+
+    def ranef_frame(self) -> pd.DataFrame:
+        """The ``ranef`` rows as a DataFrame."""
+        return pd.DataFrame(self.ranef)
+
+    def summary(self) -> str:
+        """A readable summary, in the spirit of lme4's ``print(summary(fit))``."""
+        from .summary import format_fit
+
+        return format_fit(self)
+
+    def __str__(self) -> str:
+        return self.summary()
+
+
+def _jsonable(obj):
+    if isinstance(obj, dict):
+        return {str(k): _jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_jsonable(v) for v in obj]
+    if isinstance(obj, (np.bool_, bool)):
+        return bool(obj)
+    if isinstance(obj, (np.integer,)):
+        return int(obj)
+    if isinstance(obj, (float, np.floating)):
+        v = float(obj)
+        return v if math.isfinite(v) else None
+    if isinstance(obj, np.ndarray):
+        return _jsonable(obj.tolist())
+    return obj

@@ -1,0 +1,263 @@
+"""Blocked Cholesky factor of the penalized least-squares system (Bates et al. 2015, JSS 67(1)).
+
+The augmented cross-product matrix of ``[Z Lambda, X, y]`` is split into the leading factor
+block (the grouping factor with most levels) and the rest ``r = [Z_2 .. Z_K, X, y]``::
+
+    M = | Lam1' A11 Lam1 + I     Lam1' A1r Lamr       |       A = [Z X y]'[Z X y]
+        | .                      Lamr' Arr Lamr + Ir  |
+
+``A11`` is block diagonal (one q x q block per level), so its factor ``L11`` is a stack of small
+Cholesky factors; ``C = L11^-1 Lam1' A1r Lamr`` and the Schur complement
+``S = Lamr' Arr Lamr + Ir - C'C`` is dense and small (the other factors' levels plus p + 1).
+With a single grouping factor ``r = [X, y]`` and everything is per-group sufficient statistics:
+one evaluation costs O(groups), not O(rows).  Nothing of size n x n is ever formed.
+
+Rows are scaled by ``1 / known_sd`` when residual sds are known (the meta-analysis form).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import scipy.sparse as sp
+from scipy.linalg import cholesky, LinAlgError
+
+from ..design import Design
+from .structure import Structure, build_structure
+
+
+def _batched_chol(A: np.ndarray) -> np.ndarray:
+    """Lower Cholesky factors of a stack of small SPD matrices, shape (L, q, q)."""
+    q = A.shape[-1]
+    if q == 1:
+        return np.sqrt(A)
+    if q == 2:
+        l11 = np.sqrt(A[:, 0, 0])
+        l21 = A[:, 1, 0] / l11
+        l22 = np.sqrt(A[:, 1, 1] - l21 * l21)
+        out = np.zeros_like(A)
+        out[:, 0, 0] = l11
+        out[:, 1, 0] = l21
+        out[:, 1, 1] = l22
+        return out
+    return np.linalg.cholesky(A)
+
+
+def _batched_tri_inv(L: np.ndarray) -> np.ndarray:
+    """Inverses of a stack of lower-triangular matrices."""
+    q = L.shape[-1]
+    if q == 1:
+        return 1.0 / L
+    if q == 2:
+        out = np.zeros_like(L)
+        out[:, 0, 0] = 1.0 / L[:, 0, 0]
+        out[:, 1, 1] = 1.0 / L[:, 1, 1]
+        out[:, 1, 0] = -L[:, 1, 0] * out[:, 0, 0] * out[:, 1, 1]
+        return out
+    eye = np.broadcast_to(np.eye(q), L.shape)
+    return np.linalg.solve(L, eye)
+
+
+def _per_level_outer(codes: np.ndarray, U: np.ndarray, V: np.ndarray, L: int) -> np.ndarray:
+    """sum over rows of each level of outer(U_i, V_i): shape (L, U.shape[1], V.shape[1])."""
+    a, b = U.shape[1], V.shape[1]
+    out = np.empty((L, a, b))
+    for i in range(a):
+        for j in range(b):
+            out[:, i, j] = np.bincount(codes, weights=U[:, i] * V[:, j], minlength=L)
+    return out
+
+
+def _sparse_Z(codes: np.ndarray, Z: np.ndarray, L: int) -> sp.csr_matrix:
+    """The n x (L q) sparse indicator-times-columns matrix of one factor block."""
+    n, q = Z.shape
+    rows = np.repeat(np.arange(n), q)
+    cols = (codes[:, None] * q + np.arange(q)[None, :]).ravel()
+    return sp.csr_matrix((Z.ravel(), (rows, cols)), shape=(n, L * q))
+
+
+@dataclass(frozen=True, eq=False)
+class Factor:
+    """The blocked Cholesky factor at one theta (see module docstring).
+
+    Attributes
+    ----------
+    L11 : ndarray (L1, q1, q1)
+        Leading block's per-level Cholesky factors.
+    T1 : ndarray (L1, q1, q1)
+        ``L11^-1 Lam1'`` per level.
+    C : ndarray (L1, q1, nr) or sparse (L1 q1, nr)
+        ``L11^-1 Lam1' A1r Lamr``.
+    Lrr : ndarray (nr, nr)
+        Cholesky factor of the Schur complement, order [other factors' u, beta, y].
+    """
+
+    theta: np.ndarray
+    lambdas: list
+    L11: np.ndarray
+    T1: np.ndarray
+    C: object
+    Lrr: np.ndarray
+
+
+class BlockedSystem:
+    """Per-design constant pieces of the PLS system, and its factorisation at any theta.
+
+    Building one is the only pass over the rows; :meth:`factor` never touches them again.
+
+    Parameters
+    ----------
+    design : Design
+    """
+
+    def __init__(self, design: Design):
+        if not design.terms:
+            raise ValueError("a mixed model needs at least one random-effects term")
+        self.design = design
+        self.structure: Structure = build_structure(design)
+        blocks = self.structure.blocks
+        w = 1.0 / design.known_sd if design.known_sd is not None else None
+        X = design.X if w is None else design.X * w[:, None]
+        y = design.y if w is None else design.y * w
+        Xy = np.column_stack([X, y])
+        self.n, self.p = design.n, design.p
+        b1 = blocks[0]
+        Z1 = b1.Z if w is None else b1.Z * w[:, None]
+        self.L1, self.q1 = b1.nlevels, b1.q
+        self.A11 = _per_level_outer(b1.codes, Z1, Z1, self.L1)
+        self.single = len(blocks) == 1
+        # sizes of the rest: other blocks' u, then beta, then y
+        self.rest_sizes = [b.nlevels * b.q for b in blocks[1:]]
+        self.nu_rest = int(sum(self.rest_sizes))
+        self.nr = self.nu_rest + self.p + 1
+        if self.single:
+            self.A1r = _per_level_outer(b1.codes, Z1, Xy, self.L1)
+            self.Arr = Xy.T @ Xy
+        else:
+            Zr = [
+                _sparse_Z(b.codes, b.Z if w is None else b.Z * w[:, None], b.nlevels)
+                for b in blocks[1:]
+            ]
+            R = sp.hstack(Zr + [sp.csr_matrix(Xy)], format="csr")
+            Z1s = _sparse_Z(b1.codes, Z1, self.L1)
+            self.A1r = (Z1s.T @ R).tocsr()
+            self.Arr = (R.T @ R).toarray()
+        # Identity added to the u-part of the rest block.
+        self._ir = np.zeros(self.nr)
+        self._ir[: self.nu_rest] = 1.0
+
+    # ----------------------------------------------------------------- factorisation
+    def _lam_rest(self, lambdas: list[np.ndarray]) -> sp.spmatrix | np.ndarray:
+        """Block-diagonal scaling of the rest: I (x) lambda_k for other blocks, I for [X, y]."""
+        if self.single:
+            return None
+        mats = [sp.kron(sp.identity(b.nlevels, format="csr"), sp.csr_matrix(lam), format="csr")
+                for b, lam in zip(self.structure.blocks[1:], lambdas[1:])]
+        mats.append(sp.identity(self.p + 1, format="csr"))
+        return sp.block_diag(mats, format="csr")
+
+    def factor(self, theta: np.ndarray) -> Factor:
+        """Factor the PLS system at ``theta``.
+
+        Raises
+        ------
+        numpy.linalg.LinAlgError
+            If the Schur complement is not positive definite (a perfect fit).
+        """
+        theta = np.asarray(theta, dtype=float)
+        lambdas = self.structure.lambdas(theta)
+        lam1 = lambdas[0]
+        # M11 = lam1' A11 lam1 + I, per level
+        M11 = np.einsum("ji,ljk,km->lim", lam1, self.A11, lam1, optimize=True)
+        M11 += np.eye(self.q1)
+        L11 = _batched_chol(M11)
+        T1 = np.matmul(_batched_tri_inv(L11), lam1.T)  # L11^-1 lam1'
+        if self.single:
+            C = np.matmul(T1, self.A1r)  # (L1, q1, p+1)
+            S = self.Arr - np.einsum("lqi,lqj->ij", C, C, optimize=True)
+        else:
+            Lr = self._lam_rest(lambdas)
+            T1s = sp.bsr_matrix(
+                (T1, np.arange(self.L1), np.arange(self.L1 + 1)),
+                shape=(self.L1 * self.q1, self.L1 * self.q1),
+            )
+            C = (T1s @ self.A1r @ Lr).tocsc()
+            LtA = Lr.T @ self.Arr  # dense: Lr' Arr
+            S = (Lr.T @ LtA.T).T + np.diag(self._ir) - (C.T @ C).toarray()
+        Lrr = cholesky(S, lower=True, check_finite=False)
+        return Factor(theta, lambdas, L11, T1, C, Lrr)
+
+    # ----------------------------------------------------------------- pieces of the factor
+    def logdets(self, f: Factor) -> tuple[float, float, float]:
+        """(log|L_theta|^2, log|R_X|^2, penalized RSS r^2) of a factor."""
+        d11 = np.diagonal(f.L11, axis1=1, axis2=2)
+        dr = np.diag(f.Lrr)
+        ldL2 = 2.0 * (np.log(d11).sum() + np.log(dr[: self.nu_rest]).sum())
+        ldRX2 = 2.0 * np.log(dr[self.nu_rest : self.nu_rest + self.p]).sum()
+        r2 = dr[-1] ** 2
+        return ldL2, ldRX2, r2
+
+    def solve(self, f: Factor) -> tuple[np.ndarray, list[np.ndarray]]:
+        """Fixed effects and spherical random effects u (per block, shape (L, q)) at a factor."""
+        Lrr = f.Lrr
+        m = self.nr - 1
+        w = _solve_upper(Lrr[:m, :m].T, Lrr[m, :m])  # [u_rest, beta]
+        beta = w[self.nu_rest :]
+        if self.single:
+            rhs = f.C[:, :, -1] - np.einsum("lqi,i->lq", f.C[:, :, :-1], w)
+            u1 = np.einsum("lji,lj->li", _batched_tri_inv(f.L11), rhs)  # L11^-T rhs
+        else:
+            Cd = f.C
+            rhs = np.asarray(Cd[:, m].todense()).ravel() - Cd[:, :m] @ w
+            rhs = rhs.reshape(self.L1, self.q1)
+            u1 = np.einsum("lji,lj->li", _batched_tri_inv(f.L11), rhs)
+        us = [u1]
+        off = 0
+        for b, size in zip(self.structure.blocks[1:], self.rest_sizes):
+            us.append(w[off : off + size].reshape(b.nlevels, b.q))
+            off += size
+        return beta, us
+
+    def cond_inverse_blocks(self, f: Factor) -> list[np.ndarray]:
+        """Per-level diagonal blocks of (L L')^-1 over the random effects u, shape (L, q, q).
+
+        lme4's conditional variances of b are ``sigma^2 lambda B lambda'`` for these blocks B.
+        """
+        Linv = _batched_tri_inv(f.L11)
+        B1 = np.matmul(np.swapaxes(Linv, 1, 2), Linv)
+        out = [B1]
+        if self.nu_rest:
+            nu = self.nu_rest
+            L22 = f.Lrr[:nu, :nu]
+            Cu = np.asarray(f.C[:, :nu].todense())  # (L1 q1, nu)
+            Linv_s = sp.bsr_matrix(
+                (Linv, np.arange(self.L1), np.arange(self.L1 + 1)),
+                shape=(self.L1 * self.q1, self.L1 * self.q1),
+            )
+            from scipy.linalg import solve_triangular
+
+            E = solve_triangular(L22, (Linv_s.T @ Cu).T, lower=True)  # L22^-1 Cu' L11^-1
+            E = E.reshape(nu, self.L1, self.q1)
+            out[0] = B1 + np.einsum("nli,nlj->lij", E, E)
+            L22inv = solve_triangular(L22, np.eye(nu), lower=True)
+            off = 0
+            for b, size in zip(self.structure.blocks[1:], self.rest_sizes):
+                Li = L22inv[:, off : off + size].reshape(nu, b.nlevels, b.q)
+                out.append(np.einsum("nli,nlj->lij", Li, Li))
+                off += size
+        return out
+
+    def beta_precision_factor(self, f: Factor) -> np.ndarray:
+        """Lower factor R of the fixed effects' marginal precision (X' V~^-1 X = R R')."""
+        s = self.nu_rest
+        return f.Lrr[s : s + self.p, s : s + self.p]
+
+
+def _solve_upper(U: np.ndarray, b: np.ndarray) -> np.ndarray:
+    from scipy.linalg import solve_triangular
+
+    return solve_triangular(U, b, lower=False, check_finite=False)
+
+
+__all__ = ["BlockedSystem", "Factor", "LinAlgError"]
