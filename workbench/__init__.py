@@ -15,6 +15,8 @@ from .design import Design, build_design
 from .errors import WorkbenchError
 from .formula import ModelSpec, parse_formula
 from .record import Fit
+from . import simulate  # callable: workbench.simulate(design, seed)
 
-__all__ = ["fit", "Fit", "Design", "build_design", "ModelSpec", "parse_formula", "WorkbenchError"]
+__all__ = ["fit", "Fit", "Design", "build_design", "ModelSpec", "parse_formula", "WorkbenchError",
+           "simulate"]
 __version__ = "0.1.0"
