@@ -1,14 +1,15 @@
 """Minimise the profiled criterion over theta, and keep the optimizer's record.
 
-Bounded quasi-Newton (L-BFGS-B) is fast but can stop short on the boundary, where a variance
-goes to zero or a correlation to +-1, and on the flat valleys those cases make.  So the search
-has three stages, each recorded:
+Bounded quasi-Newton (L-BFGS-B) with finite-difference gradients is fast per step but wastes
+evaluations on noisy gradients and can stall on the boundary, where a variance goes to zero or a
+correlation to +-1.  So the search has three stages, each recorded:
 
-1. L-BFGS-B from lme4's start (1 on lambda's diagonal, 0 off it);
-2. for every diagonal entry that ends near zero, the same fit restarted with it pinned at zero
-   is tried (a singular fit has its optimum exactly on the boundary);
-3. a derivative-free polish (Powell's COBYQA, a trust-region method in the BOBYQA family that
-   lme4 uses) from the best point, kept only if it lowers the criterion.
+1. Powell's COBYQA (a derivative-free trust-region method of the BOBYQA family that lme4 uses)
+   from lme4's start (1 on lambda's diagonal, 0 off it), honouring the bounds;
+2. for every diagonal entry that ends near zero, the fit restarted with it pinned at exactly zero
+   is tried (a singular fit has its optimum on the boundary);
+3. the projected gradient is checked; if it is not small, an L-BFGS-B polish runs from the best
+   point (boundary entries held at zero).
 
 The optimum is the best point seen; nothing falls back silently: every stage's outcome is in
 the record.
@@ -97,6 +98,7 @@ def optimize_theta(
     upper: np.ndarray | None = None,
     polish: bool = True,
     boundary_tol: float = 1e-4,
+    gtol: float = 1e-3,
 ) -> tuple[np.ndarray, float, OptimizerRecord]:
     """Find theta minimising ``criterion``.
 
@@ -113,6 +115,9 @@ def optimize_theta(
         Run the derivative-free polish stage.
     boundary_tol : float
         Diagonal entries below this are tried at exactly zero.
+    gtol : float
+        The quasi-Newton polish runs when the projected gradient (criterion units per unit of
+        theta) exceeds this after the derivative-free stage.
 
     Returns
     -------
@@ -125,7 +130,7 @@ def optimize_theta(
     upper = np.full_like(lower, np.inf) if upper is None else np.asarray(upper, dtype=float)
     bounds = Bounds(lower, upper)
     stages = []
-    methods = ["L-BFGS-B"]
+    methods = ["COBYQA"]
 
     def lbfgsb(x0, fixed_zero=()):
         lo, hi = lower.copy(), upper.copy()
@@ -140,8 +145,14 @@ def optimize_theta(
             )
         return res
 
-    res = lbfgsb(np.asarray(theta0, dtype=float))
-    stages.append({"stage": "L-BFGS-B", "criterion": float(res.fun), "evaluations": int(res.nfev),
+    x0 = np.clip(np.asarray(theta0, dtype=float), lower, upper)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        res = minimize(
+            f, x0, method="COBYQA", bounds=bounds,
+            options={"initial_tr_radius": 0.2, "final_tr_radius": 1e-6, "maxfev": 500 * x0.size},
+        )
+    stages.append({"stage": "COBYQA", "criterion": float(res.fun), "evaluations": int(f.n),
                    "success": bool(res.success), "message": str(res.message)})
     success = bool(res.success)
 
@@ -157,22 +168,20 @@ def optimize_theta(
                        "improved": bool(res_b.fun < before)})
         methods.append("boundary")
 
-    if polish and f.best_x.size:
-        x0 = f.best_x.copy()
+    grad = _projected_gradient(f, f.best_x, lower)
+    gmax = float(np.max(np.abs(grad))) if grad.size else 0.0
+    if polish and f.best_x.size and gmax > gtol:
         before = f.best_f
         n0 = f.n
-        scale = np.maximum(np.abs(x0), 0.1)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            res_p = minimize(
-                f, x0, method="COBYQA", bounds=bounds,
-                options={"initial_tr_radius": 1e-3 * float(scale.max()),
-                         "final_tr_radius": 1e-10, "maxfev": 200 * x0.size},
-            )
-        stages.append({"stage": "COBYQA", "criterion": float(res_p.fun), "evaluations": f.n - n0,
-                       "success": bool(res_p.success), "improved": bool(res_p.fun < before - 1e-12)})
-        methods.append("COBYQA")
-        success = success or bool(res_p.success)
+        free = [i for i in range(f.best_x.size) if not (diagonal[i] and f.best_x[i] == 0.0)]
+        pinned = [i for i in range(f.best_x.size) if i not in free]
+        res_p = lbfgsb(f.best_x.copy(), fixed_zero=pinned)
+        stages.append({"stage": "L-BFGS-B polish", "criterion": float(res_p.fun),
+                       "evaluations": f.n - n0, "success": bool(res_p.success),
+                       "improved": bool(f.best_f < before - 1e-12)})
+        methods.append("L-BFGS-B")
+        grad = _projected_gradient(f, f.best_x, lower)
+        gmax = float(np.max(np.abs(grad)))
 
     theta = f.best_x
     # Snap diagonal entries that are numerically zero onto the boundary when that is no worse.
@@ -183,9 +192,7 @@ def optimize_theta(
         if f(t2) <= f.best_f + 1e-10 * max(1.0, abs(f.best_f)):
             theta = t2
     value = float(criterion(theta))
-    grad = _projected_gradient(criterion, theta, lower)
-    gmax = float(np.max(np.abs(grad))) if grad.size else 0.0
-    converged = success and gmax < 1e-3 * max(1.0, abs(value)) ** 0.5
+    converged = success and gmax < 10 * gtol
     record = OptimizerRecord(
         method="+".join(methods),
         evaluations=f.n,
