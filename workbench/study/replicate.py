@@ -1,0 +1,227 @@
+"""One batch of replicates: simulate, fit, and turn each fit into result rows.
+
+This is the unit of work a Dask worker runs.  Everything it needs travels in a plain dict (the
+design as JSON, the method spec, the replicate numbers, the study seed), so it runs unchanged
+on a remote cluster; it returns a DataFrame and writes nothing.
+
+Seeds: replicate ``r`` of condition ``c`` draws its data from
+``SeedSequence(seed, spawn_key=(c, r))``, so the numbers depend on nothing but (seed, c, r):
+not on the batch, the worker, or an interruption.  All methods see the same data set; a
+Bayesian arm's sampler seed comes from ``spawn_key=(c, r, 1)``.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+import warnings
+
+import numpy as np
+import pandas as pd
+from scipy.stats import norm
+
+from ..record import _base_group, varcorr_param_name
+from ..simulate.generate import generate
+from ..simulate.schema import SimDesign
+
+COLUMNS = ["condition", "replicate", "method", "interval", "parameter", "truth", "estimate", "se",
+           "lower", "upper", "converged", "singular", "divergences", "fit_time", "error"]
+
+NAN = float("nan")
+_DESIGNS: dict[str, SimDesign] = {}
+
+
+def replicate_rng(seed: int, condition: int, replicate: int, stream: int = 0) -> np.random.Generator:
+    """The generator of one (condition, replicate): data stream 0, sampler stream 1."""
+    key = (condition, replicate) if stream == 0 else (condition, replicate, stream)
+    return np.random.default_rng(np.random.SeedSequence(seed, spawn_key=key))
+
+
+def sampler_seed(seed: int, condition: int, replicate: int) -> int:
+    """An integer sampler seed for a Bayesian fit of one replicate."""
+    ss = np.random.SeedSequence(seed, spawn_key=(condition, replicate, 1))
+    return int(ss.generate_state(1)[0])
+
+
+def var_name(row: dict) -> str:
+    """Variance-scale name of a ``varcorr`` row: ``var[g:T]``, ``cov[g:T1,T2]``, ``var[Residual]``."""
+    if row["grp"] == "Residual":
+        return "var[Residual]"
+    g = _base_group(row["grp"])
+    if row.get("var2") is None:
+        return f"var[{g}:{row['var1']}]"
+    return f"cov[{g}:{row['var1']},{row['var2']}]"
+
+
+def sd_to_var_name(name: str) -> str | None:
+    """``sd[g:T]`` -> ``var[g:T]``; ``sigma`` -> ``var[Residual]``; others None."""
+    if name == "sigma":
+        return "var[Residual]"
+    if name.startswith("sd["):
+        return "var[" + name[3:]
+    return None
+
+
+def _f(x) -> float:
+    try:
+        return float(x) if x is not None else NAN
+    except (TypeError, ValueError):
+        return NAN
+
+
+def fit_values(fit, kind: str, level: float = 0.95) -> dict[str, tuple[float, float, float, float]]:
+    """(estimate, se, lower, upper) of every parameter a fit reports, for one interval kind.
+
+    Parameters
+    ----------
+    fit : Fit
+    kind : {"wald_var", "wald_sd", "profile", "credible"}
+        See :mod:`workbench.study.spec`.
+    level : float
+
+    Returns
+    -------
+    dict
+        Keyed by tidy parameter name (``beta[..]``, ``sd[..]``, ``cor[..]``, ``sigma``,
+        ``var[..]``, ``cov[..]``, ``var[Residual]``).
+    """
+    z = float(norm.ppf(0.5 + level / 2))
+    out: dict[str, tuple[float, float, float, float]] = {}
+    for k, est in fit.beta.items():
+        lo, hi = (fit.beta_ci.get(k) or [NAN, NAN])[:2]
+        out[f"beta[{k}]"] = (_f(est), _f(fit.beta_se.get(k)), _f(lo), _f(hi))
+    var_params = (fit.extra or {}).get("var_params") or {}
+    recorded_var = {}
+    for r in fit.varcorr:
+        name = varcorr_param_name(r)
+        ci = r.get("sdcor_ci") or [NAN, NAN]
+        out[name] = (_f(r.get("sdcor")), _f(r.get("sdcor_se")), _f(ci[0]), _f(ci[1]))
+        recorded_var[var_name(r)] = _f(r.get("vcov"))
+    # variance scale
+    for vname, vest in recorded_var.items():
+        vp = var_params.get(vname) or {}
+        est = _f(vp.get("estimate", vest))
+        se = _f(vp.get("se"))
+        out[vname] = (est, se, NAN, NAN)
+    for name in list(var_params):
+        if name not in out:
+            vp = var_params[name]
+            out[name] = (_f(vp.get("estimate")), _f(vp.get("se")), NAN, NAN)
+    # intervals per kind
+    for name in list(out):
+        if name.startswith("beta["):
+            continue
+        est, se, lo, hi = out[name]
+        vname = sd_to_var_name(name)
+        if name.startswith(("var[", "cov[")):
+            if kind == "wald_var":
+                out[name] = (est, se, est - z * se, est + z * se)
+            else:
+                sdn = "sigma" if name == "var[Residual]" else ("sd[" + name[4:] if name.startswith("var[") else None)
+                if sdn and sdn in out:
+                    _, _, slo, shi = _sd_interval(out, sdn, kind, z, var_params)
+                    lo2 = max(slo, 0.0) ** 2 if math.isfinite(slo) else NAN
+                    hi2 = max(shi, 0.0) ** 2 if math.isfinite(shi) else NAN
+                    out[name] = (est, se, lo2, hi2)
+        elif vname is not None:
+            out[name] = _sd_interval(out, name, kind, z, var_params)
+        elif name.startswith("cor[") and kind in ("wald_var", "wald_sd"):
+            out[name] = (est, se, NAN, NAN)
+    return out
+
+
+def _sd_interval(out, name, kind, z, var_params):
+    """An sd-scale row (sd[..] or sigma) for one interval kind."""
+    est, se, lo, hi = out[name]
+    vname = sd_to_var_name(name)
+    vp = var_params.get(vname) or {}
+    vest, vse = _f(vp.get("estimate")), _f(vp.get("se"))
+    if kind in ("wald_var", "wald_sd"):
+        if not math.isfinite(se) and math.isfinite(vse) and est > 0:
+            se = vse / (2.0 * est)  # delta method
+        if kind == "wald_sd":
+            return (est, se, est - z * se, est + z * se)
+        if math.isfinite(vest) and math.isfinite(vse):
+            vlo, vhi = vest - z * vse, vest + z * vse
+            return (est, se, math.sqrt(max(vlo, 0.0)), math.sqrt(max(vhi, 0.0)))
+        return (est, se, NAN, NAN)
+    return (est, se, lo, hi)
+
+
+def fit_rows(fit, truth: dict, parameters: list[str], kinds: list[str], level: float,
+             base: dict) -> list[dict]:
+    """Result rows of one fit: one per (interval kind, parameter)."""
+    rows = []
+    divergences = _f((fit.diagnostics or {}).get("divergences"))
+    for kind in kinds:
+        vals = fit_values(fit, kind, level)
+        for p in parameters:
+            est, se, lo, hi = vals.get(p, (NAN, NAN, NAN, NAN))
+            rows.append({**base, "interval": kind, "parameter": p, "truth": truth.get(p, NAN),
+                         "estimate": est, "se": se, "lower": lo, "upper": hi,
+                         "converged": bool(fit.converged), "singular": bool(fit.singular),
+                         "divergences": divergences, "error": None})
+    return rows
+
+
+def _design(design_json: dict) -> SimDesign:
+    import json
+
+    key = json.dumps(design_json, sort_keys=True)
+    if key not in _DESIGNS:
+        _DESIGNS[key] = SimDesign.model_validate(design_json)
+    return _DESIGNS[key]
+
+
+def run_batch(task: dict) -> pd.DataFrame:
+    """Simulate and fit the replicates of one task.
+
+    Parameters
+    ----------
+    task : dict
+        ``condition`` (id), ``design`` (JSON dict), ``truth``, ``method`` (label),
+        ``spec`` (a MethodSpec as a dict), ``replicates`` (list of int), ``seed``,
+        ``parameters``, ``level``.
+
+    Returns
+    -------
+    DataFrame
+        Columns :data:`COLUMNS`; a fit that fails gives rows with NaN estimates and the error.
+    """
+    from ..api import fit as wb_fit
+    from ..errors import WorkbenchError
+
+    design = _design(task["design"])
+    spec = task["spec"]
+    known = design.residual.known_sd.column if design.residual.known_sd is not None else None
+    rows: list[dict] = []
+    for rep in task["replicates"]:
+        data = generate(design, replicate_rng(task["seed"], task["condition"], rep))
+        options = dict(spec.get("options") or {})
+        if spec["method"] == "bayes":
+            options.setdefault("seed", sampler_seed(task["seed"], task["condition"], rep))
+        base = {"condition": task["condition"], "replicate": rep, "method": task["method"]}
+        t0 = time.perf_counter()
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                f = wb_fit(design.formula, data, method=spec["method"], known_sd=known,
+                           label=task["method"], **options)
+        except (WorkbenchError, np.linalg.LinAlgError, ValueError, FloatingPointError) as exc:
+            msg = " ".join(str(exc).split())[:300] or type(exc).__name__
+            for kind in spec["intervals"]:
+                for p in task["parameters"]:
+                    rows.append({**base, "interval": kind, "parameter": p,
+                                 "truth": task["truth"].get(p, NAN), "estimate": NAN, "se": NAN,
+                                 "lower": NAN, "upper": NAN, "converged": False, "singular": False,
+                                 "divergences": NAN, "fit_time": time.perf_counter() - t0,
+                                 "error": msg})
+            continue
+        dt = time.perf_counter() - t0
+        new = fit_rows(f, task["truth"], task["parameters"], spec["intervals"], task["level"], base)
+        for r in new:
+            r["fit_time"] = dt
+        rows.extend(new)
+    frame = pd.DataFrame(rows, columns=COLUMNS)
+    return frame.astype({"condition": "int64", "replicate": "int64", "converged": "bool",
+                         "singular": "bool", "error": "object"})

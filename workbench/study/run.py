@@ -1,0 +1,200 @@
+"""Run a study: schedule the missing replicates on Dask, write chunks as they complete.
+
+Work is split into tasks of one condition x one method x a batch of replicates (25 for
+REML/ML, 2 for Bayes by default), so scheduling overhead stays small next to millisecond fits.
+By default the tasks run on a ``dask.distributed.LocalCluster`` (one single-threaded process per
+worker); ``scheduler`` connects to an existing cluster instead (its workers need workbench
+installed); ``workers=0`` runs them in this process, without Dask.  Results come back to this
+process, which writes each task's chunk atomically; rerunning the same command resumes.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from dataclasses import dataclass
+
+from ..errors import SpecError, WorkbenchError
+from .replicate import run_batch
+from .spec import Study
+from .store import Store
+
+_WORKER_ENV = {"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+
+
+@dataclass
+class RunReport:
+    """What a run did."""
+
+    out: str
+    tasks: int
+    fits: int
+    skipped_fits: int
+    removed_chunks: list
+    seconds: float
+
+    def __str__(self) -> str:
+        s = (f"{self.fits} fits in {self.tasks} tasks, {self.seconds:.1f} s; "
+             f"{self.skipped_fits} already done; results in {self.out}")
+        if self.removed_chunks:
+            s += f"; {len(self.removed_chunks)} bad chunk(s) redone"
+        return s
+
+
+def plan_tasks(study: Study, methods: list[str], replicates: int, seed: int, done: dict,
+               batch: int | None = None) -> list[dict]:
+    """The tasks of the replicates not yet done, conditions interleaved."""
+    per_cond = []
+    for c in study.conditions:
+        design = c.design.model_dump(mode="json")
+        tasks = []
+        for m in methods:
+            ms = study.spec.methods[m]
+            have = done.get((c.id, m), set())
+            missing = [r for r in range(replicates) if r not in have]
+            size = batch or ms.default_batch
+            for i in range(0, len(missing), size):
+                tasks.append({"condition": c.id, "design": design, "truth": c.truth, "method": m,
+                              "spec": ms.model_dump(mode="json"), "replicates": missing[i:i + size],
+                              "seed": seed, "parameters": study.parameters,
+                              "level": study.spec.level})
+        per_cond.append(tasks)
+    # round-robin over conditions so a partial run covers every condition
+    out = []
+    depth = max((len(t) for t in per_cond), default=0)
+    for i in range(depth):
+        for tasks in per_cond:
+            if i < len(tasks):
+                out.append(tasks[i])
+    return out
+
+
+def _progress(total: int, enabled: bool):
+    from rich.console import Console
+    from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn,
+                               TimeElapsedColumn, TimeRemainingColumn)
+
+    return Progress(TextColumn("[bold]fits"), BarColumn(), MofNCompleteColumn(),
+                    TimeElapsedColumn(), TextColumn("eta"), TimeRemainingColumn(),
+                    console=Console(file=sys.stderr), disable=not enabled, transient=False)
+
+
+def _client(workers: int | None, scheduler: str | None):
+    from dask.distributed import Client, LocalCluster
+
+    if scheduler:
+        try:
+            return Client(scheduler, timeout="20s"), None
+        except (OSError, TimeoutError) as exc:
+            raise WorkbenchError(f"cannot connect to the Dask scheduler at '{scheduler}': {exc}") from None
+    n = workers or os.cpu_count() or 1
+    cluster = LocalCluster(n_workers=n, threads_per_worker=1, processes=True,
+                           dashboard_address=None, env=_WORKER_ENV, silence_logs=40)
+    return Client(cluster), cluster
+
+
+def run_study(study: Study, out, *, replicates: int | None = None, methods: list[str] | None = None,
+              workers: int | None = None, scheduler: str | None = None, seed: int | None = None,
+              batch: int | None = None, progress: bool = True) -> RunReport:
+    """Run (or resume) a study.
+
+    Parameters
+    ----------
+    study : Study
+        From :func:`workbench.study.spec.load_study`.
+    out : path
+        Results directory (created; reused to resume).
+    replicates : int, optional
+        Replicates per condition (default: the spec's).
+    methods : list of str, optional
+        Method labels to run (default: all of the spec's).
+    workers : int, optional
+        Local Dask workers (default: the number of CPUs); 0 runs in this process.
+    scheduler : str, optional
+        Address of an existing Dask scheduler (``tcp://host:port``).
+    seed : int, optional
+        Overrides the spec's seed.
+    batch : int, optional
+        Replicates per task (default: per method, see :class:`MethodSpec`).
+    progress : bool
+        Show a progress bar with ETA on stderr.
+
+    Returns
+    -------
+    RunReport
+    """
+    t0 = time.perf_counter()
+    labels = list(study.spec.methods) if not methods else list(methods)
+    unknown = [m for m in labels if m not in study.spec.methods]
+    if unknown:
+        raise SpecError(f"unknown method(s) {', '.join(unknown)}; the study has "
+                        f"{', '.join(study.spec.methods)}")
+    if replicates is not None and replicates < 1:
+        raise SpecError("--replicates must be at least 1")
+    if workers is not None and workers < 0:
+        raise SpecError("--workers must be 0 (in this process) or more")
+    if batch is not None and batch < 1:
+        raise SpecError("--batch must be at least 1")
+    nrep = replicates or study.spec.replicates
+    manifest = study.manifest()
+    if seed is not None:
+        manifest["seed"] = seed
+    use_seed = manifest["seed"]
+    store = Store(out)
+    store.open(manifest, labels)
+    scan = store.scan(repair=True)
+    for name, why in scan.removed:
+        print(f"redoing bad chunk {name}: {why}", file=sys.stderr)
+    tasks = plan_tasks(study, labels, nrep, use_seed, scan.done, batch)
+    total = sum(len(t["replicates"]) for t in tasks)
+    skipped = len(study.conditions) * len(labels) * nrep - total
+    skipped = max(skipped, 0)
+    if tasks:
+        if workers == 0 and not scheduler:
+            _run_local(tasks, store, total, progress)
+        else:
+            _run_dask(tasks, store, total, progress, workers, scheduler)
+    return RunReport(out=str(out), tasks=len(tasks), fits=total, skipped_fits=skipped,
+                     removed_chunks=scan.removed, seconds=time.perf_counter() - t0)
+
+
+def _save(store: Store, task: dict, frame) -> None:
+    store.write_chunk(frame, task["condition"], task["method"], task["replicates"])
+
+
+def _run_local(tasks, store, total, progress):
+    with _progress(total, progress) as bar:
+        job = bar.add_task("fits", total=total)
+        for task in tasks:
+            _save(store, task, run_batch(task))
+            bar.advance(job, len(task["replicates"]))
+
+
+def _run_dask(tasks, store, total, progress, workers, scheduler):
+    from dask.distributed import as_completed
+
+    client, cluster = _client(workers, scheduler)
+    try:
+        by_key = {}
+        for task in tasks:
+            fut = client.submit(run_batch, task, pure=False)
+            by_key[fut.key] = (fut, task)
+        with _progress(total, progress) as bar:
+            job = bar.add_task("fits", total=total)
+            for fut in as_completed([f for f, _ in by_key.values()]):
+                task = by_key.pop(fut.key)[1]
+                try:
+                    frame = fut.result()
+                except Exception as exc:
+                    raise WorkbenchError(
+                        f"a task failed (condition {task['condition']}, method {task['method']}): "
+                        f"{type(exc).__name__}: {exc}"
+                    ) from None
+                _save(store, task, frame)
+                fut.release()
+                bar.advance(job, len(task["replicates"]))
+    finally:
+        client.close()
+        if cluster is not None:
+            cluster.close()

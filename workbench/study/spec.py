@@ -1,0 +1,276 @@
+"""The study specification: a validated TOML file describing a simulation study.
+
+A study names a base design (a :mod:`workbench.simulate` TOML file, or an inline ``[design]``
+table), a grid of conditions that vary design fields, the methods to compare, the parameters to
+evaluate, the replicates and a seed::
+
+    name = "few_groups"
+    design = "designs/few_groups.toml"     # relative to this file
+    replicates = 500
+    seed = 2006
+    parameters = ["sd[g:(Intercept)]", "var[g:(Intercept)]"]   # default: every true parameter
+
+    [grid.n_groups]                        # one axis: a design field and its values
+    path = "factors.g.levels"
+    values = [3, 5, 10, 20, 50]
+
+    [grid.icc]                             # or named levels that set several fields each
+    values = [0.1, 0.3]
+    set = [{ "random.g.var" = [0.111] }, { "random.g.var" = [0.4286] }]
+
+    [methods.reml]                         # label -> how to fit
+    method = "reml"
+    intervals = ["wald_var", "wald_sd"]
+    options = { nobound = true }           # passed to workbench.fit
+
+Interval kinds: ``wald_var`` (estimate +- z SE on the variance scale for variances and
+covariances, SEs from the fit's ``extra["var_params"]``; sd intervals are the square roots of
+the variance interval), ``wald_sd`` (Wald on the sd scale by the delta method; variance
+intervals are its squares), ``profile`` and ``credible`` (the intervals the fitter recorded,
+``beta_ci`` and ``sdcor_ci``; ask the fitter for profile intervals through ``options``).
+Fixed effects always use the fitter's own interval (Wald for REML/ML, credible for Bayes).
+
+:func:`load_study` validates everything (every grid condition is built and checked against the
+formula) before any work starts; errors name the file and the key.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import itertools
+import json
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from ..errors import SpecError
+from ..simulate.generate import formula_layout, truth
+from ..simulate.schema import SimDesign, design_from_dict, format_validation_error, read_toml
+
+INTERVAL_KINDS = ("wald_var", "wald_sd", "profile", "credible")
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Axis(_Strict):
+    """One grid axis: ``path`` + ``values``, or ``values`` (labels) + ``set`` (one table each)."""
+
+    values: list[Any] = Field(min_length=1)
+    path: str | None = None
+    set: list[dict[str, Any]] | None = None
+
+    @model_validator(mode="after")
+    def _one(self):
+        if (self.path is None) == (self.set is None):
+            raise ValueError("give either path (a design field) or set (fields per value)")
+        if self.set is not None and len(self.set) != len(self.values):
+            raise ValueError(f"set has {len(self.set)} entries for {len(self.values)} values")
+        if len({json.dumps(v, sort_keys=True) for v in self.values}) != len(self.values):
+            raise ValueError("values repeat")
+        return self
+
+
+class MethodSpec(_Strict):
+    """How one arm fits each replicate."""
+
+    method: Literal["reml", "ml", "bayes"]
+    intervals: list[Literal["wald_var", "wald_sd", "profile", "credible"]] | None = None
+    options: dict[str, Any] = Field(default_factory=dict)
+    batch: int | None = Field(default=None, ge=1)
+
+    @model_validator(mode="after")
+    def _defaults(self):
+        if self.intervals is None:
+            object.__setattr__(self, "intervals", ["credible"] if self.method == "bayes" else ["wald_var"])
+        if len(set(self.intervals)) != len(self.intervals):
+            raise ValueError("intervals repeat a kind")
+        if self.method == "bayes" and set(self.intervals) - {"credible"}:
+            raise ValueError("a bayes arm has credible intervals only")
+        if self.method != "bayes" and "credible" in self.intervals:
+            raise ValueError("credible intervals need method = 'bayes'")
+        return self
+
+    @property
+    def default_batch(self) -> int:
+        """Replicates per task: many for millisecond REML fits, few for sampling."""
+        return self.batch or (2 if self.method == "bayes" else 25)
+
+
+class Summary(_Strict):
+    """Summary options: grid axes of the pooled non-coverage table (Maas & Hox's Table)."""
+
+    by: list[str] = Field(default_factory=list)
+
+
+class StudySpec(_Strict):
+    """A study file; see the module docstring."""
+
+    name: str
+    description: str = ""
+    design: str | dict[str, Any]
+    replicates: int = Field(ge=1)
+    seed: int = Field(ge=0)
+    parameters: list[str] | None = None
+    grid: dict[str, Axis] = Field(default_factory=dict)
+    methods: dict[str, MethodSpec] = Field(min_length=1)
+    level: float = Field(default=0.95, gt=0, lt=1)
+    summary: Summary = Field(default_factory=Summary)
+
+    @model_validator(mode="after")
+    def _names(self):
+        for label in self.methods:
+            if not label.replace("_", "").replace("-", "").isalnum():
+                raise ValueError(f"methods.{label}: a label uses letters, digits, '_' and '-' only")
+        for by in self.summary.by:
+            if by not in self.grid:
+                raise ValueError(f"summary.by: '{by}' is not a grid axis ({', '.join(self.grid) or 'none'})")
+        return self
+
+
+class Condition(BaseModel):
+    """One cell of the grid: its id, the axis values, the design and its truth."""
+
+    model_config = ConfigDict(arbitrary_types_allowed=True)
+
+    id: int
+    values: dict[str, Any]
+    design: SimDesign
+    truth: dict[str, float]
+
+
+class Study(BaseModel):
+    """A loaded study: the spec plus its expanded, validated conditions."""
+
+    model_config = ConfigDict(arbitrary_types_allowed=True)
+
+    spec: StudySpec
+    source: str
+    conditions: list[Condition]
+    parameters: list[str]
+
+    @property
+    def name(self) -> str:
+        return self.spec.name
+
+    def manifest(self) -> dict:
+        """JSON record of what defines the results (for resume checks and summaries)."""
+        return {
+            "name": self.spec.name,
+            "seed": self.spec.seed,
+            "level": self.spec.level,
+            "axes": list(self.spec.grid),
+            "summary_by": list(self.spec.summary.by),
+            "parameters": self.parameters,
+            "conditions": [
+                {"id": c.id, "values": c.values, "truth": c.truth,
+                 "design": c.design.model_dump(mode="json")}
+                for c in self.conditions
+            ],
+            "methods": {k: m.model_dump(mode="json") for k, m in self.spec.methods.items()},
+        }
+
+
+def _set_path(data: dict, path: str, value, where: str) -> None:
+    keys = path.split(".")
+    node = data
+    for i, k in enumerate(keys[:-1]):
+        if not isinstance(node, dict) or k not in node:
+            # allow creating optional tables (e.g. fixed.x when [fixed] lacks x)
+            if isinstance(node, dict) and i == len(keys) - 2:
+                node[k] = {}
+            else:
+                raise SpecError(f"{where}: design has no field '{'.'.join(keys[:i + 1])}'")
+        node = node[k]
+    if not isinstance(node, dict):
+        raise SpecError(f"{where}: '{'.'.join(keys[:-1])}' is not a table")
+    node[keys[-1]] = value
+    # sd and var are alternatives: setting one drops the other
+    alt = {"sd": "var", "var": "sd"}.get(keys[-1])
+    if alt and alt in node and keys[0] in ("random", "residual"):
+        del node[alt]
+
+
+def expand_grid(spec: StudySpec, base: dict, source: str) -> list[tuple[dict, dict]]:
+    """Every grid cell as (axis values, design dict), axes varying slowest first."""
+    axes = list(spec.grid.items())
+    cells = []
+    for combo in itertools.product(*[range(len(a.values)) for _, a in axes]):
+        d = copy.deepcopy(base)
+        values = {}
+        for (name, axis), i in zip(axes, combo):
+            values[name] = axis.values[i]
+            if axis.path is not None:
+                _set_path(d, axis.path, axis.values[i], f"{source}: grid.{name}.path")
+            else:
+                for path, v in axis.set[i].items():
+                    _set_path(d, path, v, f"{source}: grid.{name}.set[{i}]")
+        cells.append((values, d))
+    return cells
+
+
+def study_from_dict(data: dict, source: str = "study", base_dir: Path | None = None) -> Study:
+    """Validate a study given as a dict; see :func:`load_study`."""
+    try:
+        spec = StudySpec.model_validate(data)
+    except ValidationError as exc:
+        raise SpecError(format_validation_error(exc, source)) from None
+    if isinstance(spec.design, str):
+        dpath = Path(spec.design)
+        if not dpath.is_absolute() and base_dir is not None:
+            dpath = base_dir / dpath
+        if not dpath.is_file():
+            raise SpecError(f"{source}: design: design file '{dpath}' does not exist")
+        base = read_toml(dpath, "design file")
+        dsource = str(dpath)
+    else:
+        base = dict(spec.design)
+        dsource = f"{source} [design]"
+    conditions = []
+    for cid, (values, d) in enumerate(expand_grid(spec, base, source)):
+        label = ", ".join(f"{k}={v}" for k, v in values.items())
+        design = design_from_dict(d, source=f"{dsource}{' (' + label + ')' if label else ''}")
+        formula_layout(design)  # the formula must fit data from this design
+        conditions.append(Condition(id=cid, values=values, design=design, truth=truth(design)))
+    known = set().union(*(c.truth for c in conditions))
+    if spec.parameters is None:
+        params = list(conditions[0].truth)
+    else:
+        bad = [p for p in spec.parameters if p not in known]
+        if bad:
+            raise SpecError(
+                f"{source}: parameters: {', '.join(bad)} not among the design's parameters "
+                f"({', '.join(sorted(known))})"
+            )
+        params = list(spec.parameters)
+    return Study(spec=spec, source=source, conditions=conditions, parameters=params)
+
+
+def load_study(path: str | Path) -> Study:
+    """Read and validate a study file.
+
+    Parameters
+    ----------
+    path : str or Path
+
+    Returns
+    -------
+    Study
+
+    Raises
+    ------
+    SpecError
+        Naming the file and the offending key (unknown keys, wrong types, impossible values,
+        a grid path the design lacks, a condition whose design is invalid).
+    """
+    path = Path(path)
+    data = read_toml(path, "study file")
+    return study_from_dict(data, source=str(path), base_dir=path.parent)
+
+
+def spec_hash(obj) -> str:
+    """Short stable hash of a JSON-able object."""
+    return hashlib.sha256(json.dumps(obj, sort_keys=True).encode()).hexdigest()[:16]
