@@ -11,6 +11,7 @@ Importing this package does not import PyMC; the Bayesian fitter loads it on fir
 """
 
 from .api import fit
+from .compare import compare
 from .design import Design, build_design
 from .errors import WorkbenchError
 from .formula import ModelSpec, parse_formula
@@ -18,5 +19,5 @@ from .record import Fit
 from . import simulate  # callable: workbench.simulate(design, seed)
 
 __all__ = ["fit", "Fit", "Design", "build_design", "ModelSpec", "parse_formula", "WorkbenchError",
-           "simulate"]
+           "simulate", "compare"]
 __version__ = "0.1.0"

@@ -1,0 +1,426 @@
+"""Side-by-side tables of any number of fits: ``workbench.compare(*fits)``.
+
+Three tidy tables (one row per quantity and method):
+
+``parameters``
+    every parameter (``beta[...]``, ``sd[...]``, ``cor[...]``, ``sigma``): estimate, se, lower,
+    upper and the interval kind (``wald``, ``profile``, ``bootstrap``, ``credible``).
+``group_effects``
+    every group effect: the group size, the raw (no-pooling) effect, the estimate (BLUP or
+    posterior mean), its conditional or posterior sd, an interval (BLUP +- 1.96 conditional sd,
+    or the posterior interval) and, for a scalar random intercept, the shrinkage factor
+    ``k_j = n_j sigma_a^2 / (n_j sigma_a^2 + sigma^2)`` implied by that method's estimates.
+``variance_components``
+    the ``sd``/``cor``/``sigma`` rows with the variance beside the sd.
+
+Each exports to CSV, Markdown and LaTeX; :func:`compare_and_write` fits a model every way and
+writes the tables and figures to a directory.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from .errors import WorkbenchError
+from .record import Fit
+
+PARAM_COLUMNS = ["parameter", "method", "estimate", "se", "lower", "upper", "interval"]
+GROUP_COLUMNS = ["group", "term", "level", "n", "raw", "method", "estimate", "sd", "lower",
+                 "upper", "interval", "shrinkage"]
+VC_COLUMNS = ["parameter", "method", "estimate", "variance", "lower", "upper", "interval"]
+TABLES = ("parameters", "group_effects", "variance_components")
+FORMATS = ("csv", "md", "tex")
+Z95 = 1.959963984540054
+
+
+@dataclass
+class Comparison:
+    """The tables of :func:`compare`.
+
+    Attributes
+    ----------
+    parameters, group_effects, variance_components : DataFrame
+        Tidy tables (see the module docstring).
+    methods : list of str
+        Method labels in the order the fits were given.
+    """
+
+    parameters: pd.DataFrame
+    group_effects: pd.DataFrame
+    variance_components: pd.DataFrame
+    methods: list
+
+    def tables(self) -> dict:
+        """``{name: DataFrame}`` of the three tables."""
+        return {name: getattr(self, name) for name in TABLES}
+
+    def side_by_side(self, digits: int = 3) -> pd.DataFrame:
+        """Parameters as rows, methods as columns, cells ``estimate [lower, upper]``."""
+        p = self.parameters
+        cells = {}
+        for _, r in p.iterrows():
+            est = _num(r["estimate"], digits)
+            if _finite(r["lower"]) and _finite(r["upper"]):
+                est += f" [{_num(r['lower'], digits)}, {_num(r['upper'], digits)}]"
+            cells.setdefault(r["parameter"], {})[r["method"]] = est
+        order = list(dict.fromkeys(p["parameter"]))
+        wide = pd.DataFrame.from_dict(cells, orient="index").reindex(index=order)
+        wide = wide.reindex(columns=[m for m in self.methods if m in wide.columns]).fillna("")
+        wide.index.name = "parameter"
+        return wide.reset_index()
+
+    def to_markdown(self, table: str = "parameters", digits: int = 4) -> str:
+        """One table as GitHub Markdown."""
+        return format_markdown(self._table(table), digits)
+
+    def to_latex(self, table: str = "parameters", digits: int = 4) -> str:
+        """One table as a LaTeX ``tabular`` (booktabs rules)."""
+        return format_latex(self._table(table), digits)
+
+    def write(self, out_dir, formats=FORMATS, digits: int = 4) -> list[Path]:
+        """Write every table in every format to ``out_dir``; each file is replaced atomically.
+
+        Returns
+        -------
+        list of Path
+            The files written (``parameters.csv``, ``parameters.md``, ...; also
+            ``side_by_side.*``).
+        """
+        out = Path(out_dir)
+        out.mkdir(parents=True, exist_ok=True)
+        unknown = set(formats) - set(FORMATS)
+        if unknown:
+            raise WorkbenchError(f"unknown table format(s) {sorted(unknown)}; use {FORMATS}")
+        written = []
+        frames = dict(self.tables(), side_by_side=self.side_by_side())
+        for name, df in frames.items():
+            for fmt in formats:
+                if fmt == "csv":
+                    text = df.to_csv(index=False)
+                elif fmt == "md":
+                    text = format_markdown(df, digits)
+                else:
+                    text = format_latex(df, digits)
+                path = out / f"{name}.{fmt}"
+                atomic_write_text(path, text)
+                written.append(path)
+        return written
+
+    def _table(self, name: str) -> pd.DataFrame:
+        if name == "side_by_side":
+            return self.side_by_side()
+        if name not in TABLES:
+            raise WorkbenchError(f"unknown table '{name}'; choose one of {', '.join(TABLES)}")
+        return getattr(self, name)
+
+    def __str__(self) -> str:
+        return format_markdown(self.side_by_side(), 4)
+
+
+# --------------------------------------------------------------------------- compare
+def compare(*fits) -> Comparison:
+    """Stack any number of fits into side-by-side tidy tables.
+
+    Parameters
+    ----------
+    *fits : Fit or DataFrame
+        REML, ML or Bayesian fits (labels from ``fit.label``, else the method; repeated
+        labels get ``#2``, ``#3``).  A DataFrame with the columns ``parameter, method,
+        estimate, lower, upper, interval`` (e.g. profile or bootstrap intervals) is added to
+        the parameters and variance-components tables as it is.
+
+    Returns
+    -------
+    Comparison
+
+    Raises
+    ------
+    WorkbenchError
+        With no fits, or with an argument that is neither a Fit nor such a table.
+    """
+    if not fits:
+        raise WorkbenchError("compare needs at least one fit")
+    params, groups, vcs, methods = [], [], [], []
+    seen: dict[str, int] = {}
+    for obj in fits:
+        if isinstance(obj, pd.DataFrame):
+            missing = {"parameter", "method", "estimate", "lower", "upper", "interval"} - set(obj)
+            if missing:
+                raise WorkbenchError(f"an interval table passed to compare lacks {sorted(missing)}")
+            extra = obj.reindex(columns=PARAM_COLUMNS)
+            params.append(extra)
+            for m in extra["method"]:
+                if m not in methods:
+                    methods.append(m)
+            continue
+        if not isinstance(obj, Fit):
+            raise WorkbenchError(f"compare takes Fit objects, not {type(obj).__name__}")
+        name = obj.name
+        seen[name] = seen.get(name, 0) + 1
+        if seen[name] > 1:
+            name = f"{name}#{seen[name]}"
+        methods.append(name)
+        p = obj.params()
+        p["method"] = name
+        params.append(p.reindex(columns=PARAM_COLUMNS))
+        groups.append(group_effects(obj, name))
+    parameters = pd.concat(params, ignore_index=True)
+    no_interval = parameters["lower"].isna() & parameters["upper"].isna()
+    parameters.loc[no_interval, "interval"] = "none"
+    parameters = _order_parameters(parameters)
+    vc = parameters[~parameters["parameter"].str.startswith("beta[")].copy()
+    vc["variance"] = np.where(vc["parameter"].str.startswith("cor["), np.nan, vc["estimate"] ** 2)
+    variance_components = vc.reindex(columns=VC_COLUMNS).reset_index(drop=True)
+    ge = pd.concat(groups, ignore_index=True) if groups else pd.DataFrame(columns=GROUP_COLUMNS)
+    return Comparison(parameters, ge, variance_components, methods)
+
+
+def _order_parameters(df: pd.DataFrame) -> pd.DataFrame:
+    """Parameter-major order (first appearance), methods in the order given."""
+    order = {p: i for i, p in enumerate(dict.fromkeys(df["parameter"]))}
+    key = df["parameter"].map(order)
+    return df.assign(_k=key).sort_values("_k", kind="stable").drop(columns="_k").reset_index(drop=True)
+
+
+# --------------------------------------------------------------------------- group effects
+def group_effects(fit: Fit, method: str | None = None) -> pd.DataFrame:
+    """The group-effects table of one fit (columns ``GROUP_COLUMNS``).
+
+    ``raw`` is the no-pooling effect: per level, the least-squares coefficients of the
+    fixed-effects residual ``y - X beta`` on the term's columns (weighted by ``1/s_i^2`` with
+    known sds); NaN where a level has too few distinct rows.  ``shrinkage`` is filled for a
+    grouping factor with a single scalar term (the random-intercept case), where
+    ``estimate = shrinkage * raw`` holds exactly for a REML/ML fit.
+    """
+    method = method or fit.name
+    rf = pd.DataFrame(fit.ranef)
+    if rf.empty:
+        return pd.DataFrame(columns=GROUP_COLUMNS)
+    rf = rf.rename(columns={"value": "estimate", "cond_sd": "sd"})
+    if "lower" not in rf or rf["lower"].isna().all():
+        rf["lower"] = rf["estimate"] - Z95 * rf["sd"]
+        rf["upper"] = rf["estimate"] + Z95 * rf["sd"]
+        rf["interval"] = "conditional"
+    else:
+        rf["interval"] = "credible"
+    rf["method"] = method
+    rf["level"] = rf["level"].astype(str)
+    raw, sizes, shrink = _raw_and_shrinkage(fit)
+    key = list(zip(rf["group"], rf["term"], rf["level"]))
+    rf["n"] = [sizes.get((g, lev), np.nan) for g, _, lev in key]
+    rf["raw"] = [raw.get(k, np.nan) for k in key]
+    rf["shrinkage"] = [shrink.get(k, np.nan) for k in key]
+    return rf.reindex(columns=GROUP_COLUMNS)
+
+
+def _variances(fit: Fit) -> tuple[dict, float | None]:
+    """``{(group, term): sd}`` for the scalar-term groups and the residual sd of a fit."""
+    sds, ncols = {}, {}
+    for r in fit.varcorr:
+        if r["grp"] == "Residual":
+            continue
+        g = r["grp"].rpartition(".")[0] if r["grp"].rpartition(".")[2].isdigit() else r["grp"]
+        if r.get("var2") is None:
+            sds[(g, r["var1"])] = r["sdcor"]
+            ncols[g] = ncols.get(g, 0) + 1
+    scalar = {k: v for k, v in sds.items() if ncols[k[0]] == 1}
+    return scalar, fit.sigma
+
+
+def _raw_and_shrinkage(fit: Fit):
+    design = fit.design
+    if design is None:
+        return {}, {}, {}
+    names = list(design.fixed_names)
+    beta = np.array([fit.beta.get(k, 0.0) for k in names])
+    resid = design.y - design.X @ beta
+    w = np.ones_like(resid) if design.known_sd is None else 1.0 / design.known_sd**2
+    scalar_sd, sigma = _variances(fit)
+    raw, sizes, shrink = {}, {}, {}
+    for t in design.terms:
+        L = t.nlevels
+        counts = np.bincount(t.codes, minlength=L)
+        wsum = np.bincount(t.codes, weights=w, minlength=L)
+        for j, lev in enumerate(t.levels):
+            sizes[(t.group, lev)] = int(counts[j])
+        # per-level weighted least squares of resid on the term's columns
+        ZtZ = np.zeros((L, t.q, t.q))
+        np.add.at(ZtZ, t.codes, t.Z[:, :, None] * t.Z[:, None, :] * w[:, None, None])
+        Zty = np.zeros((L, t.q))
+        np.add.at(Zty, t.codes, t.Z * (w * resid)[:, None])
+        for j, lev in enumerate(t.levels):
+            A = ZtZ[j]
+            if np.linalg.matrix_rank(A) == t.q:
+                coef = np.linalg.solve(A, Zty[j])
+            else:
+                coef = np.full(t.q, np.nan)
+            for k, col in enumerate(t.columns):
+                raw[(t.group, col, lev)] = float(coef[k])
+        only = len([u for u in design.terms if u.group == t.group]) == 1 and len(design.terms) == 1
+        if t.q == 1 and only and (t.group, t.columns[0]) in scalar_sd:
+            sa2 = scalar_sd[(t.group, t.columns[0])] ** 2
+            # information of a level's effect: sum_i z_i^2 w_i / sigma^2
+            info = ZtZ[:, 0, 0] / (1.0 if sigma is None else sigma**2)
+            k = sa2 * info / (1.0 + sa2 * info)
+            for j, lev in enumerate(t.levels):
+                shrink[(t.group, t.columns[0], lev)] = float(k[j])
+    return raw, sizes, shrink
+
+
+def shrinkage_factor(n, sd_group: float, sigma: float):
+    """Theoretical shrinkage factor ``n sd^2 / (n sd^2 + sigma^2)`` of a random intercept."""
+    n = np.asarray(n, dtype=float)
+    return n * sd_group**2 / (n * sd_group**2 + sigma**2)
+
+
+# --------------------------------------------------------------------------- formatting
+def _finite(x) -> bool:
+    try:
+        return math.isfinite(float(x))
+    except (TypeError, ValueError):
+        return False
+
+
+def _num(x, digits: int) -> str:
+    if isinstance(x, str):
+        return x
+    if x is None or (isinstance(x, float) and math.isnan(x)):
+        return ""
+    if isinstance(x, (int, np.integer)) and not isinstance(x, bool):
+        return str(int(x))
+    try:
+        v = float(x)
+    except (TypeError, ValueError):
+        return str(x)
+    if not math.isfinite(v):
+        return "" if math.isnan(v) else str(v)
+    return f"{v:.{digits}g}" if abs(v) >= 10 ** (digits + 1) or (v != 0 and abs(v) < 1e-3) \
+        else f"{v:.{digits}f}"
+
+
+def _cells(df: pd.DataFrame, digits: int) -> list[list[str]]:
+    return [[x if isinstance(x, str) else _num(x, digits) for x in row]
+            for row in df.itertuples(index=False)]
+
+
+def format_markdown(df: pd.DataFrame, digits: int = 4) -> str:
+    """A DataFrame as a GitHub-flavoured Markdown table (numbers right-aligned)."""
+    header = [str(c) for c in df.columns]
+    rows = [[c.replace("|", "\\|") for c in r] for r in _cells(df, digits)]
+    numeric = [pd.api.types.is_numeric_dtype(df[c]) for c in df.columns]
+    widths = [max([len(h)] + [len(r[i]) for r in rows]) for i, h in enumerate(header)]
+
+    def line(cells):
+        return "| " + " | ".join(
+            (c.rjust(w) if num else c.ljust(w)) for c, w, num in zip(cells, widths, numeric)
+        ) + " |"
+
+    sep = "|" + "|".join(("-" * (w + 1) + ":") if num else ("-" * (w + 2))
+                         for w, num in zip(widths, numeric)) + "|"
+    return "\n".join([line(header), sep] + [line(r) for r in rows]) + "\n"
+
+
+_LATEX_ESCAPES = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#",
+                  "_": r"\_", "{": r"\{", "}": r"\}", "~": r"\textasciitilde{}",
+                  "^": r"\textasciicircum{}"}
+
+
+def latex_escape(text: str) -> str:
+    """Escape LaTeX's special characters in plain text."""
+    return "".join(_LATEX_ESCAPES.get(ch, ch) for ch in str(text))
+
+
+def format_latex(df: pd.DataFrame, digits: int = 4) -> str:
+    """A DataFrame as a LaTeX ``tabular`` with booktabs rules (needs ``\\usepackage{booktabs}``)."""
+    align = "".join("r" if pd.api.types.is_numeric_dtype(df[c]) else "l" for c in df.columns)
+    lines = [f"\\begin{{tabular}}{{{align}}}", "\\toprule",
+             " & ".join(latex_escape(c) for c in df.columns) + r" \\", "\\midrule"]
+    for r in _cells(df, digits):
+        lines.append(" & ".join(latex_escape(c) for c in r) + r" \\")
+    lines += ["\\bottomrule", "\\end{tabular}"]
+    return "\n".join(lines) + "\n"
+
+
+# --------------------------------------------------------------------------- files
+def atomic_write_text(path, text: str) -> None:
+    """Write text to ``path`` through a temporary file in the same folder and ``os.replace``."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def compare_and_write(formula: str, data: pd.DataFrame, out_dir, priors: dict | None = None,
+                      seed: int = 0, figures: bool = True, known_sd: str | None = None,
+                      progress: bool = False, **bayes_options) -> dict:
+    """Fit a model by REML, ML and Bayes, then write the tables and figures to ``out_dir``.
+
+    Every fit is done before anything is written, and each file is replaced atomically, so a
+    failure leaves no half-written output.
+
+    Parameters
+    ----------
+    formula : str
+    data : DataFrame
+    out_dir : str or Path
+    priors : dict, optional
+        Passed to the Bayesian fit (e.g. ``{"sd": "HalfCauchy(5)"}``).
+    seed : int
+        Seed of the Bayesian fit.
+    figures : bool
+        Also draw the comparison figures (shrinkage, group-effect intervals, fixed-effect
+        intervals, variance components).
+    known_sd : str, optional
+        Column of known residual sds.
+    progress : bool
+        Show the sampler's progress bar.
+    **bayes_options
+        ``draws``, ``tune``, ``chains``, ... for the Bayesian fit.
+
+    Returns
+    -------
+    dict
+        ``{"parameters", "group_effects", "variance_components", "side_by_side"}`` DataFrames,
+        plus ``"comparison"`` (the :class:`Comparison`), ``"fits"`` and ``"files"``.
+    """
+    from .api import fit as fit_model
+
+    fits = {
+        "reml": fit_model(formula, data, method="reml", known_sd=known_sd),
+        "ml": fit_model(formula, data, method="ml", known_sd=known_sd),
+    }
+    opts = dict(bayes_options)
+    opts.setdefault("seed", seed)
+    if priors:
+        opts["priors"] = priors
+    if progress:
+        opts.setdefault("progressbar", True)
+    fits["bayes"] = fit_model(formula, data, method="bayes", known_sd=known_sd, **opts)
+    comp = compare(*fits.values())
+    out = Path(out_dir)
+    files = comp.write(out)
+    if figures:
+        from .plots.report import comparison_figures
+
+        files += comparison_figures(fits["reml"], fits["bayes"], comp, out)
+    result = dict(comp.tables(), side_by_side=comp.side_by_side())
+    result.update(comparison=comp, fits=fits, files=files)
+    return result
+
+
+__all__ = ["compare", "Comparison", "group_effects", "shrinkage_factor", "compare_and_write",
+           "format_markdown", "format_latex", "atomic_write_text"]

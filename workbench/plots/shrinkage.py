@@ -1,0 +1,107 @@
+"""Figure 1: shrinkage of group effects, raw -> BLUP and posterior mean, against group size."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..compare import group_effects, shrinkage_factor
+from ..errors import WorkbenchError
+from ..record import Fit
+from . import style
+
+
+def _pick(fit: Fit, group: str | None, term: str):
+    ge = group_effects(fit)
+    if ge.empty:
+        raise WorkbenchError("the fit has no group effects")
+    group = group or ge["group"].iloc[0]
+    sel = ge[(ge["group"] == group) & (ge["term"] == term)]
+    if sel.empty:
+        raise WorkbenchError(f"no group effects for term '{term}' of '{group}'")
+    return group, sel.set_index("level")
+
+
+def plot_shrinkage(reml: Fit, bayes: Fit | None = None, group: str | None = None,
+                   term: str = "(Intercept)", response_label: str | None = None):
+    """Raw group effects moving to their BLUPs (and posterior means), against group size.
+
+    Panel (a) plots each level's fixed intercept plus its raw (no-pooling) effect, BLUP and
+    posterior mean against its size, with the grand mean (the fixed intercept).  Panel (b),
+    drawn for a single random intercept, plots the theoretical shrinkage factor
+    ``n sigma_a^2 / (n sigma_a^2 + sigma^2)`` with the ratios BLUP/raw (on the curve exactly)
+    and posterior mean/raw.
+
+    Parameters
+    ----------
+    reml : Fit
+        REML or ML fit.
+    bayes : Fit, optional
+        Bayesian fit of the same model.
+    group, term : str
+        Which effects (default: first grouping factor, its intercept).
+    response_label : str, optional
+        Axis label for the response scale.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    import matplotlib.pyplot as plt
+
+    group, r = _pick(reml, group, term)
+    b = _pick(bayes, group, term)[1].reindex(r.index) if bayes is not None else None
+    base = reml.beta.get(term, 0.0) if term in reml.beta else 0.0
+    n = r["n"].to_numpy(float)
+    rng = np.random.default_rng(0)
+    jit = n * np.exp(rng.uniform(-0.06, 0.06, n.size))  # spread equal sizes a little
+    have_factor = r["shrinkage"].notna().all()
+    with style.context():
+        fig, axes = plt.subplots(1, 2 if have_factor else 1, figsize=(10 if have_factor else 6, 4.2),
+                                 squeeze=False)
+        ax = axes[0, 0]
+        raw = base + r["raw"].to_numpy(float)
+        blup = base + r["estimate"].to_numpy(float)
+        for xi, y0, y1 in zip(jit, raw, blup):
+            if np.isfinite(y0):
+                ax.plot([xi, xi], [y0, y1], color=style.color("raw"), lw=0.7, alpha=0.6, zorder=1)
+        ax.scatter(jit, raw, marker="x", s=22, color=style.color("raw"), label="raw (no pooling)",
+                   zorder=2)
+        ax.scatter(jit, blup, marker="o", s=20, color=style.color("reml"),
+                   label=f"BLUP ({style.label(reml.method)})", zorder=3)
+        if b is not None:
+            ax.scatter(jit * 1.1, base + b["estimate"].to_numpy(float), marker="v", s=20,
+                       color=style.color("bayes"), label="posterior mean", zorder=3)
+        ax.axhline(base, color=style.color("theory"), ls="--", lw=1.1,
+                   label=f"grand mean ({'fixed ' + term if term in reml.beta else '0'})")
+        ax.set_xscale("log")
+        ax.set_xlabel(f"observations in the {group} (log scale)")
+        what = "intercept" if term == "(Intercept)" else f"'{term}' effect"
+        ax.set_ylabel(response_label or f"{group} {what}")
+        ax.set_title(f"(a) shrinkage toward the grand mean, {len(r)} {group} levels")
+        ax.legend(loc="best")
+        if have_factor:
+            ax2 = axes[0, 1]
+            sd_a = next(v["sdcor"] for v in reml.varcorr if v["grp"] != "Residual")
+            sigma = reml.sigma if reml.sigma is not None else 1.0
+            grid = np.geomspace(max(n.min() * 0.7, 0.5), n.max() * 1.4, 200)
+            if reml.design.known_sd is None:
+                ax2.plot(grid, shrinkage_factor(grid, sd_a, sigma), color=style.color("theory"),
+                         label=r"$n\,\hat\sigma_a^2/(n\,\hat\sigma_a^2+\hat\sigma^2)$")
+            rawv = r["raw"].to_numpy(float)
+            ok = np.abs(rawv) > 0.25 * max(sd_a, 1e-12)
+            ax2.scatter(jit[ok], (r["estimate"].to_numpy(float) / rawv)[ok], s=20, marker="o",
+                        color=style.color("reml"), label="BLUP / raw", zorder=3)
+            if b is not None:
+                ax2.scatter(jit[ok] * 1.1, (b["estimate"].to_numpy(float) / rawv)[ok], s=20,
+                            marker="v", color=style.color("bayes"),
+                            label="posterior mean / raw", zorder=3)
+            ax2.set_xscale("log")
+            ax2.set_ylim(-0.05, 1.15)
+            ax2.axhline(1, color=style.color("raw"), lw=0.8, ls=":")
+            ax2.set_xlabel(f"observations in the {group} (log scale)")
+            ax2.set_ylabel("shrinkage factor (share of raw effect kept)")
+            ax2.set_title(rf"(b) theoretical factor, $\hat\sigma_a$={sd_a:.3g}, "
+                          rf"$\hat\sigma$={sigma:.3g}")
+            ax2.legend(loc="lower right")
+        fig.tight_layout()
+    return fig

@@ -1,0 +1,124 @@
+"""One figure style for the whole workbench: Okabe-Ito colours, readable fonts, atomic saving.
+
+The Okabe & Ito (2008) palette stays distinguishable under the common colour-vision
+deficiencies.  Each estimation method and interval kind has one fixed colour and marker, so a
+reader can match them across figures.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+from pathlib import Path
+
+OKABE_ITO = {
+    "black": "#000000",
+    "orange": "#E69F00",
+    "sky": "#56B4E9",
+    "green": "#009E73",
+    "yellow": "#F0E442",
+    "blue": "#0072B2",
+    "vermillion": "#D55E00",
+    "purple": "#CC79A7",
+    "grey": "#7F7F7F",
+}
+
+#: colour of each method / interval kind / reference quantity.
+COLORS = {
+    "reml": OKABE_ITO["blue"],
+    "wald": OKABE_ITO["blue"],
+    "conditional": OKABE_ITO["blue"],
+    "ml": OKABE_ITO["sky"],
+    "profile": OKABE_ITO["green"],
+    "bootstrap": OKABE_ITO["orange"],
+    "bayes": OKABE_ITO["vermillion"],
+    "credible": OKABE_ITO["vermillion"],
+    "prior": OKABE_ITO["purple"],
+    "raw": OKABE_ITO["grey"],
+    "truth": OKABE_ITO["black"],
+    "theory": OKABE_ITO["black"],
+}
+MARKERS = {"reml": "o", "wald": "o", "conditional": "o", "ml": "s", "profile": "D",
+           "bootstrap": "^", "bayes": "v", "credible": "v", "raw": "x"}
+#: a cycle for anything without a fixed colour (e.g. several priors).
+CYCLE = [OKABE_ITO[k] for k in ("blue", "vermillion", "green", "orange", "purple", "sky",
+                                 "yellow", "black")]
+
+LABELS = {
+    "reml": "REML", "ml": "ML", "bayes": "Bayes", "wald": "Wald", "profile": "profile",
+    "bootstrap": "bootstrap", "credible": "credible", "conditional": "BLUP ± 1.96 cond. sd",
+}
+
+RC = {
+    "figure.dpi": 110,
+    "savefig.dpi": 150,
+    "savefig.bbox": "tight",
+    "font.size": 10,
+    "axes.titlesize": 11,
+    "axes.labelsize": 10,
+    "legend.fontsize": 9,
+    "xtick.labelsize": 9,
+    "ytick.labelsize": 9,
+    "axes.spines.top": False,
+    "axes.spines.right": False,
+    "axes.grid": True,
+    "grid.alpha": 0.25,
+    "grid.linewidth": 0.6,
+    "legend.frameon": False,
+    "lines.linewidth": 1.6,
+    "pdf.fonttype": 42,
+    "svg.fonttype": "none",
+}
+
+
+def color(key: str, default: str | None = None) -> str:
+    """Colour of a method or interval kind (``"reml"``, ``"credible"``, ...)."""
+    base = str(key).split("#")[0].lower()
+    return COLORS.get(base, default or OKABE_ITO["grey"])
+
+
+def label(key: str) -> str:
+    """Display name of a method or interval kind."""
+    base = str(key).split("#")[0].lower()
+    return LABELS.get(base, str(key))
+
+
+@contextlib.contextmanager
+def context():
+    """``with style.context():`` draws with the workbench style (Agg-safe)."""
+    import matplotlib.pyplot as plt
+    from cycler import cycler
+
+    with plt.rc_context({**RC, "axes.prop_cycle": cycler(color=CYCLE)}):
+        yield
+
+
+def save(fig, path_stem, formats=("png", "pdf")) -> list[Path]:
+    """Save a figure as ``path_stem.<fmt>`` for each format, each file replaced atomically.
+
+    Returns
+    -------
+    list of Path
+    """
+    import matplotlib.pyplot as plt
+
+    stem = Path(path_stem)
+    stem.parent.mkdir(parents=True, exist_ok=True)
+    out = []
+    for fmt in formats:
+        path = stem.with_name(f"{stem.name}.{fmt}")
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=f".{fmt}")
+        os.close(fd)
+        try:
+            meta = {"Software": None} if fmt == "png" else ({"CreationDate": None} if fmt == "pdf"
+                                                             else {"Date": None})
+            fig.savefig(tmp, format=fmt, metadata=meta)
+            os.replace(tmp, path)
+        except BaseException:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+            raise
+        out.append(path)
+    plt.close(fig)
+    return out
