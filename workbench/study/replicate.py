@@ -200,6 +200,8 @@ def run_batch(task: dict) -> pd.DataFrame:
         options = dict(spec.get("options") or {})
         if spec["method"] == "bayes":
             options.setdefault("seed", sampler_seed(task["seed"], task["condition"], rep))
+            options.setdefault("progressbar", False)
+            options.setdefault("cores", 1)  # one process per Dask worker already
         base = {"condition": task["condition"], "replicate": rep, "method": task["method"]}
         t0 = time.perf_counter()
         try:

@@ -1,0 +1,117 @@
+"""``workbench study``: run, summarize and plot simulation studies.
+
+Mounted by :mod:`workbench.cli` as the ``study`` group; errors are
+:class:`~workbench.errors.WorkbenchError` subclasses, which the main CLI prints as one line.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import typer
+
+from ..errors import WorkbenchError
+
+study_app = typer.Typer(help="Simulation studies: run, summarize, figures.", no_args_is_help=True,
+                        add_completion=False)
+
+
+class StudyCliError(WorkbenchError):
+    """A bad study command line (unknown axis, unwritable output)."""
+
+
+@study_app.command("run")
+def run(
+    spec: Path = typer.Argument(..., metavar="SPEC.toml", help="Study file."),
+    out: Path = typer.Option(..., "--out", "-o", metavar="DIR", help="Results directory (reuse it to resume)."),
+    replicates: int | None = typer.Option(None, "--replicates", "-n", help="Replicates per condition."),
+    methods: str | None = typer.Option(None, "--methods", metavar="A,B", help="Method labels to run."),
+    workers: int | None = typer.Option(None, "--workers", "-w",
+                                       help="Local Dask workers (default: CPUs; 0: in this process)."),
+    scheduler: str | None = typer.Option(None, "--scheduler", metavar="ADDRESS",
+                                         help="Use an existing Dask scheduler (tcp://host:port)."),
+    seed: int | None = typer.Option(None, "--seed", help="Override the study's seed."),
+    batch: int | None = typer.Option(None, "--batch", help="Replicates per task."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
+) -> None:
+    """Run a study (or resume it in the same --out directory)."""
+    from .run import run_study
+    from .spec import load_study
+
+    study = load_study(spec)
+    labels = [m.strip() for m in methods.split(",") if m.strip()] if methods else None
+    report = run_study(study, out, replicates=replicates, methods=labels, workers=workers,
+                       scheduler=scheduler, seed=seed, batch=batch, progress=not quiet)
+    print(str(report), file=sys.stderr)
+
+
+@study_app.command("summarize")
+def summarize(
+    directory: Path = typer.Argument(..., metavar="DIR", help="Results directory."),
+    json_out: str | None = typer.Option(None, "--json", metavar="PATH|-", help="Write the summary rows as JSON."),
+    by: str | None = typer.Option(None, "--by", metavar="AXIS",
+                                  help="Non-coverage table pooled by this grid axis (default: the study's)."),
+    csv: Path | None = typer.Option(None, "--csv", metavar="PATH", help="Write the summary as CSV."),
+) -> None:
+    """Monte Carlo summaries with MCSEs, per condition x method x parameter."""
+    from ..io import atomic_write, atomic_write_text
+    from .store import open_results
+    from .summary import (format_noncoverage, format_summary, noncoverage_table, summarize_results,
+                          summary_records)
+
+    manifest, results = open_results(directory)
+    summary = summarize_results(results, manifest)
+    axes = manifest.get("axes", [])
+    by_axes = [by] if by else list(manifest.get("summary_by", []))
+    for b in by_axes:
+        if b not in axes:
+            raise StudyCliError(f"--by '{b}' is not a grid axis of this study ({', '.join(axes) or 'none'})")
+    if json_out is not None:
+        text = json.dumps(summary_records(summary, manifest), indent=1) + "\n"
+        if json_out == "-":
+            sys.stdout.write(text)
+        else:
+            atomic_write_text(json_out, text)
+    if csv is not None:
+        atomic_write(csv, lambda p: summary.to_csv(p, index=False))
+    if json_out == "-":
+        return
+    typer.echo(format_summary(summary, manifest))
+    for b in by_axes:
+        typer.echo("")
+        typer.echo(format_noncoverage(noncoverage_table(results, manifest, b), b))
+
+
+@study_app.command("figures")
+def figures(
+    directory: Path = typer.Argument(..., metavar="DIR", help="Results directory."),
+    out: Path | None = typer.Option(None, "--out", "-o", metavar="FIGDIR",
+                                    help="Where to write the figures (default: DIR/figures)."),
+) -> None:
+    """Coverage and bias by condition, with Monte Carlo error bars."""
+    from .figures import study_figures
+    from .store import open_results
+    from .summary import summarize_results
+
+    manifest, results = open_results(directory)
+    summary = summarize_results(results, manifest)
+    paths = study_figures(summary, manifest, out or Path(directory) / "figures")
+    for p in paths:
+        print(f"wrote {p}", file=sys.stderr)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Run the study commands on their own (``python -m workbench.study.cli``)."""
+    command = typer.main.get_command(study_app)
+    try:
+        command.main(args=argv, prog_name="workbench study", standalone_mode=False)
+    except WorkbenchError as exc:
+        print(f"error: {' '.join(str(exc).split())}", file=sys.stderr)
+        sys.exit(1)
+    sys.exit(0)
+
+
+if __name__ == "__main__":
+    main()

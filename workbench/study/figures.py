@@ -1,0 +1,87 @@
+"""Figures of a study: coverage and bias by condition, with Monte Carlo error bars.
+
+One figure per measure, one panel per parameter; conditions along the x axis, methods (and
+interval kinds) side by side; error bars are +- 1.96 Monte Carlo standard errors.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from ..io import atomic_write
+
+
+def _label(row: pd.Series, axes: list[str]) -> str:
+    return "\n".join(f"{a}={row[a]}" for a in axes) or str(row["condition"])
+
+
+def plot_measure(summary: pd.DataFrame, manifest: dict, measure: str, reference: float,
+                 ylabel: str):
+    """A figure of one measure (``coverage``, ``bias``, ``rel_bias``) with MCSE error bars."""
+    import matplotlib
+
+    matplotlib.use("Agg", force=False)
+    import matplotlib.pyplot as plt
+
+    axes_names = manifest.get("axes", [])
+    params = list(dict.fromkeys(summary["parameter"]))
+    conds = summary.drop_duplicates("condition").sort_values("condition")
+    xlabels = [_label(r, axes_names) for _, r in conds.iterrows()]
+    xpos = {c: i for i, c in enumerate(conds["condition"])}
+    series = list(dict.fromkeys(zip(summary["method"], summary["interval"])))
+    ncol = min(3, len(params))
+    nrow = math.ceil(len(params) / ncol)
+    width = max(6.0, 0.45 * len(xlabels) * ncol)
+    fig, axs = plt.subplots(nrow, ncol, figsize=(min(width, 30), 3.2 * nrow + 1), squeeze=False,
+                            sharex=True)
+    step = 0.7 / max(len(series), 1)
+    for k, p in enumerate(params):
+        ax = axs[k // ncol][k % ncol]
+        sub = summary[summary["parameter"] == p]
+        for j, (m, kind) in enumerate(series):
+            s = sub[(sub["method"] == m) & (sub["interval"] == kind)]
+            if s.empty or not np.isfinite(s[measure]).any():
+                continue
+            x = np.array([xpos[c] for c in s["condition"]]) - 0.35 + step * (j + 0.5)
+            err = 1.96 * s[f"{measure}_mcse"].to_numpy(float)
+            ax.errorbar(x, s[measure], yerr=err, fmt="o", ms=3, capsize=2,
+                        label=m if len({i for _, i in series}) == 1 else f"{m} ({kind})")
+        ax.axhline(reference, color="0.5", lw=0.8, ls="--")
+        ax.set_title(p, fontsize=9)
+        ax.set_ylabel(ylabel, fontsize=8)
+        ax.tick_params(labelsize=7)
+    for k in range(len(params), nrow * ncol):
+        axs[k // ncol][k % ncol].set_visible(False)
+    for ax in axs[-1]:
+        ax.set_xticks(range(len(xlabels)))
+        ax.set_xticklabels(xlabels, fontsize=6, rotation=90 if len(xlabels) > 6 else 0)
+    handles, labels = axs[0][0].get_legend_handles_labels()
+    if handles:
+        fig.legend(handles, labels, loc="upper right", fontsize=8)
+    fig.suptitle(f"{manifest.get('name')}: {ylabel} by condition (bars: +-1.96 MCSE)", fontsize=10)
+    fig.tight_layout(rect=(0, 0, 0.92, 0.96))
+    return fig
+
+
+def study_figures(summary: pd.DataFrame, manifest: dict, outdir) -> list[Path]:
+    """Write ``coverage.png`` and ``bias.png`` into ``outdir`` (atomically).
+
+    Returns
+    -------
+    list of Path
+    """
+    import matplotlib.pyplot as plt
+
+    outdir = Path(outdir)
+    written = []
+    for measure, ref, ylabel in (("coverage", 0.95, "coverage"), ("bias", 0.0, "bias")):
+        fig = plot_measure(summary, manifest, measure, ref, ylabel)
+        path = outdir / f"{measure}.png"
+        atomic_write(path, lambda p, fig=fig: fig.savefig(p, dpi=110))
+        plt.close(fig)
+        written.append(path)
+    return written

@@ -1,0 +1,255 @@
+"""Monte Carlo summaries of a study, each with its Monte Carlo standard error.
+
+Performance measures and their MCSEs follow Morris, White & Crowther (2019), "Using simulation
+studies to evaluate statistical methods", Statistics in Medicine 38:2074-2102, Table 6.  With
+``n`` replicates, estimates ``t_i``, their mean ``m`` and the truth ``T``:
+
+=================  ==================================  =============================================
+measure            estimate                            MCSE
+=================  ==================================  =============================================
+mean               m                                   S / sqrt(n),  S^2 = sum (t_i - m)^2 / (n - 1)
+bias               m - T                               S / sqrt(n)
+relative bias      (m - T) / T                         S / (sqrt(n) |T|)
+empirical SE       S                                   S / sqrt(2 (n - 1))
+MSE                sum (t_i - T)^2 / n                 sqrt(sum ((t_i - T)^2 - MSE)^2 / (n (n - 1)))
+RMSE               sqrt(MSE)                           MCSE(MSE) / (2 RMSE)  (delta method)
+model SE           sqrt(mean se_i^2)                   sqrt(var(se_i^2) / (4 n modSE^2))
+coverage           mean(l_i <= T <= u_i)               sqrt(C (1 - C) / n)
+interval width     mean(u_i - l_i)                     sd(u_i - l_i) / sqrt(n)
+rates              proportion of fits                  sqrt(p (1 - p) / n)
+=================  ==================================  =============================================
+
+Replicates whose fit failed (no estimate) are left out of the estimate-based measures and
+counted in ``failure_rate``; coverage and width use the replicates with a finite interval
+(``n_intervals``).  Non-converged and singular fits are kept, and their rates reported.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+
+MEASURES = ["n", "mean", "mean_mcse", "bias", "bias_mcse", "rel_bias", "rel_bias_mcse", "empse",
+            "empse_mcse", "rmse", "rmse_mcse", "model_se", "model_se_mcse", "coverage",
+            "coverage_mcse", "n_intervals", "width", "width_mcse", "nonconvergence_rate",
+            "nonconvergence_rate_mcse", "singular_rate", "singular_rate_mcse", "divergence_rate",
+            "divergence_rate_mcse", "mean_divergences", "failure_rate", "n_fits"]
+
+KEYS = ["condition", "method", "interval", "parameter"]
+
+
+def _rate(x: np.ndarray) -> tuple[float, float]:
+    n = x.size
+    if n == 0:
+        return math.nan, math.nan
+    p = float(np.mean(x))
+    return p, math.sqrt(p * (1 - p) / n)
+
+
+def performance(est: np.ndarray, se: np.ndarray, lower: np.ndarray, upper: np.ndarray,
+                truth: float) -> dict:
+    """Estimate-based measures with MCSEs for one condition x method x parameter.
+
+    Parameters
+    ----------
+    est, se, lower, upper : ndarray
+        One entry per replicate (NaN where not available).
+    truth : float
+
+    Returns
+    -------
+    dict
+        Keys as in :data:`MEASURES` (the estimate- and interval-based ones).
+    """
+    out = {}
+    t = est[np.isfinite(est)]
+    n = t.size
+    out["n"] = int(n)
+    nan = math.nan
+    if n >= 1:
+        m = float(t.mean())
+        s = float(t.std(ddof=1)) if n > 1 else nan
+        out["mean"], out["mean_mcse"] = m, s / math.sqrt(n)
+        out["bias"], out["bias_mcse"] = m - truth, s / math.sqrt(n)
+        if truth != 0 and math.isfinite(truth):
+            out["rel_bias"], out["rel_bias_mcse"] = (m - truth) / truth, s / (math.sqrt(n) * abs(truth))
+        else:
+            out["rel_bias"] = out["rel_bias_mcse"] = nan
+        out["empse"] = s
+        out["empse_mcse"] = s / math.sqrt(2 * (n - 1)) if n > 1 else nan
+        sq = (t - truth) ** 2
+        mse = float(sq.mean())
+        mse_mcse = math.sqrt(float(((sq - mse) ** 2).sum()) / (n * (n - 1))) if n > 1 else nan
+        out["rmse"] = math.sqrt(mse)
+        out["rmse_mcse"] = mse_mcse / (2 * out["rmse"]) if out["rmse"] > 0 else nan
+    else:
+        for k in ("mean", "mean_mcse", "bias", "bias_mcse", "rel_bias", "rel_bias_mcse", "empse",
+                  "empse_mcse", "rmse", "rmse_mcse"):
+            out[k] = nan
+    v = se[np.isfinite(se)] ** 2
+    if v.size >= 2:
+        mod = math.sqrt(float(v.mean()))
+        out["model_se"] = mod
+        out["model_se_mcse"] = math.sqrt(float(v.var(ddof=1)) / (4 * v.size * mod**2)) if mod > 0 else nan
+    else:
+        out["model_se"] = out["model_se_mcse"] = nan
+    ok = np.isfinite(lower) & np.isfinite(upper)
+    out["n_intervals"] = int(ok.sum())
+    if ok.any() and math.isfinite(truth):
+        cov = (lower[ok] <= truth) & (truth <= upper[ok])
+        out["coverage"], out["coverage_mcse"] = _rate(cov.astype(float))
+        w = upper[ok] - lower[ok]
+        out["width"] = float(w.mean())
+        out["width_mcse"] = float(w.std(ddof=1)) / math.sqrt(w.size) if w.size > 1 else nan
+    else:
+        out["coverage"] = out["coverage_mcse"] = out["width"] = out["width_mcse"] = nan
+    return out
+
+
+def summarize_results(results: pd.DataFrame, manifest: dict) -> pd.DataFrame:
+    """Per condition x method x interval x parameter: every measure of :data:`MEASURES`.
+
+    Parameters
+    ----------
+    results : DataFrame
+        Rows as stored by the runner (:data:`workbench.study.replicate.COLUMNS`).
+    manifest : dict
+        The study manifest (for the condition values).
+
+    Returns
+    -------
+    DataFrame
+        Columns ``condition`` (id), one column per grid axis, ``method``, ``interval``,
+        ``parameter``, ``truth`` and the measures; rows in condition, method, parameter order.
+    """
+    values = {c["id"]: c["values"] for c in manifest["conditions"]}
+    order = {p: i for i, p in enumerate(manifest.get("parameters", []))}
+    rows = []
+    for (cid, method, kind, param), g in results.groupby(KEYS, sort=False):
+        truth = float(g["truth"].iloc[0])
+        r = {"condition": int(cid), **values.get(int(cid), {}), "method": method, "interval": kind,
+             "parameter": param, "truth": truth}
+        r.update(performance(g["estimate"].to_numpy(float), g["se"].to_numpy(float),
+                             g["lower"].to_numpy(float), g["upper"].to_numpy(float), truth))
+        ok = g["error"].isna().to_numpy()
+        r["n_fits"] = int(g.shape[0])
+        r["failure_rate"] = float((~ok).mean())
+        r["nonconvergence_rate"], r["nonconvergence_rate_mcse"] = _rate(~g["converged"].to_numpy(bool)[ok])
+        r["singular_rate"], r["singular_rate_mcse"] = _rate(g["singular"].to_numpy(bool)[ok])
+        div = g["divergences"].to_numpy(float)[ok]
+        if np.isfinite(div).any():
+            d = div[np.isfinite(div)]
+            r["divergence_rate"], r["divergence_rate_mcse"] = _rate(d > 0)
+            r["mean_divergences"] = float(d.mean())
+        else:
+            r["divergence_rate"] = r["divergence_rate_mcse"] = r["mean_divergences"] = math.nan
+        rows.append(r)
+    frame = pd.DataFrame(rows)
+    if frame.empty:
+        return frame
+    frame["_p"] = frame["parameter"].map(lambda p: order.get(p, len(order)))
+    frame = frame.sort_values(["condition", "method", "interval", "_p"], kind="stable")
+    return frame.drop(columns="_p").reset_index(drop=True)
+
+
+def summary_records(summary: pd.DataFrame, manifest: dict) -> list[dict]:
+    """The JSON form: rows with ``condition`` (a dict of design values), ``method``,
+    ``interval``, ``parameter``, ``truth`` and the measures (NaN as None)."""
+    axes = manifest.get("axes", [])
+    out = []
+    for rec in summary.to_dict(orient="records"):
+        row = {"condition": {a: rec.pop(a) for a in axes if a in rec},
+               "condition_id": rec.pop("condition")}
+        row.update(rec)
+        out.append({k: (None if isinstance(v, float) and not math.isfinite(v) else
+                        (v.item() if hasattr(v, "item") else v)) for k, v in row.items()})
+    return out
+
+
+def noncoverage_table(results: pd.DataFrame, manifest: dict, by: str | None) -> pd.DataFrame:
+    """Non-coverage of the intervals, pooled over the other grid axes (Maas & Hox's tables).
+
+    Parameters
+    ----------
+    results : DataFrame
+    manifest : dict
+    by : str or None
+        A grid axis (e.g. ``"n_groups"``); None gives one row per condition (by cell).
+
+    Returns
+    -------
+    DataFrame
+        Columns ``method``, ``interval``, ``parameter``, the ``by`` value (or the condition's
+        axis values), ``noncoverage``, ``mcse``, ``n``.
+    """
+    values = {c["id"]: c["values"] for c in manifest["conditions"]}
+    r = results[np.isfinite(results["lower"]) & np.isfinite(results["upper"])].copy()
+    r["miss"] = ~((r["lower"] <= r["truth"]) & (r["truth"] <= r["upper"]))
+    axes = manifest.get("axes", [])
+    if by is not None:
+        if by not in axes:
+            raise KeyError(by)
+        r[by] = r["condition"].map(lambda c: values[int(c)][by])
+        keys = ["method", "interval", "parameter", by]
+    else:
+        for a in axes:
+            r[a] = r["condition"].map(lambda c, a=a: values[int(c)][a])
+        keys = ["method", "interval", "parameter", *axes]
+    order = {p: i for i, p in enumerate(manifest.get("parameters", []))}
+    g = r.groupby(keys, sort=False)["miss"]
+    out = g.agg(["mean", "size"]).reset_index().rename(columns={"mean": "noncoverage", "size": "n"})
+    out["mcse"] = np.sqrt(out["noncoverage"] * (1 - out["noncoverage"]) / out["n"])
+    out["_p"] = out["parameter"].map(lambda p: order.get(p, len(order)))
+    sort = ["method", "interval", "_p"] + keys[3:]
+    return out.sort_values(sort, kind="stable").drop(columns="_p").reset_index(drop=True)
+
+
+def _pct(p, se) -> str:
+    if not math.isfinite(p):
+        return "-"
+    return f"{100 * p:5.1f} ({100 * se:.1f})"
+
+
+def format_noncoverage(table: pd.DataFrame, by: str) -> str:
+    """Non-coverage (%) with MCSE in parentheses: parameters by rows, ``by`` values by columns."""
+    lines = []
+    for (method, kind), g in table.groupby(["method", "interval"], sort=False):
+        levels = list(dict.fromkeys(g[by]))
+        lines.append(f"non-coverage of 95% intervals, % (MCSE): {method}, {kind}, by {by}")
+        head = f"{'parameter':<26}" + "".join(f"{str(v):>16}" for v in levels)
+        lines.append(head)
+        for p, gp in g.groupby("parameter", sort=False):
+            cells = {row[by]: _pct(row["noncoverage"], row["mcse"]) for _, row in gp.iterrows()}
+            lines.append(f"{p:<26}" + "".join(f"{cells.get(v, '-'):>16}" for v in levels))
+        lines.append("")
+    return "\n".join(lines)
+
+
+def _num(x, fmt="{:.3f}") -> str:
+    return fmt.format(x) if isinstance(x, (int, float)) and math.isfinite(x) else "-"
+
+
+def format_summary(summary: pd.DataFrame, manifest: dict) -> str:
+    """A readable table: per condition, method and parameter, the main measures with MCSEs."""
+    axes = manifest.get("axes", [])
+    lines = [f"study {manifest.get('name')}: {summary['condition'].nunique()} condition(s)"]
+    cols = (f"{'parameter':<24}{'truth':>9}{'bias (mcse)':>20}{'rel.bias':>10}{'rmse':>9}"
+            f"{'coverage (mcse)':>18}{'width':>9}{'n':>6}{'nonconv':>9}{'singular':>9}")
+    for (cid, method, kind), g in summary.groupby(["condition", "method", "interval"], sort=False):
+        label = ", ".join(f"{a}={g[a].iloc[0]}" for a in axes) or "single condition"
+        first = g.iloc[0]
+        lines.append("")
+        lines.append(f"[{cid}] {label} | {method} ({kind}) | fits {first['n_fits']}")
+        lines.append(cols)
+        for _, r in g.iterrows():
+            bias = f"{_num(r['bias'], '{:+.4f}')} ({_num(r['bias_mcse'], '{:.4f}')})"
+            cov = f"{_num(r['coverage'], '{:.3f}')} ({_num(r['coverage_mcse'], '{:.3f}')})"
+            lines.append(
+                f"{r['parameter']:<24}{_num(r['truth'], '{:.4g}'):>9}{bias:>20}"
+                f"{_num(r['rel_bias'], '{:+.3f}'):>10}{_num(r['rmse'], '{:.4f}'):>9}{cov:>18}"
+                f"{_num(r['width'], '{:.3f}'):>9}{int(r['n']):>6}"
+                f"{_num(r['nonconvergence_rate'], '{:.3f}'):>9}{_num(r['singular_rate'], '{:.3f}'):>9}"
+            )
+    return "\n".join(lines)
