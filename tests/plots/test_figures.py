@@ -1,0 +1,120 @@
+"""Every figure function draws labelled axes and saves PNG + PDF (tiny data, Agg backend)."""
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+import pytest  # noqa: E402
+
+import workbench  # noqa: E402
+from workbench.compare import compare  # noqa: E402
+from workbench.plots import (compound_symmetry_V, plot_caterpillar, plot_covariance,  # noqa: E402
+                             plot_fixed_intervals, plot_prior_sensitivity, plot_profile_posterior,
+                             plot_shrinkage, plot_variance_components, style)
+from workbench.plots import draws as D  # noqa: E402
+from workbench.plots.report import make_report_figures, small_data  # noqa: E402
+from workbench.record import Fit  # noqa: E402
+
+from tests.conftest import DATA  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def small():
+    return small_data()
+
+
+@pytest.fixture(scope="module")
+def fits(small):
+    return (workbench.fit("y ~ 1 + x + (1 | g)", small),
+            workbench.fit("y ~ 1 + x + (1 + x | g)", small))
+
+
+@pytest.fixture()
+def bayes(fits, monkeypatch):
+    """A hand-made Bayesian record whose draws the plots read through posterior_frame."""
+    reml = fits[0]
+    rng = np.random.default_rng(1)
+    sd = reml.varcorr[0]["sdcor"]
+    frame = pd.DataFrame({"sd[g:(Intercept)]": np.abs(rng.normal(sd, 0.2, 400)),
+                          "sigma": np.abs(rng.normal(reml.sigma, 0.05, 400))})
+    prior = pd.DataFrame({"sd[g:(Intercept)]": np.abs(rng.normal(0, 2, 400)),
+                          "sigma": rng.exponential(1, 400)})
+    monkeypatch.setattr(D, "posterior_frame", lambda fit, prior_=False, **k: prior if
+                        k.get("prior") or prior_ else frame)
+    ranef = [dict(r, value=r["value"] * 0.95, lower=r["value"] - 0.6, upper=r["value"] + 0.6)
+             for r in reml.ranef]
+    return Fit(method="bayes", formula=reml.formula, nobs=reml.nobs, ngroups=reml.ngroups,
+               criterion=None, loglik=None, beta=dict(reml.beta), beta_se=dict(reml.beta_se),
+               beta_ci={k: [v - 1, v + 1] for k, v in reml.beta.items()}, sigma=reml.sigma,
+               varcorr=reml.varcorr, ranef=ranef, converged=True, singular=False,
+               interval="credible", design=reml.design)
+
+
+def _labelled(fig):
+    axes = [a for a in fig.axes if a.get_visible() and a.get_label() != "<colorbar>"]
+    assert axes
+    for ax in axes:
+        assert ax.get_xlabel(), "every visible panel has an x label"
+    return axes
+
+
+def test_style_colours_are_okabe_ito():
+    assert style.color("reml") == "#0072B2" and style.color("bayes#2") == "#D55E00"
+    assert len(set(style.CYCLE)) == len(style.CYCLE)
+
+
+def test_shrinkage_and_caterpillar(tmp_path, fits, bayes):
+    fig = plot_shrinkage(fits[0], bayes)
+    axes = _labelled(fig)
+    assert len(axes) == 2  # the theoretical-factor panel is drawn for a random intercept
+    files = style.save(fig, tmp_path / "f1")
+    assert [f.suffix for f in files] == [".png", ".pdf"] and all(f.stat().st_size > 1000 for f in files)
+    assert len(_labelled(plot_shrinkage(fits[1]))) == 1  # slopes: no scalar factor
+    fig2 = plot_caterpillar(fits[0], bayes)
+    ax = _labelled(fig2)[0]
+    assert len(ax.get_legend().get_texts()) == 2
+    assert [t.get_text() for t in ax.get_yticklabels()]  # few levels: names shown
+
+
+def test_fixed_intervals(fits, bayes):
+    fig = plot_fixed_intervals(compare(fits[0], bayes), truth={"beta[x]": 0.5})
+    assert len(_labelled(fig)) == 2
+
+
+def test_variance_components(fits, bayes):
+    fig = plot_variance_components(fits[0], bayes)
+    axes = _labelled(fig)
+    assert len(axes) == 2
+    labels = [t.get_text() for t in axes[0].get_legend().get_texts()]
+    assert "marginal posterior" in labels and "prior" in labels
+    assert any("profile" in t for t in labels)
+
+
+def test_covariance_heat_map_is_compound_symmetry(fits):
+    from workbench.reml.gls import build_V
+
+    reml = fits[0]
+    V = compound_symmetry_V(reml.design.terms[0].codes, reml.varcorr[0]["sdcor"], reml.sigma)
+    np.testing.assert_allclose(build_V(reml), V, rtol=1e-12, atol=1e-12)
+    fig = plot_covariance(*fits)
+    assert len(_labelled(fig)) == 2
+
+
+def test_profile_and_prior_figures():
+    path = DATA / "eight_schools.csv"
+    if not path.exists():
+        pytest.skip("../shared/data is not present")
+    d = pd.read_csv(path)
+    f = workbench.fit("y ~ 1 + (1 | school)", d, known_sd="sigma")
+    fig = plot_profile_posterior([(f, "eight schools")])
+    assert len(_labelled(fig)) == 1
+    fig = plot_prior_sensitivity(f)
+    axes = _labelled(fig)
+    assert len(axes[1].get_legend().get_texts()) == 5  # four priors + the REML estimate
+
+
+def test_make_report_figures_writes_png_and_pdf(tmp_path):
+    files = make_report_figures(tmp_path, bayes=False, only=[6])
+    assert sorted(f.name for f in files) == ["fig6_covariance_V.pdf", "fig6_covariance_V.png"]
