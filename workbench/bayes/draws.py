@@ -1,0 +1,176 @@
+"""Posterior and prior draws of a Bayesian fit, by tidy parameter name; predictive draws.
+
+Columns: ``beta[NAME]``, ``sd[GROUP:TERM]``, ``cor[GROUP:T1,T2]``, ``sigma`` (as
+:meth:`workbench.record.Fit.params` names them).  Rows: one per draw (chain-major for the
+posterior, with ``chain`` and ``draw`` columns).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from ..errors import SpecError, WorkbenchError
+from .lkj import draw_lkj_cholesky
+from .priors import Prior, corr_matrix
+
+
+def _require_bayes(fit) -> None:
+    if fit.method != "bayes" or "idata" not in fit.extra:
+        raise WorkbenchError("posterior draws need a Bayesian fit (method='bayes')")
+
+
+def posterior_arrays(fit) -> dict:
+    """Posterior draws as arrays: ``beta`` (S, p), ``sd``/``corr``/``b`` lists per factor block
+    ((S, q), (S, q, q) or None, (S, levels, q)), ``sigma`` (S,) or None; S = chains x draws."""
+    _require_bayes(fit)
+    post = fit.extra["idata"].posterior
+    st = fit.extra["structure"]
+
+    def flat(name):
+        a = np.asarray(post[name].values, dtype=float)
+        return a.reshape((-1,) + a.shape[2:])
+
+    out = {"beta": flat("beta"), "sd": [], "corr": [], "b": [],
+           "sigma": flat("sigma") if "sigma" in post else None}
+    for k, _ in enumerate(st.blocks):
+        out["sd"].append(flat(f"sd{k}"))
+        out["corr"].append(flat(f"corr{k}") if f"corr{k}" in post else None)
+        out["b"].append(flat(f"b{k}") if f"b{k}" in post else None)
+    return out
+
+
+def frame_from_arrays(arrays: dict, design, structure) -> pd.DataFrame:
+    """Tidy columns from :func:`posterior_arrays`-shaped draws."""
+    cols = {}
+    for j, name in enumerate(design.fixed_names):
+        cols[f"beta[{name}]"] = arrays["beta"][:, j]
+    for k, blk in enumerate(structure.blocks):
+        for i, c in enumerate(blk.columns):
+            cols[f"sd[{blk.group}:{c}]"] = arrays["sd"][k][:, i]
+    for k, blk in enumerate(structure.blocks):
+        corr = arrays["corr"][k]
+        for _, sl in blk.terms:
+            for i in range(sl.start, sl.stop):
+                for j in range(i + 1, sl.stop):
+                    cols[f"cor[{blk.group}:{blk.columns[i]},{blk.columns[j]}]"] = corr[:, i, j]
+    if arrays["sigma"] is not None:
+        cols["sigma"] = arrays["sigma"]
+    return pd.DataFrame(cols)
+
+
+def posterior_frame(fit) -> pd.DataFrame:
+    """Posterior draws of a Bayesian fit, one row per (chain, draw), tidy column names.
+
+    Parameters
+    ----------
+    fit : workbench.Fit
+        A fit with ``method="bayes"``.
+
+    Returns
+    -------
+    DataFrame
+        Columns ``chain``, ``draw`` then ``beta[NAME]``, ``sd[GROUP:TERM]``,
+        ``cor[GROUP:T1,T2]``, ``sigma``.
+    """
+    df = frame_from_arrays(posterior_arrays(fit), fit.design, fit.extra["structure"])
+    post = fit.extra["idata"].posterior
+    nc, nd = post.sizes["chain"], post.sizes["draw"]
+    df.insert(0, "draw", np.tile(np.arange(nd), nc))
+    df.insert(0, "chain", np.repeat(np.arange(nc), nd))
+    return df
+
+
+# --------------------------------------------------------------------------- priors
+def draw_prior(prior: Prior, rng: np.random.Generator, size: int) -> np.ndarray:
+    """Draws of a scalar prior (InverseGamma returns the sd, the square root of its draws)."""
+    f, a = prior.family, prior.args
+    if f == "Normal":
+        return rng.normal(a[0], a[1], size)
+    if f == "StudentT":
+        return a[1] + a[2] * rng.standard_t(a[0], size)
+    if f == "HalfNormal":
+        return np.abs(rng.normal(0.0, a[0], size))
+    if f == "HalfCauchy":
+        return np.abs(a[0] * rng.standard_cauchy(size))
+    if f == "HalfStudentT":
+        return np.abs(a[1] * rng.standard_t(a[0], size))
+    if f == "Exponential":
+        return rng.exponential(1.0 / a[0], size)
+    if f == "Uniform":
+        return rng.uniform(a[0], a[1], size)
+    if f == "InverseGamma":
+        return np.sqrt(1.0 / rng.gamma(a[0], 1.0 / a[1], size))
+    if f == "Fixed":
+        return np.full(size, a[0])
+    raise SpecError(f"the improper prior {prior} has no draws; give a proper prior for prior draws")
+
+
+def prior_arrays(fit, n: int = 1000, seed: int = 0) -> dict:
+    """Prior draws in the shape of :func:`posterior_arrays` (group effects included)."""
+    _require_bayes(fit)
+    design, st, priors = fit.design, fit.extra["structure"], fit.extra["priors"]
+    rng = np.random.default_rng(seed)
+    beta = np.column_stack([draw_prior(priors[f"beta[{nm}]"], rng, n) for nm in design.fixed_names])
+    out = {"beta": beta, "sd": [], "corr": [], "b": [], "sigma": None}
+    for blk in st.blocks:
+        sd = np.column_stack([draw_prior(priors[f"sd[{blk.group}:{c}]"], rng, n) for c in blk.columns])
+        Lb = np.broadcast_to(np.eye(blk.q), (n, blk.q, blk.q)).copy()
+        correlated = False
+        for label, sl in blk.terms:
+            m = sl.stop - sl.start
+            if m < 2:
+                continue
+            correlated = True
+            pr = priors[f"corr[{label}]"]
+            if pr.is_fixed:
+                Lt = np.linalg.cholesky(corr_matrix(pr, m))[None]
+            else:
+                Lt = draw_lkj_cholesky(rng, m, pr.args[0], n)
+            Lb[:, sl, sl] = Lt
+        out["sd"].append(sd)
+        out["corr"].append(np.einsum("sij,skj->sik", Lb, Lb) if correlated else None)
+        C = sd[:, :, None] * Lb
+        z = rng.standard_normal((n, blk.nlevels, blk.q))
+        out["b"].append(np.einsum("sli,sji->slj", z, C))
+    if design.known_sd is None:
+        out["sigma"] = draw_prior(priors["sigma"], rng, n)
+    return out
+
+
+def prior_frame(fit, n: int = 1000, seed: int = 0) -> pd.DataFrame:
+    """Draws from the priors a Bayesian fit used, with the columns of :func:`posterior_frame`
+    (without ``chain``/``draw``).
+
+    Raises
+    ------
+    SpecError
+        A prior is improper (``Flat()``, ``HalfFlat()``).
+    """
+    return frame_from_arrays(prior_arrays(fit, n, seed), fit.design, fit.extra["structure"])
+
+
+# --------------------------------------------------------------------------- predictive
+def _predict(arrays: dict, design, structure, rng) -> np.ndarray:
+    mu = arrays["beta"] @ design.X.T
+    for blk, b in zip(structure.blocks, arrays["b"]):
+        mu = mu + np.einsum("sni,ni->sn", b[:, blk.codes, :], blk.Z)
+    sd = design.known_sd[None, :] if design.known_sd is not None else arrays["sigma"][:, None]
+    return mu + sd * rng.standard_normal(mu.shape)
+
+
+def posterior_predictive(fit, seed: int = 0) -> np.ndarray:
+    """Replicated responses, one row per posterior draw: shape (chains x draws, nobs)."""
+    return _predict(posterior_arrays(fit), fit.design, fit.extra["structure"],
+                    np.random.default_rng(seed))
+
+
+def prior_predictive(fit, n: int = 500, seed: int = 0) -> np.ndarray:
+    """Responses simulated from the priors: shape (n, nobs)."""
+    rng = np.random.default_rng(seed)
+    arrays = prior_arrays(fit, n, int(rng.integers(2**31)))
+    return _predict(arrays, fit.design, fit.extra["structure"], rng)
+
+
+__all__ = ["posterior_frame", "prior_frame", "posterior_arrays", "prior_arrays", "draw_prior",
+           "posterior_predictive", "prior_predictive"]

@@ -1,0 +1,298 @@
+"""``fit_bayes``: a design -> PyMC posterior -> the :class:`~workbench.record.Fit` record."""
+
+from __future__ import annotations
+
+import math
+import time
+
+import numpy as np
+
+from ..errors import SpecError
+from ..record import Fit
+from .priors import prior_strings, resolve_priors
+
+DEFAULT_PARAMETERIZATION = "auto"
+DEFAULT_SAMPLER = "auto"
+RHAT_MAX = 1.01
+ESS_MIN = 400
+
+
+def _check_int(name, v, lo):
+    if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < lo:
+        raise SpecError(f"option {name} must be an integer >= {lo}, got {v!r}")
+    return int(v)
+
+
+def choose_parameterization(structure, requested: str) -> str:
+    """Resolve ``"auto"``: marginal where it is exact and feasible, else noncentered."""
+    from .marginal import MAX_DENSE, n_stacked
+
+    if requested != "auto":
+        return requested
+    if len(structure.blocks) == 1 or n_stacked(structure) <= MAX_DENSE // 3:
+        return "marginal"
+    return "noncentered"
+
+
+def choose_sampler(requested: str) -> str:
+    """Resolve ``"auto"``: nutpie when installed, else PyMC's NUTS."""
+    from .sample import SAMPLERS, nutpie_available
+
+    if requested == "auto":
+        return "nutpie" if nutpie_available() else "pymc"
+    if requested not in SAMPLERS:
+        raise SpecError(f"unknown sampler '{requested}'; choose one of pymc, nutpie, auto")
+    if requested == "nutpie" and not nutpie_available():
+        raise SpecError("sampler 'nutpie' is not installed; pip install nutpie, or use sampler='pymc'")
+    return requested
+
+
+def fit_bayes(design, label: str | None = None, *, draws: int = 1000, tune: int = 1000,
+              chains: int = 2, seed: int | None = None, priors: dict | None = None,
+              parameterization: str = DEFAULT_PARAMETERIZATION, sampler: str = DEFAULT_SAMPLER,
+              target_accept: float = 0.9, progressbar: bool = True, cores: int | None = None,
+              **options) -> Fit:
+    """Fit a linear mixed model by PyMC.
+
+    Parameters
+    ----------
+    design : workbench.Design
+    label : str, optional
+        Name in comparison tables.
+    draws, tune, chains : int
+        Posterior draws and tuning steps per chain, number of chains.
+    seed : int, optional
+        Seeds the sampler and the conditional draws of the random effects; drawn (and
+        recorded in ``diagnostics["seed"]``) when not given.
+    priors : dict, optional
+        ``{key: "Dist(args)"}`` overriding the defaults; keys ``beta``, ``beta[NAME]``, ``sd``,
+        ``sd[GROUP]``, ``sd[GROUP:TERM]``, ``corr``, ``corr[GROUP]``, ``sigma`` (see
+        :mod:`workbench.bayes.priors`).  ``Fixed(value)`` holds a parameter at a value.
+        Defaults (weakly informative, scaled to the data as in rstanarm and bambi; ``sy`` is the
+        response sd, ``sx``/``mx`` a predictor's sd/mean, ``sz`` a random-slope column's sd):
+        ``beta[x] ~ Normal(0, 2.5 sy / sx)``; ``beta[(Intercept)] ~ Normal(mean(y),
+        sqrt((2.5 sy)^2 + sum (2.5 sy mx / sx)^2))``; ``sd[g:(Intercept)] ~ HalfNormal(2.5 sy)``,
+        ``sd[g:x] ~ HalfNormal(2.5 sy / sz)``; ``corr ~ LKJ(2)``; ``sigma ~ Exponential(1 / sy)``.
+    parameterization : {"auto", "marginal", "noncentered", "centered"}
+        ``marginal`` integrates the random effects out (the GLS likelihood from sufficient
+        statistics) and draws them exactly afterwards; ``auto`` picks ``marginal`` for one
+        grouping factor or a moderate number of stacked random effects, else ``noncentered``
+        (the benchmark in ``benchmarks/bench_bayes.py`` supports the choice).
+    sampler : {"auto", "nutpie", "pymc"}
+        ``auto`` is nutpie when installed.  Compiled models are cached (:mod:`.cache`): a new
+        data set of the same layout refits without recompiling.
+    target_accept : float
+        NUTS target acceptance rate, in (0, 1).
+    progressbar : bool
+    cores : int, optional
+        Parallel chains (default: min(chains, CPUs)).
+
+    Returns
+    -------
+    Fit
+        ``method="bayes"``: posterior means, sds and 95% equal-tailed intervals; ``diagnostics``
+        with ``max_rhat``, ``min_ess_bulk``, ``min_ess_tail``, ``divergences``,
+        ``sampling_seconds``, ``compile_seconds``, ``sampler``, ``parameterization``, ``priors``,
+        ``warnings``, ``seed``; ``extra["idata"]`` (ArviZ InferenceData, internal variable
+        names), ``extra["priors"]`` (resolved :class:`~.priors.Prior` objects),
+        ``extra["structure"]``.
+
+    Raises
+    ------
+    SpecError
+        Unknown options, bad option values, unknown prior keys or distributions: before any
+        sampling.
+    """
+    if options:
+        raise SpecError(f"unknown option(s) for method 'bayes': {', '.join(sorted(options))}; "
+                        "known: draws, tune, chains, seed, priors, parameterization, sampler, "
+                        "target_accept, progressbar, cores")
+    draws = _check_int("draws", draws, 1)
+    tune = _check_int("tune", tune, 0)
+    chains = _check_int("chains", chains, 1)
+    if cores is not None:
+        cores = _check_int("cores", cores, 1)
+    if isinstance(target_accept, bool) or not isinstance(target_accept, (int, float)) \
+            or not 0 < float(target_accept) < 1:
+        raise SpecError(f"option target_accept must lie in (0, 1), got {target_accept!r}")
+    if seed is None:
+        seed = int(np.random.SeedSequence().entropy % (2**31))
+    seed = _check_int("seed", seed, 0)
+    if priors is not None and not isinstance(priors, dict):
+        raise SpecError("option priors must be a dict {key: 'Dist(args)'}")
+
+    from ..reml.structure import build_structure
+    from .model import PARAMETERIZATIONS, make_layout, model_data
+
+    if parameterization not in PARAMETERIZATIONS + ("auto",):
+        raise SpecError(f"unknown parameterization '{parameterization}'; choose one of "
+                        + ", ".join(PARAMETERIZATIONS + ("auto",)))
+    structure = build_structure(design)
+    resolved = resolve_priors(design, structure, priors)
+    param = choose_parameterization(structure, parameterization)
+    samp = choose_sampler(sampler)
+    layout = make_layout(design, structure, resolved, param)
+    data = model_data(design, structure, resolved, layout)
+
+    from .cache import get_compiled
+
+    t0 = time.perf_counter()
+    compiled, fresh = get_compiled(layout, samp, data)
+    compile_s = time.perf_counter() - t0 if fresh else 0.0
+    ss = np.random.SeedSequence(seed)
+    s_sampler, s_ranef = (int(s.generate_state(1)[0] % (2**31)) for s in ss.spawn(2))
+    idata, sampling_s, extra_compile = compiled.sample(
+        data, draws=draws, tune=tune, chains=chains, seed=s_sampler,
+        target_accept=float(target_accept), progressbar=progressbar, cores=cores)
+    compile_s += extra_compile
+    if param == "marginal":
+        t1 = time.perf_counter()
+        _add_marginal_ranef(idata, data, layout, np.random.default_rng(s_ranef))
+        sampling_s += time.perf_counter() - t1
+
+    fit = assemble_bayes_fit(design, structure, idata, resolved, label=label)
+    diag = fit.diagnostics
+    diag.update({"sampling_seconds": sampling_s, "compile_seconds": compile_s, "sampler": samp,
+                 "parameterization": param, "priors": prior_strings(resolved), "seed": seed,
+                 "draws": draws, "tune": tune, "chains": chains,
+                 "target_accept": float(target_accept)})
+    return fit
+
+
+def _add_marginal_ranef(idata, data, layout, rng) -> None:
+    """Draw the random effects from their Gaussian conditional and add ``b{k}`` to the posterior."""
+    import xarray as xr
+
+    from .marginal import draw_ranef
+
+    post = idata.posterior
+    nc, nd = post.sizes["chain"], post.sizes["draw"]
+    S = nc * nd
+
+    def flat(name):
+        a = np.asarray(post[name].values, dtype=float)
+        return a.reshape((S,) + a.shape[2:])
+
+    beta = flat("beta")
+    chols = []
+    for k, bl in enumerate(layout.blocks):
+        sd = flat(f"sd{k}")
+        if f"corr{k}" in post:
+            Lc = np.linalg.cholesky(flat(f"corr{k}") + 0.0)
+        else:
+            Lc = np.broadcast_to(np.eye(bl.q), (S, bl.q, bl.q))
+        chols.append(sd[:, :, None] * Lc)
+    s2 = flat("sigma") ** 2 if "sigma" in post else np.ones(S)
+    bs = draw_ranef(data, beta, chols, s2, [b.q for b in layout.blocks],
+                    [b.nlevels for b in layout.blocks], rng)
+    for k, b in enumerate(bs):
+        L, q = b.shape[1], b.shape[2]
+        post[f"b{k}"] = xr.DataArray(b.reshape(nc, nd, L, q),
+                                     dims=("chain", "draw", f"b{k}_level", f"b{k}_col"),
+                                     coords={"chain": post.coords["chain"], "draw": post.coords["draw"]})
+
+
+def _summ(x: np.ndarray) -> tuple[float, float, float, float]:
+    lo, hi = np.quantile(x, [0.025, 0.975])
+    return float(np.mean(x)), float(np.std(x, ddof=1)) if x.size > 1 else 0.0, float(lo), float(hi)
+
+
+def assemble_bayes_fit(design, structure, idata, priors, label=None) -> Fit:
+    """The record of a posterior (means, sds, 95% equal-tailed intervals, diagnostics)."""
+    from .draws import frame_from_arrays, posterior_arrays
+
+    proto = Fit(method="bayes", formula=design.spec.formula, nobs=design.n, ngroups={},
+                criterion=None, loglik=None, beta={}, beta_se={}, beta_ci={}, sigma=None,
+                varcorr=[], ranef=[], converged=False, singular=False, interval="credible",
+                label=label, design=design)
+    proto.extra.update({"idata": idata, "priors": priors, "structure": structure})
+    arr = posterior_arrays(proto)
+    for j, name in enumerate(design.fixed_names):
+        m, s, lo, hi = _summ(arr["beta"][:, j])
+        proto.beta[name], proto.beta_se[name], proto.beta_ci[name] = m, s, [lo, hi]
+    varcorr = []
+    for k, blk in enumerate(structure.blocks):
+        sd, corr = arr["sd"][k], arr["corr"][k]
+        for glabel, sl in blk.terms:
+            for i in range(sl.start, sl.stop):
+                m, s, lo, hi = _summ(sd[:, i])
+                varcorr.append({"grp": glabel, "var1": blk.columns[i], "var2": None,
+                                "vcov": float(np.mean(sd[:, i] ** 2)), "sdcor": m,
+                                "sdcor_se": s, "sdcor_ci": [lo, hi]})
+            for i in range(sl.start, sl.stop):
+                for j in range(i + 1, sl.stop):
+                    r = corr[:, i, j]
+                    m, s, lo, hi = _summ(r)
+                    varcorr.append({"grp": glabel, "var1": blk.columns[i], "var2": blk.columns[j],
+                                    "vcov": float(np.mean(r * sd[:, i] * sd[:, j])), "sdcor": m,
+                                    "sdcor_se": s, "sdcor_ci": [lo, hi]})
+    if arr["sigma"] is not None:
+        m, s, lo, hi = _summ(arr["sigma"])
+        varcorr.append({"grp": "Residual", "var1": None, "var2": None,
+                        "vcov": float(np.mean(arr["sigma"] ** 2)), "sdcor": m, "sdcor_se": s,
+                        "sdcor_ci": [lo, hi]})
+        proto.sigma = m
+    proto.varcorr = varcorr
+    ranef = []
+    for k, blk in enumerate(structure.blocks):
+        b = arr["b"][k]
+        mean, sd = b.mean(axis=0), b.std(axis=0, ddof=1)
+        lo, hi = np.quantile(b, [0.025, 0.975], axis=0)
+        for i, term in enumerate(blk.columns):
+            for lev_i, lev in enumerate(blk.levels):
+                ranef.append({"group": blk.group, "term": term, "level": lev,
+                              "value": float(mean[lev_i, i]), "cond_sd": float(sd[lev_i, i]),
+                              "lower": float(lo[lev_i, i]), "upper": float(hi[lev_i, i])})
+    proto.ranef = ranef
+    proto.ngroups = {blk.group: blk.nlevels for blk in structure.blocks}
+    frame = frame_from_arrays(arr, design, structure)
+    post = idata.posterior
+    nc, nd = post.sizes["chain"], post.sizes["draw"]
+    proto.diagnostics = convergence(frame, nc, nd, idata, priors)
+    proto.converged = proto.diagnostics["divergences"] == 0 and not (
+        proto.diagnostics["max_rhat"] is not None and proto.diagnostics["max_rhat"] > RHAT_MAX)
+    return proto
+
+
+def convergence(frame, nchains: int, ndraws: int, idata, priors) -> dict:
+    """R-hat, bulk/tail ESS over the parameters (fixed ones excluded), divergences, warnings."""
+    import arviz as az
+
+    rhat, ess_b, ess_t = {}, {}, {}
+    for col in frame.columns:
+        x = frame[col].to_numpy().reshape(nchains, ndraws)
+        if not np.all(np.isfinite(x)) or np.ptp(x) == 0:
+            continue  # held fixed (or constant): no mixing to diagnose
+        rhat[col] = float(az.rhat(x)) if nchains > 1 else math.nan
+        ess_b[col] = float(az.ess(x, method="bulk"))
+        ess_t[col] = float(az.ess(x, method="tail"))
+    div = 0
+    if hasattr(idata, "sample_stats") and "diverging" in idata.sample_stats:
+        div = int(np.asarray(idata.sample_stats["diverging"].values).sum())
+
+    def ext(d, f):
+        vals = [v for v in d.values() if math.isfinite(v)]
+        return f(vals) if vals else None
+
+    out = {"max_rhat": ext(rhat, max), "min_ess_bulk": ext(ess_b, min),
+           "min_ess_tail": ext(ess_t, min), "divergences": div, "rhat": rhat, "ess_bulk": ess_b}
+    warn = []
+    if div:
+        warn.append(f"{div} divergent transition{'s' if div > 1 else ''} after tuning: the "
+                    "posterior may be biased; raise target_accept or try another parameterization")
+    bad = [f"{k} ({v:.3f})" for k, v in rhat.items() if math.isfinite(v) and v > RHAT_MAX]
+    if bad:
+        warn.append(f"R-hat above {RHAT_MAX} for {', '.join(bad)}: the chains have not mixed "
+                    "(a chain can stick where a group sd approaches zero); run longer")
+    low = [f"{k} ({v:.0f})" for k, v in ess_b.items() if v < ESS_MIN]
+    if low:
+        warn.append(f"bulk ESS below {ESS_MIN} for {', '.join(low)}: estimates of the posterior "
+                    "are imprecise; draw more")
+    if nchains < 2:
+        warn.append("one chain: R-hat cannot be computed; use chains >= 2")
+    out["warnings"] = warn
+    return out
+
+
+__all__ = ["fit_bayes", "assemble_bayes_fit", "convergence", "choose_parameterization",
+           "choose_sampler"]

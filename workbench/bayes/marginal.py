@@ -1,0 +1,231 @@
+"""The collapsed (GLS) likelihood and the exact conditional draws of the random effects.
+
+With the random effects integrated out, ``y ~ N(X beta, V)``, ``V = Z G Z' + s2 W^-1`` where
+``W = diag(w)`` (``w = 1`` and ``s2 = sigma^2``, or ``w = 1 / known_sd^2`` and ``s2 = 1``).  Write
+``G = Lam Lam'`` (``Lam`` block diagonal: ``kron(I_levels, C)`` per factor, ``C`` the q x q
+Cholesky factor of that factor's covariance).  With ``M = I + Lam' Z'WZ Lam / s2`` and
+``v = Lam' Z'W r / s2``, ``r = y - X beta``, Woodbury and the determinant lemma give::
+
+    log det V  = n log s2 - sum log w + log det M
+    r' V^-1 r  = r'Wr / s2 - v' M^-1 v
+
+For one grouping factor ``M`` is block diagonal (one q x q block per level), so everything is a
+function of per-level sufficient statistics ``Z_j'WZ_j``, ``Z_j'WX_j``, ``Z_j'Wy_j`` and of
+``X'WX``, ``X'Wy``, ``y'Wy``: nothing of size n enters the graph, and the q x q Cholesky factors
+are unrolled into elementwise operations over the levels.  For several factors ``M`` is dense in
+the stacked random effects (all levels of all factors); it is used while their number is at
+most :data:`MAX_DENSE`.
+
+Given (beta, G, s2) the random effects are Gaussian: ``b = Lam u``, ``u ~ N(M^-1 v, M^-1)``;
+:func:`draw_ranef` draws them exactly, per posterior draw.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import scipy.sparse as sp
+
+MAX_DENSE = 1500  # most stacked random effects for the dense (several-factor) marginal form
+
+
+def _weights(design) -> tuple[np.ndarray, bool]:
+    if design.known_sd is None:
+        return np.ones(design.n), False
+    return 1.0 / design.known_sd ** 2, True
+
+
+def _per_level(codes, U, V, L, w):
+    a, b = U.shape[1], V.shape[1]
+    out = np.empty((L, a, b))
+    for i in range(a):
+        for j in range(b):
+            out[:, i, j] = np.bincount(codes, weights=w * U[:, i] * V[:, j], minlength=L)
+    return out
+
+
+def stacked_Z(structure, n: int) -> sp.csr_matrix:
+    """Sparse n x Q matrix of all random-effects columns (block, level, column order)."""
+    mats = []
+    for blk in structure.blocks:
+        q = blk.q
+        rows = np.repeat(np.arange(n), q)
+        cols = (blk.codes[:, None] * q + np.arange(q)[None, :]).ravel()
+        mats.append(sp.csr_matrix((blk.Z.ravel(), (rows, cols)), shape=(n, blk.nlevels * q)))
+    return sp.hstack(mats).tocsr()
+
+
+def sufficient_stats(design, structure) -> dict[str, np.ndarray]:
+    """The statistics the marginal likelihood needs (keys prefixed ``m_``)."""
+    w, _ = _weights(design)
+    X, y = design.X, design.y
+    out = {
+        "m_XtWX": (X * w[:, None]).T @ X,
+        "m_XtWy": X.T @ (w * y),
+        "m_ytWy": np.asarray(float(np.sum(w * y * y))),
+        "m_n": np.asarray(float(design.n)),
+        "m_sumlogw": np.asarray(float(np.sum(np.log(w)))),
+    }
+    if len(structure.blocks) == 1:
+        blk = structure.blocks[0]
+        L = blk.nlevels
+        out["m_ZtWZ"] = _per_level(blk.codes, blk.Z, blk.Z, L, w)
+        out["m_ZtWX"] = _per_level(blk.codes, blk.Z, X, L, w)
+        out["m_ZtWy"] = _per_level(blk.codes, blk.Z, y[:, None], L, w)[:, :, 0]
+    else:
+        Z = stacked_Z(structure, design.n)
+        ZW = Z.multiply(w[:, None]).tocsr()
+        out["m_ZtWZ"] = np.asarray((ZW.T @ Z).todense())
+        out["m_ZtWX"] = np.asarray(ZW.T @ X)
+        out["m_ZtWy"] = np.asarray(ZW.T @ y).ravel()
+    return out
+
+
+def n_stacked(structure) -> int:
+    """Total number of random effects (levels x columns over all factors)."""
+    return sum(b.nlevels * b.q for b in structure.blocks)
+
+
+# --------------------------------------------------------------------------- PyTensor graph
+def _unrolled_chol_terms(M, v, q):
+    """log det and v' M^-1 v for a stack of q x q SPD matrices given as nested lists of vectors."""
+    import pytensor.tensor as pt
+
+    Lm = [[None] * q for _ in range(q)]
+    logdet = 0.0
+    for j in range(q):
+        s = M[j][j]
+        for k in range(j):
+            s = s - Lm[j][k] ** 2
+        Lm[j][j] = pt.sqrt(s)
+        logdet = logdet + 2.0 * pt.log(Lm[j][j])
+        for i in range(j + 1, q):
+            t = M[i][j]
+            for k in range(j):
+                t = t - Lm[i][k] * Lm[j][k]
+            Lm[i][j] = t / Lm[j][j]
+    quad = 0.0
+    wv = []
+    for i in range(q):
+        t = v[i]
+        for k in range(i):
+            t = t - Lm[i][k] * wv[k]
+        wv.append(t / Lm[i][i])
+        quad = quad + wv[i] ** 2
+    return logdet, quad
+
+
+def loglik_graph(data: dict, beta, chols: list, s2, q_list: list[int], levels: list[int]):
+    """PyTensor log likelihood of y given (beta, G, s2) with the random effects integrated out.
+
+    Parameters
+    ----------
+    data : dict
+        The ``m_*`` statistics as tensors (``pm.Data``).
+    beta : tensor (p,)
+    chols : list of tensor (q, q)
+        Per factor block, the Cholesky factor ``C`` of its covariance.
+    s2 : tensor
+        Residual variance (1 with known sds).
+    q_list, levels : list of int
+        Columns and levels of each block (static).
+    """
+    import pytensor.tensor as pt
+
+    n, sumlogw = data["m_n"], data["m_sumlogw"]
+    rWr = data["m_ytWy"] - 2.0 * pt.dot(beta, data["m_XtWy"]) + pt.dot(beta, pt.dot(data["m_XtWX"], beta))
+    u = data["m_ZtWy"] - pt.tensordot(data["m_ZtWX"], beta, axes=[[-1], [0]])
+    if len(chols) == 1:
+        C, q = chols[0], q_list[0]
+        A = data["m_ZtWZ"]  # (J, q, q)
+        T = pt.tensordot(A, C, axes=[[2], [0]])  # T[:, a, j] = sum_b A[:, a, b] C[b, j]
+        CtAC = pt.tensordot(T, C, axes=[[1], [0]])  # [:, j, i] = sum_a T[:, a, j] C[a, i]
+        v = pt.dot(u, C) / s2  # (J, q)
+        M = [[(1.0 if i == j else 0.0) + CtAC[:, j, i] / s2 for j in range(q)] for i in range(q)]
+        logdet, quad = _unrolled_chol_terms(M, [v[:, i] for i in range(q)], q)
+        logdet, quad = pt.sum(logdet), pt.sum(quad)
+    else:
+        A = data["m_ZtWZ"]
+        offs = np.concatenate([[0], np.cumsum([L * q for L, q in zip(levels, q_list)])])
+        rows = []
+        vs = []
+        for b1, (C1, q1, L1) in enumerate(zip(chols, q_list, levels)):
+            row = []
+            for b2, (C2, q2, L2) in enumerate(zip(chols, q_list, levels)):
+                sub = A[offs[b1]:offs[b1 + 1], offs[b2]:offs[b2 + 1]].reshape((L1, q1, L2, q2))
+                t = pt.tensordot(sub, C2, axes=[[3], [0]])  # (L1, q1, L2, q2')
+                t = pt.tensordot(t, C1, axes=[[1], [0]])  # (L1, L2, q2', q1')
+                row.append(t.dimshuffle(0, 3, 1, 2).reshape((L1 * q1, L2 * q2)))
+            rows.append(pt.concatenate(row, axis=1))
+            vs.append(pt.dot(u[offs[b1]:offs[b1 + 1]].reshape((L1, q1)), C1).reshape((L1 * q1,)))
+        Q = int(offs[-1])
+        M = pt.eye(Q) + pt.concatenate(rows, axis=0) / s2
+        v = pt.concatenate(vs) / s2
+        Lm = pt.linalg.cholesky(M)
+        logdet = 2.0 * pt.sum(pt.log(pt.diag(Lm)))
+        wv = pt.linalg.solve_triangular(Lm, v, lower=True)
+        quad = pt.sum(wv ** 2)
+    return -0.5 * (n * math.log(2 * math.pi) - sumlogw + n * pt.log(s2) + logdet + rWr / s2 - quad)
+
+
+# --------------------------------------------------------------------------- conditional draws
+def draw_ranef(stats: dict, beta: np.ndarray, chols: list[np.ndarray], s2: np.ndarray,
+               q_list: list[int], levels: list[int], rng: np.random.Generator,
+               chunk: int = 256) -> list[np.ndarray]:
+    """Exact draws of the random effects given each posterior draw of (beta, G, s2).
+
+    Parameters
+    ----------
+    stats : dict
+        :func:`sufficient_stats` of the data.
+    beta : ndarray (S, p)
+    chols : list of ndarray (S, q, q)
+        Per block, Cholesky factors of the covariance for each draw.
+    s2 : ndarray (S,)
+    q_list, levels : list of int
+    rng : numpy Generator
+
+    Returns
+    -------
+    list of ndarray (S, levels, q)
+        One array per block.
+    """
+    S = beta.shape[0]
+    s2 = np.broadcast_to(np.asarray(s2, dtype=float), (S,))
+    if len(chols) == 1:
+        q, J = q_list[0], levels[0]
+        A, ZX, Zy = stats["m_ZtWZ"], stats["m_ZtWX"], stats["m_ZtWy"]
+        out = np.empty((S, J, q))
+        eye = np.eye(q)
+        for a in range(0, S, chunk):
+            sl = slice(a, min(S, a + chunk))
+            C = chols[0][sl]
+            M = eye + np.einsum("sai,jab,sbk->sjik", C, A, C) / s2[sl, None, None, None]
+            u = Zy[None] - np.einsum("jap,sp->sja", ZX, beta[sl])
+            v = np.einsum("sja,sai->sji", u, C) / s2[sl, None, None]
+            Lm = np.linalg.cholesky(M)
+            x = np.linalg.solve(Lm, v[..., None])[..., 0] + rng.standard_normal(v.shape)
+            uu = np.linalg.solve(np.swapaxes(Lm, -1, -2), x[..., None])[..., 0]
+            out[sl] = np.einsum("sai,sji->sja", C, uu)
+        return [out]
+    from scipy.linalg import block_diag, cholesky, solve_triangular
+
+    A, ZX, Zy = stats["m_ZtWZ"], stats["m_ZtWX"], stats["m_ZtWy"]
+    Q = A.shape[0]
+    outs = [np.empty((S, L, q)) for L, q in zip(levels, q_list)]
+    offs = np.concatenate([[0], np.cumsum([L * q for L, q in zip(levels, q_list)])])
+    for s in range(S):
+        Lam = block_diag(*[np.kron(np.eye(L), C[s]) for C, L in zip(chols, levels)])
+        M = np.eye(Q) + Lam.T @ A @ Lam / s2[s]
+        v = Lam.T @ (Zy - ZX @ beta[s]) / s2[s]
+        Lm = cholesky(M, lower=True)
+        x = solve_triangular(Lm, v, lower=True) + rng.standard_normal(Q)
+        uu = solve_triangular(Lm.T, x, lower=False)
+        bb = Lam @ uu
+        for k, (L, q) in enumerate(zip(levels, q_list)):
+            outs[k][s] = bb[offs[k]:offs[k + 1]].reshape(L, q)
+    return outs
+
+
+__all__ = ["sufficient_stats", "loglik_graph", "draw_ranef", "n_stacked", "stacked_Z", "MAX_DENSE"]

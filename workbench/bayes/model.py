@@ -1,0 +1,262 @@
+"""Design + priors -> PyMC model, in one of three parameterisations.
+
+The model is built from a :class:`Layout` (shapes, prior families, parameterisation: what a
+compiled model depends on) and fed every number through ``pm.Data``: the response, the design
+matrices or the sufficient statistics, and every prior argument and ``Fixed`` value.  A compiled
+model therefore refits new data of the same layout, default (data-scaled) priors included,
+without recompiling.
+
+Variables every parameterisation leaves in the posterior (block ``k`` is the k-th factor block
+of :func:`workbench.reml.structure.build_structure`):
+
+* ``beta`` (p,) fixed effects, formula order;
+* ``sd{k}`` (q_k,) group sds of block k's columns; ``corr{k}`` (q_k, q_k) their correlation
+  matrix (identity across uncorrelated terms), present when the block has a correlated term;
+* ``sigma`` residual sd (absent with known sds);
+* ``b{k}`` (levels_k, q_k) group effects (the marginal form adds them after sampling).
+
+Parameterisations: ``centered`` (``b ~ N(0, G)``), ``noncentered`` (``b = z C'``, ``z ~ N(0, 1)``),
+``marginal`` (the random effects integrated out, :mod:`.marginal`).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..errors import NotYetSupportedError, SpecError
+from .marginal import MAX_DENSE, n_stacked, sufficient_stats
+from .priors import FAMILIES, Prior, corr_matrix
+
+PARAMETERIZATIONS = ("centered", "noncentered", "marginal")
+
+
+@dataclass(frozen=True)
+class BlockLayout:
+    nlevels: int
+    q: int
+    term_sizes: tuple[int, ...]
+    sd_families: tuple[str, ...]
+    corr_families: tuple[str, ...]  # one per term of size >= 2
+
+
+@dataclass(frozen=True)
+class Layout:
+    """Everything a compiled model depends on besides the numbers (a cache key)."""
+
+    parameterization: str
+    n: int
+    p: int
+    known_sd: bool
+    beta_families: tuple[str, ...]
+    sigma_family: str | None
+    blocks: tuple[BlockLayout, ...]
+
+    @property
+    def nstacked(self) -> int:
+        return sum(b.nlevels * b.q for b in self.blocks)
+
+
+def make_layout(design, structure, priors: dict[str, Prior], parameterization: str) -> Layout:
+    """The :class:`Layout` of a design under resolved priors.
+
+    Raises
+    ------
+    NotYetSupportedError
+        ``marginal`` with several grouping factors and more than :data:`MAX_DENSE` stacked
+        random effects.
+    """
+    if parameterization not in PARAMETERIZATIONS:
+        raise SpecError(f"unknown parameterization '{parameterization}'; choose one of "
+                        + ", ".join(PARAMETERIZATIONS + ("auto",)))
+    if parameterization == "marginal" and len(structure.blocks) > 1 and n_stacked(structure) > MAX_DENSE:
+        raise NotYetSupportedError(
+            f"parameterization 'marginal' with several grouping factors needs a dense matrix over "
+            f"all {n_stacked(structure)} random effects (limit {MAX_DENSE}); use 'noncentered'"
+        )
+    blocks = []
+    for blk in structure.blocks:
+        sizes = tuple(sl.stop - sl.start for _, sl in blk.terms)
+        sdf = tuple(priors[f"sd[{blk.group}:{c}]"].family for c in blk.columns)
+        cf = tuple(priors[f"corr[{label}]"].family for label, sl in blk.terms if sl.stop - sl.start >= 2)
+        blocks.append(BlockLayout(blk.nlevels, blk.q, sizes, sdf, cf))
+    return Layout(
+        parameterization=parameterization,
+        n=design.n,
+        p=design.p,
+        known_sd=design.known_sd is not None,
+        beta_families=tuple(priors[f"beta[{n}]"].family for n in design.fixed_names),
+        sigma_family=None if design.known_sd is not None else priors["sigma"].family,
+        blocks=tuple(blocks),
+    )
+
+
+# --------------------------------------------------------------------------- numbers
+def _groups(families: tuple[str, ...]) -> dict[str, list[int]]:
+    out: dict[str, list[int]] = {}
+    for i, f in enumerate(families):
+        out.setdefault(f, []).append(i)
+    return out
+
+
+def _prior_arrays(prefix: str, priors: list[Prior]) -> dict[str, np.ndarray]:
+    out = {}
+    for fam, idx in _groups(tuple(p.family for p in priors)).items():
+        for a, argname in enumerate(FAMILIES[fam][0]):
+            out[f"{prefix}_{fam}_{argname}"] = np.array([priors[i].args[a] for i in idx], dtype=float)
+    return out
+
+
+def model_data(design, structure, priors: dict[str, Prior], layout: Layout) -> dict[str, np.ndarray]:
+    """Every number the model of ``layout`` reads, by ``pm.Data`` name."""
+    d: dict[str, np.ndarray] = {}
+    d.update(_prior_arrays("pbeta", [priors[f"beta[{n}]"] for n in design.fixed_names]))
+    for k, blk in enumerate(structure.blocks):
+        d.update(_prior_arrays(f"psd{k}", [priors[f"sd[{blk.group}:{c}]"] for c in blk.columns]))
+        t = 0
+        for label, sl in blk.terms:
+            m = sl.stop - sl.start
+            if m < 2:
+                continue
+            pr = priors[f"corr[{label}]"]
+            if pr.is_fixed:
+                d[f"pcorr{k}_{t}_chol"] = np.linalg.cholesky(corr_matrix(pr, m, f"corr[{label}]"))
+            else:
+                d[f"pcorr{k}_{t}_eta"] = np.asarray(pr.args[0])
+            t += 1
+    if not layout.known_sd:
+        d.update({k: np.asarray(v[0]) for k, v in _prior_arrays("psigma", [priors["sigma"]]).items()})
+    if layout.parameterization == "marginal":
+        d.update(sufficient_stats(design, structure))
+    else:
+        d["y"] = design.y
+        d["X"] = design.X
+        for k, blk in enumerate(structure.blocks):
+            d[f"Z{k}"] = blk.Z
+            d[f"codes{k}"] = blk.codes
+        if layout.known_sd:
+            d["obs_sd"] = design.known_sd
+    return d
+
+
+# --------------------------------------------------------------------------- PyMC
+def _rv(fam: str, name: str, args: dict, shape):
+    """A PyMC variable of family ``fam``; returns the parameter itself (sd for InverseGamma)."""
+    import pymc as pm
+    import pytensor.tensor as pt
+
+    a = args
+    if fam == "Normal":
+        return pm.Normal(name, mu=a["mu"], sigma=a["sigma"], shape=shape)
+    if fam == "StudentT":
+        return pm.StudentT(name, nu=a["nu"], mu=a["mu"], sigma=a["sigma"], shape=shape)
+    if fam == "Flat":
+        return pm.Flat(name, shape=shape)
+    if fam == "HalfNormal":
+        return pm.HalfNormal(name, sigma=a["sigma"], shape=shape)
+    if fam == "HalfCauchy":
+        return pm.HalfCauchy(name, beta=a["beta"], shape=shape)
+    if fam == "HalfStudentT":
+        return pm.HalfStudentT(name, nu=a["nu"], sigma=a["sigma"], shape=shape)
+    if fam == "Exponential":
+        return pm.Exponential(name, lam=a["lam"], shape=shape)
+    if fam == "HalfFlat":
+        return pm.HalfFlat(name, shape=shape)
+    if fam == "Uniform":
+        return pm.Uniform(name, lower=a["lower"], upper=a["upper"], shape=shape)
+    if fam == "InverseGamma":
+        return pt.sqrt(pm.InverseGamma(f"{name}_var", alpha=a["alpha"], beta=a["beta"], shape=shape))
+    if fam == "Fixed":
+        return a["value"]
+    raise SpecError(f"prior family {fam} cannot be used here")  # pragma: no cover
+
+
+def _vector(prefix: str, families: tuple[str, ...], data: dict):
+    """A vector parameter whose entries may have priors of different families."""
+    import pytensor.tensor as pt
+
+    groups = _groups(families)
+    parts = {}
+    for fam, idx in groups.items():
+        args = {an: data[f"{prefix}_{fam}_{an}"] for an in FAMILIES[fam][0]}
+        parts[fam] = (idx, _rv(fam, f"{prefix}_{fam.lower()}", args, (len(idx),)))
+    if len(groups) == 1:
+        return next(iter(parts.values()))[1]
+    out = pt.zeros((len(families),))
+    for idx, val in parts.values():
+        out = pt.set_subtensor(out[np.asarray(idx)], val)
+    return out
+
+
+def _safe(name: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_]", "_", name)
+
+
+def build_model(layout: Layout, data: dict[str, np.ndarray]):
+    """The PyMC model of ``layout``, with ``data`` as the initial ``pm.Data`` values.
+
+    Returns
+    -------
+    pymc.Model
+    """
+    import pymc as pm
+    import pytensor.tensor as pt
+
+    from .lkj import lkj_cholesky
+    from .marginal import loglik_graph
+
+    with pm.Model() as model:
+        d = {k: pm.Data(k, v) for k, v in data.items()}
+        beta = pm.Deterministic("beta", _vector("pbeta", layout.beta_families, d))
+        chols = []
+        for k, bl in enumerate(layout.blocks):
+            sd = pm.Deterministic(f"sd{k}", _vector(f"psd{k}", bl.sd_families, d))
+            Lb = None
+            if any(m >= 2 for m in bl.term_sizes):
+                Lb = pt.eye(bl.q)
+                off, t = 0, 0
+                for m in bl.term_sizes:
+                    if m >= 2:
+                        if bl.corr_families[t] == "Fixed":
+                            Lt = d[f"pcorr{k}_{t}_chol"]
+                        else:
+                            Lt = lkj_cholesky(f"corr{k}_{t}", m, d[f"pcorr{k}_{t}_eta"])
+                        Lb = pt.set_subtensor(Lb[off:off + m, off:off + m], Lt)
+                        t += 1
+                    off += m
+                pm.Deterministic(f"corr{k}", pt.dot(Lb, Lb.T))
+            C = sd[:, None] * Lb if Lb is not None else pt.diag(sd)
+            chols.append((sd, Lb, C))
+        if layout.known_sd:
+            sigma, s2 = None, pt.constant(1.0)
+        else:
+            fam = layout.sigma_family
+            args = {an: d[f"psigma_{fam}_{an}"] for an in FAMILIES[fam][0]}
+            sigma = _rv(fam, "sigma_raw", args, ())
+            sigma = pm.Deterministic("sigma", sigma)
+            s2 = sigma ** 2
+
+        if layout.parameterization == "marginal":
+            ll = loglik_graph(d, beta, [c[2] for c in chols], s2,
+                              [b.q for b in layout.blocks], [b.nlevels for b in layout.blocks])
+            pm.Potential("marginal_loglik", ll)
+            return model
+
+        mu = pt.dot(d["X"], beta)
+        for k, (bl, (sd, Lb, C)) in enumerate(zip(layout.blocks, chols)):
+            if layout.parameterization == "noncentered":
+                z = pm.Normal(f"z{k}", 0.0, 1.0, shape=(bl.nlevels, bl.q))
+                b = pm.Deterministic(f"b{k}", pt.dot(z, C.T))
+            elif Lb is None:
+                b = pm.Normal(f"b{k}", 0.0, sd[None, :], shape=(bl.nlevels, bl.q))
+            else:
+                b = pm.MvNormal(f"b{k}", mu=pt.zeros(bl.q), chol=C, shape=(bl.nlevels, bl.q))
+            mu = mu + pt.sum(d[f"Z{k}"] * b[d[f"codes{k}"]], axis=1)
+        obs_sd = d["obs_sd"] if layout.known_sd else sigma
+        pm.Normal("y_obs", mu=mu, sigma=obs_sd, observed=d["y"])
+    return model
+
+
+__all__ = ["Layout", "make_layout", "model_data", "build_model", "PARAMETERIZATIONS"]

@@ -1,0 +1,386 @@
+"""Priors by name: ``"HalfCauchy(5)"`` -> :class:`Prior`, user keys -> one prior per parameter.
+
+Keys (``priors={KEY: DIST}`` in the API, ``--prior KEY=DIST`` on the CLI):
+
+* ``beta`` (every fixed effect) or ``beta[NAME]`` (``beta[(Intercept)]``, ``beta[x]``);
+* ``sd`` (every group sd), ``sd[GROUP]``, ``sd[GROUP:TERM]`` (``sd[g:x]``);
+* ``corr`` (every correlated term) or ``corr[GROUP]`` (``corr[g]``; ``corr[g.1]`` for the
+  second term on factor ``g``): an ``LKJ(eta)`` prior on the term's correlation matrix;
+* ``sigma``: the residual sd.
+
+The most specific key wins.  Distributions (arguments as PyMC names them)::
+
+    Normal(mu, sigma)  StudentT(nu, mu, sigma)  Flat()                 real line (beta)
+    HalfNormal(sigma)  HalfCauchy(beta)  HalfStudentT(nu, sigma)       positive (sd, sigma)
+    Exponential(lam)  HalfFlat()  Uniform(lower, upper)
+    InverseGamma(alpha, beta)   on the variance: sd = sqrt(variance)   (sd, sigma)
+    LKJ(eta)                                                           (corr)
+    Fixed(value)      a point mass: the parameter is held at ``value`` (any key; for ``corr``
+                      every correlation of the term, or a q x q matrix given as a Prior object)
+
+``Uniform`` is allowed for beta, and for sd/sigma when its lower bound is >= 0.
+
+Defaults are weakly informative and scaled to the data, as rstanarm and bambi scale theirs
+(``sy`` is the sd of the response, ``sx`` of a predictor column, ``mx`` its mean):
+
+* ``beta[NAME]``: ``Normal(0, 2.5 sy / sx)``; ``beta[(Intercept)]``:
+  ``Normal(mean(y), sqrt((2.5 sy)^2 + sum_j (2.5 sy mx_j / sx_j)^2))`` (wide enough for
+  predictors that are not centred);
+* ``sd[GROUP:TERM]``: ``HalfNormal(2.5 sy)`` for an intercept column, ``HalfNormal(2.5 sy / sz)``
+  for a slope column with sd ``sz``;
+* ``corr[GROUP]``: ``LKJ(2)`` (mildly favours small correlations; keeps small-data chains
+  away from the +-1 boundary);
+* ``sigma``: ``Exponential(1 / sy)`` (rstanarm's default).
+
+Data-scaled numbers are rounded to 4 significant digits, so the printed prior is the one used.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ..design import INTERCEPT, Design
+from ..errors import SpecError
+
+# family -> (argument names, support of the parameter it describes)
+FAMILIES: dict[str, tuple[tuple[str, ...], str]] = {
+    "Normal": (("mu", "sigma"), "real"),
+    "StudentT": (("nu", "mu", "sigma"), "real"),
+    "Flat": ((), "real"),
+    "HalfNormal": (("sigma",), "positive"),
+    "HalfCauchy": (("beta",), "positive"),
+    "HalfStudentT": (("nu", "sigma"), "positive"),
+    "Exponential": (("lam",), "positive"),
+    "HalfFlat": ((), "positive"),
+    "Uniform": (("lower", "upper"), "interval"),
+    "InverseGamma": (("alpha", "beta"), "variance"),
+    "LKJ": (("eta",), "corr"),
+    "Fixed": (("value",), "fixed"),
+}
+KINDS = ("beta", "sd", "corr", "sigma")
+_ALLOWED = {
+    "beta": {"real", "interval", "fixed"},
+    "sd": {"positive", "interval", "variance", "fixed"},
+    "sigma": {"positive", "interval", "variance", "fixed"},
+    "corr": {"corr", "fixed"},
+}
+_POSITIVE_ARGS = {"sigma", "beta", "nu", "lam", "alpha", "eta"}
+
+
+@dataclass(frozen=True)
+class Prior:
+    """One prior distribution.
+
+    Parameters
+    ----------
+    family : str
+        A key of :data:`FAMILIES`.
+    args : tuple of float
+        Arguments in the order of ``FAMILIES[family][0]``.
+    value : ndarray, optional
+        For ``Fixed`` on a correlation: a full correlation matrix (overrides ``args``).
+    """
+
+    family: str
+    args: tuple[float, ...] = ()
+    value: np.ndarray | None = field(default=None, compare=False)
+
+    def __post_init__(self):
+        if self.family not in FAMILIES:
+            raise SpecError(_unknown_family_message(self.family))
+        names = FAMILIES[self.family][0]
+        if self.family == "Fixed" and self.value is not None and not self.args:
+            object.__setattr__(self, "args", (math.nan,))
+        if len(self.args) != len(names):
+            raise SpecError(
+                f"{self.family} takes {len(names)} argument{'s' if len(names) != 1 else ''}"
+                f"{' (' + ', '.join(names) + ')' if names else ''}, got {len(self.args)}"
+            )
+        args = tuple(float(a) for a in self.args)
+        object.__setattr__(self, "args", args)
+        if self.family == "Fixed" and self.value is not None:
+            return
+        for name, a in zip(names, args):
+            if not math.isfinite(a):
+                raise SpecError(f"{self}: argument {name} must be finite")
+            if name in _POSITIVE_ARGS and a <= 0:
+                raise SpecError(f"{self}: argument {name} must be positive")
+        if self.family == "Uniform" and not args[0] < args[1]:
+            raise SpecError(f"{self}: lower must be below upper")
+
+    @property
+    def support(self) -> str:
+        """``real``, ``positive``, ``interval``, ``variance``, ``corr`` or ``fixed``."""
+        return FAMILIES[self.family][1]
+
+    @property
+    def is_fixed(self) -> bool:
+        return self.family == "Fixed"
+
+    def __str__(self) -> str:
+        if self.value is not None:
+            return f"Fixed(<{np.shape(self.value)[0]}x{np.shape(self.value)[0]} matrix>)"
+        return f"{self.family}({', '.join(_fmt(a) for a in self.args)})"
+
+
+def _fmt(a: float) -> str:
+    return str(int(a)) if float(a).is_integer() and abs(a) < 1e15 else f"{a:.6g}"
+
+
+def _round4(v: float) -> float:
+    return float(f"{v:.4g}")
+
+
+def _unknown_family_message(name: str) -> str:
+    close = [f for f in FAMILIES if f.lower() == str(name).lower()]
+    hint = f" (did you mean {close[0]}?)" if close else ""
+    return (f"unknown prior distribution '{name}'{hint}; known: "
+            + ", ".join(FAMILIES))
+
+
+def Fixed(value) -> Prior:  # noqa: N802 - named like the distribution strings
+    """A point-mass pseudo-prior: hold a parameter at ``value`` (scalar or correlation matrix)."""
+    arr = np.asarray(value, dtype=float)
+    if arr.ndim == 0:
+        return Prior("Fixed", (float(arr),))
+    return Prior("Fixed", (), value=arr)
+
+
+_CALL = re.compile(r"^\s*([A-Za-z_][A-Za-z0-9_]*)\s*\((.*)\)\s*$", re.S)
+
+
+def parse_prior(text) -> Prior:
+    """Parse ``"Normal(0, 5)"`` (or pass a :class:`Prior` through).
+
+    Raises
+    ------
+    SpecError
+        Not of the form ``Name(args)``, an unknown distribution, a wrong number of arguments,
+        a non-numeric or out-of-range argument.
+    """
+    if isinstance(text, Prior):
+        return text
+    if not isinstance(text, str):
+        raise SpecError(f"a prior must be a string such as 'Normal(0, 5)', got {text!r}")
+    m = _CALL.match(text)
+    if not m:
+        raise SpecError(f"cannot read prior '{text}': write it as Name(arguments), e.g. 'HalfNormal(5)'")
+    name, body = m.group(1), m.group(2).strip()
+    if name not in FAMILIES:
+        raise SpecError(_unknown_family_message(name))
+    args = []
+    if body:
+        for part in body.split(","):
+            part = part.strip()
+            try:
+                args.append(float(part))
+            except ValueError:
+                raise SpecError(f"prior '{text}': argument '{part}' is not a number") from None
+    return Prior(name, tuple(args))
+
+
+# --------------------------------------------------------------------------- parameter slots
+@dataclass(frozen=True)
+class Slot:
+    """One prior-bearing parameter of a design.
+
+    ``kind`` is beta/sd/corr/sigma; ``key`` its resolved prior key (``beta[x]``, ``sd[g:x]``,
+    ``corr[g.1]``, ``sigma``); ``group`` the grouping factor (sd, corr), ``label`` lme4's term
+    label (corr), ``term`` the column (beta, sd), ``size`` the correlation dimension (corr).
+    """
+
+    kind: str
+    key: str
+    group: str | None = None
+    label: str | None = None
+    term: str | None = None
+    size: int = 1
+
+
+def slots(design: Design, structure) -> list[Slot]:
+    """Every prior-bearing parameter of a design, in record order."""
+    out = [Slot("beta", f"beta[{n}]", term=n) for n in design.fixed_names]
+    for blk in structure.blocks:
+        for col in blk.columns:
+            out.append(Slot("sd", f"sd[{blk.group}:{col}]", group=blk.group, term=col))
+    for blk in structure.blocks:
+        for label, sl in blk.terms:
+            m = sl.stop - sl.start
+            if m >= 2:
+                out.append(Slot("corr", f"corr[{label}]", group=blk.group, label=label, size=m))
+    if design.known_sd is None:
+        out.append(Slot("sigma", "sigma"))
+    return out
+
+
+def _matches(user_key: str, slot: Slot) -> int:
+    """Specificity (>0) with which a user key addresses a slot; 0 when it does not."""
+    if user_key == slot.kind or (slot.kind == "corr" and user_key == "corr"):
+        return 1
+    if slot.kind == "beta":
+        return 3 if user_key == slot.key else 0
+    if slot.kind == "sd":
+        if user_key == slot.key:
+            return 3
+        return 2 if user_key == f"sd[{slot.group}]" else 0
+    if slot.kind == "corr":
+        if user_key == f"corr[{slot.label}]":
+            return 3
+        return 2 if user_key == f"corr[{slot.group}]" else 0
+    return 0
+
+
+_KEY = re.compile(r"^(beta|sd|corr|sigma)(\[(.+)\])?$")
+
+
+def _check_key_syntax(key) -> None:
+    if not isinstance(key, str) or not _KEY.match(key.strip()) or key.strip() == "sigma[]":
+        raise SpecError(
+            f"unknown prior key {key!r}; use beta, beta[NAME], sd, sd[GROUP], sd[GROUP:TERM], "
+            "corr, corr[GROUP] or sigma"
+        )
+    if key.startswith("sigma["):
+        raise SpecError(f"unknown prior key '{key}'; the residual sd's key is plain 'sigma'")
+
+
+def _check_value(prior: Prior, slot: Slot, user_key: str) -> None:
+    if prior.support not in _ALLOWED[slot.kind]:
+        need = {"beta": "a real-line distribution (Normal, StudentT, Flat, Uniform)",
+                "sd": "a positive distribution (HalfNormal, HalfCauchy, HalfStudentT, "
+                      "Exponential, Uniform, InverseGamma, HalfFlat)",
+                "sigma": "a positive distribution (HalfNormal, HalfCauchy, HalfStudentT, "
+                         "Exponential, Uniform, InverseGamma, HalfFlat)",
+                "corr": "LKJ(eta)"}[slot.kind]
+        raise SpecError(f"prior {user_key}={prior}: {slot.kind} needs {need}")
+    if prior.family == "Uniform" and slot.kind in ("sd", "sigma") and prior.args[0] < 0:
+        raise SpecError(f"prior {user_key}={prior}: an sd cannot be negative; use lower >= 0")
+    if prior.is_fixed:
+        if slot.kind in ("sd",) and prior.args[0] < 0:
+            raise SpecError(f"prior {user_key}={prior}: an sd cannot be negative")
+        if slot.kind == "sigma" and prior.args[0] <= 0:
+            raise SpecError(f"prior {user_key}={prior}: sigma must be positive")
+        if slot.kind == "corr":
+            corr_matrix(prior, slot.size, user_key)
+
+
+def corr_matrix(prior: Prior, size: int, key: str = "corr") -> np.ndarray:
+    """The correlation matrix of a ``Fixed`` corr prior (checked symmetric positive definite)."""
+    if prior.value is not None:
+        C = np.asarray(prior.value, dtype=float)
+        if C.shape != (size, size):
+            raise SpecError(f"prior {key}: Fixed correlation matrix must be {size} x {size}")
+    else:
+        r = prior.args[0]
+        if not -1 < r < 1:
+            raise SpecError(f"prior {key}={prior}: a correlation must lie in (-1, 1)")
+        C = np.full((size, size), r)
+    np.fill_diagonal(C, 1.0)
+    if not np.allclose(C, C.T) or np.min(np.linalg.eigvalsh(C)) <= 1e-10:
+        raise SpecError(f"prior {key}={prior}: not a valid (positive definite) correlation matrix")
+    return C
+
+
+# --------------------------------------------------------------------------- defaults
+def default_priors(design: Design, structure) -> dict[str, Prior]:
+    """Weakly informative, data-scaled priors for every slot (see the module docstring)."""
+    y = design.y
+    sy = float(np.std(y, ddof=1)) if y.size > 1 else 1.0
+    if not math.isfinite(sy) or sy <= 0:
+        sy = 1.0
+    X = design.X
+    has_int = INTERCEPT in design.fixed_names
+    out: dict[str, Prior] = {}
+    slope_scales = {}
+    for j, name in enumerate(design.fixed_names):
+        if name == INTERCEPT:
+            continue
+        x = X[:, j]
+        sx = float(np.std(x)) if has_int else float(np.sqrt(np.mean(x * x)))
+        if not sx > 0:
+            sx = float(np.abs(x).max()) or 1.0
+        slope_scales[name] = (2.5 * sy / sx, float(np.mean(x)))
+    for name in design.fixed_names:
+        if name == INTERCEPT:
+            var = (2.5 * sy) ** 2 + sum((s * m) ** 2 for s, m in slope_scales.values())
+            out[f"beta[{name}]"] = Prior("Normal", (_round4(float(np.mean(y))), _round4(math.sqrt(var))))
+        else:
+            out[f"beta[{name}]"] = Prior("Normal", (0.0, _round4(slope_scales[name][0])))
+    for blk in structure.blocks:
+        for k, col in enumerate(blk.columns):
+            z = blk.Z[:, k]
+            sz = float(np.std(z))
+            scale = 2.5 * sy if (col == INTERCEPT or not sz > 0) else 2.5 * sy / sz
+            out[f"sd[{blk.group}:{col}]"] = Prior("HalfNormal", (_round4(scale),))
+    for blk in structure.blocks:
+        for label, sl in blk.terms:
+            if sl.stop - sl.start >= 2:
+                out[f"corr[{label}]"] = Prior("LKJ", (2.0,))
+    if design.known_sd is None:
+        out["sigma"] = Prior("Exponential", (_round4(1.0 / sy),))
+    return out
+
+
+def resolve_priors(design: Design, structure, user: dict | None = None) -> dict[str, Prior]:
+    """One prior per parameter: defaults overridden by the user's keys, most specific first.
+
+    Parameters
+    ----------
+    design : Design
+    structure : workbench.reml.structure.Structure
+    user : dict, optional
+        ``{key: "Dist(args)" or Prior}``.
+
+    Returns
+    -------
+    dict
+        ``{resolved key: Prior}`` in record order (``beta[..]``, ``sd[..]``, ``corr[..]``,
+        ``sigma``).
+
+    Raises
+    ------
+    SpecError
+        An unknown key or name, an unknown distribution, bad arguments, a distribution whose
+        support does not fit the parameter.
+    """
+    user = dict(user or {})
+    if not isinstance(user, dict):
+        raise SpecError("priors must be a dict {key: 'Dist(args)'}")
+    all_slots = slots(design, structure)
+    chosen = default_priors(design, structure)
+    specificity = {s.key: 0 for s in all_slots}
+    for raw_key, raw_val in user.items():
+        _check_key_syntax(raw_key)
+        key = raw_key.strip()
+        prior = parse_prior(raw_val)
+        hits = [(s, _matches(key, s)) for s in all_slots]
+        hits = [(s, sp) for s, sp in hits if sp > 0]
+        if not hits:
+            if key in KINDS and key != "sigma":
+                continue  # a generic key with nothing to apply to (e.g. corr without slopes)
+            if key == "sigma":
+                raise SpecError("prior key 'sigma': the residual sds are known (known_sd), "
+                                "so sigma has no prior")
+            known = sorted({s.key for s in all_slots if s.kind == key.split("[")[0]}
+                           | {f"{s.kind}[{s.group}]" for s in all_slots
+                              if s.kind == key.split("[")[0] and s.group})
+            raise SpecError(f"prior key '{key}' names no parameter of this model"
+                            + (f"; valid: {', '.join(known)}" if known else ""))
+        for s, sp in hits:
+            _check_value(prior, s, key)
+            if sp >= specificity[s.key]:
+                chosen[s.key] = prior
+                specificity[s.key] = sp
+    return {s.key: chosen[s.key] for s in all_slots}
+
+
+def prior_strings(priors: dict[str, Prior]) -> dict[str, str]:
+    """``{key: "Dist(args)"}`` for the record."""
+    return {k: str(v) for k, v in priors.items()}
+
+
+__all__ = ["Prior", "Fixed", "FAMILIES", "parse_prior", "resolve_priors", "default_priors",
+           "prior_strings", "slots", "Slot", "corr_matrix"]
