@@ -56,8 +56,13 @@ def _interaction_codes(codes: dict, group: str) -> np.ndarray:
     return inv.ravel()
 
 
-def generate(design: SimDesign, rng: np.random.Generator) -> pd.DataFrame:
-    """Draw one data set (no truth); see :func:`simulate`."""
+def generate(design: SimDesign, rng: np.random.Generator, effects: bool = False):
+    """Draw one data set (no truth); see :func:`simulate`.
+
+    With ``effects=True`` returns ``(data, effects)``, where ``effects`` maps each design
+    random-effects key to ``(level labels, array (levels, terms))`` of the drawn effects; level
+    labels are as the fits print them (``"7"``, or ``"2:7"`` for an interaction).
+    """
     chain = design.chain
     counts = np.cumprod([design.factors[f].levels for f in chain])
     n_units = int(counts[-1])
@@ -96,6 +101,7 @@ def generate(design: SimDesign, rng: np.random.Generator) -> pd.DataFrame:
         return products[term]
 
     y = np.zeros(n)
+    drawn = {}
     for name, b in design.fixed.items():
         if b != 0.0:
             y += b * column(name)
@@ -105,6 +111,8 @@ def generate(design: SimDesign, rng: np.random.Generator) -> pd.DataFrame:
         b = rng.standard_normal((nl, len(re_.terms))) @ _matrix_sqrt(re_.cov).T
         for k, term in enumerate(re_.terms):
             y += column(term) * b[g, k]
+        if effects:
+            drawn[group] = (_level_labels(codes, group), b)
     res = design.residual
     out = {name: codes[name] + 1 for name in design.factors}
     out.update(cols)
@@ -115,7 +123,17 @@ def generate(design: SimDesign, rng: np.random.Generator) -> pd.DataFrame:
     else:
         y += res.sigma * rng.standard_normal(n)
     out[design.response] = y
-    return pd.DataFrame(out)
+    frame = pd.DataFrame(out)
+    return (frame, drawn) if effects else frame
+
+
+def _level_labels(codes: dict, group: str) -> list[str]:
+    """Labels of the levels of a (possibly interaction) grouping, in effect order."""
+    facs = group.split(":")
+    if len(facs) == 1:
+        return [str(i + 1) for i in range(int(codes[facs[0]].max()) + 1)]
+    combo = np.unique(np.stack([codes[f] for f in facs], axis=1), axis=0)
+    return [":".join(str(int(v) + 1) for v in row) for row in combo]
 
 
 # ---------------------------------------------------------------------------------- truth

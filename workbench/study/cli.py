@@ -58,8 +58,8 @@ def summarize(
     """Monte Carlo summaries with MCSEs, per condition x method x parameter."""
     from ..io import atomic_write, atomic_write_text
     from .store import open_results
-    from .summary import (format_noncoverage, format_summary, noncoverage_table, summarize_results,
-                          summary_records)
+    from .summary import (format_differences, format_noncoverage, format_summary,
+                          method_differences, noncoverage_table, summarize_results, summary_records)
 
     manifest, results = open_results(directory)
     summary = summarize_results(results, manifest)
@@ -82,6 +82,10 @@ def summarize(
     for b in by_axes:
         typer.echo("")
         typer.echo(format_noncoverage(noncoverage_table(results, manifest, b), b))
+    pair = manifest.get("summary_compare") or []
+    if len(pair) == 2 and set(pair) <= set(results["method"].unique()):
+        typer.echo("")
+        typer.echo(format_differences(method_differences(results, manifest, *pair), manifest, *pair))
 
 
 @study_app.command("figures")

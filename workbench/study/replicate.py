@@ -24,8 +24,8 @@ from ..record import _base_group, varcorr_param_name
 from ..simulate.generate import generate
 from ..simulate.schema import SimDesign
 
-COLUMNS = ["condition", "replicate", "method", "interval", "parameter", "truth", "estimate", "se",
-           "lower", "upper", "converged", "singular", "divergences", "fit_time", "error"]
+COLUMNS = ["condition", "replicate", "method", "interval", "parameter", "level", "truth", "estimate",
+           "se", "lower", "upper", "converged", "singular", "divergences", "fit_time", "error"]
 
 NAN = float("nan")
 _DESIGNS: dict[str, SimDesign] = {}
@@ -157,10 +157,47 @@ def fit_rows(fit, truth: dict, parameters: list[str], kinds: list[str], level: f
         vals = fit_values(fit, kind, level)
         for p in parameters:
             est, se, lo, hi = vals.get(p, (NAN, NAN, NAN, NAN))
-            rows.append({**base, "interval": kind, "parameter": p, "truth": truth.get(p, NAN),
+            rows.append({**base, "interval": kind, "parameter": p, "level": None,
+                         "truth": truth.get(p, NAN),
                          "estimate": est, "se": se, "lower": lo, "upper": hi,
                          "converged": bool(fit.converged), "singular": bool(fit.singular),
                          "divergences": divergences, "error": None})
+    return rows
+
+
+def effect_rows(fit, effects: dict, groups: dict, kinds: list[str], level: float,
+                base: dict) -> list[dict]:
+    """Rows ``b[GROUP:TERM]`` per level: BLUP (or posterior mean) against the drawn effect.
+
+    Parameters
+    ----------
+    fit : Fit
+    effects : dict
+        From :func:`workbench.simulate.generate` with ``effects=True``, re-keyed by the fitted
+        group name: ``{group: (labels, terms, array (levels, terms))}``.
+    """
+    z = float(norm.ppf(0.5 + level / 2))
+    truth = {}
+    for group, (labels, terms, b) in effects.items():
+        for k, term in enumerate(terms):
+            for lab, v in zip(labels, b[:, k]):
+                truth[(group, term, lab)] = float(v)
+    rows = []
+    divergences = _f((fit.diagnostics or {}).get("divergences"))
+    for r in fit.ranef:
+        key = (r["group"], r["term"], str(r["level"]))
+        if key not in truth:
+            continue
+        est, sd = _f(r.get("value")), _f(r.get("cond_sd"))
+        lo, hi = _f(r.get("lower")), _f(r.get("upper"))
+        if not (math.isfinite(lo) and math.isfinite(hi)):
+            lo, hi = est - z * sd, est + z * sd
+        for kind in kinds:
+            rows.append({**base, "interval": kind, "parameter": f"b[{key[0]}:{key[1]}]",
+                         "level": key[2], "truth": truth[key], "estimate": est, "se": sd,
+                         "lower": lo, "upper": hi, "converged": bool(fit.converged),
+                         "singular": bool(fit.singular), "divergences": divergences,
+                         "error": None})
     return rows
 
 
@@ -189,14 +226,22 @@ def run_batch(task: dict) -> pd.DataFrame:
         Columns :data:`COLUMNS`; a fit that fails gives rows with NaN estimates and the error.
     """
     from ..api import fit as wb_fit
-    from ..errors import WorkbenchError
+    from ..errors import SpecError, WorkbenchError
 
     design = _design(task["design"])
     spec = task["spec"]
     known = design.residual.known_sd.column if design.residual.known_sd is not None else None
     rows: list[dict] = []
+    want_effects = bool(task.get("group_effects"))
+    groups = task.get("groups") or {}
     for rep in task["replicates"]:
-        data = generate(design, replicate_rng(task["seed"], task["condition"], rep))
+        drawn = None
+        if want_effects:
+            data, raw = generate(design, replicate_rng(task["seed"], task["condition"], rep), True)
+            drawn = {groups.get(g, g): (labels, design.random[g].terms, b)
+                     for g, (labels, b) in raw.items()}
+        else:
+            data = generate(design, replicate_rng(task["seed"], task["condition"], rep))
         options = dict(spec.get("options") or {})
         if spec["method"] == "bayes":
             options.setdefault("seed", sampler_seed(task["seed"], task["condition"], rep))
@@ -209,11 +254,13 @@ def run_batch(task: dict) -> pd.DataFrame:
                 warnings.simplefilter("ignore")
                 f = wb_fit(design.formula, data, method=spec["method"], known_sd=known,
                            label=task["method"], **options)
+        except SpecError:
+            raise  # a bad option or prior: the study is misconfigured, not this data set
         except (WorkbenchError, np.linalg.LinAlgError, ValueError, FloatingPointError) as exc:
             msg = " ".join(str(exc).split())[:300] or type(exc).__name__
             for kind in spec["intervals"]:
                 for p in task["parameters"]:
-                    rows.append({**base, "interval": kind, "parameter": p,
+                    rows.append({**base, "interval": kind, "parameter": p, "level": None,
                                  "truth": task["truth"].get(p, NAN), "estimate": NAN, "se": NAN,
                                  "lower": NAN, "upper": NAN, "converged": False, "singular": False,
                                  "divergences": NAN, "fit_time": time.perf_counter() - t0,
@@ -221,9 +268,12 @@ def run_batch(task: dict) -> pd.DataFrame:
             continue
         dt = time.perf_counter() - t0
         new = fit_rows(f, task["truth"], task["parameters"], spec["intervals"], task["level"], base)
+        if drawn:
+            new += effect_rows(f, drawn, groups, spec["intervals"], task["level"], base)
         for r in new:
             r["fit_time"] = dt
         rows.extend(new)
     frame = pd.DataFrame(rows, columns=COLUMNS)
     return frame.astype({"condition": "int64", "replicate": "int64", "converged": "bool",
-                         "singular": "bool", "error": "object"})
+                         "singular": "bool", "error": "object",
+                         "level": "object"})

@@ -16,6 +16,7 @@ import time
 from dataclasses import dataclass
 
 from ..errors import SpecError, WorkbenchError
+from ..simulate.generate import formula_layout
 from .replicate import run_batch
 from .spec import Study
 from .store import Store
@@ -48,6 +49,7 @@ def plan_tasks(study: Study, methods: list[str], replicates: int, seed: int, don
     per_cond = []
     for c in study.conditions:
         design = c.design.model_dump(mode="json")
+        groups = formula_layout(c.design)["groups"]
         tasks = []
         for m in methods:
             ms = study.spec.methods[m]
@@ -58,7 +60,8 @@ def plan_tasks(study: Study, methods: list[str], replicates: int, seed: int, don
                 tasks.append({"condition": c.id, "design": design, "truth": c.truth, "method": m,
                               "spec": ms.model_dump(mode="json"), "replicates": missing[i:i + size],
                               "seed": seed, "parameters": study.parameters,
-                              "level": study.spec.level})
+                              "level": study.spec.level, "group_effects": study.spec.group_effects,
+                              "groups": groups})
         per_cond.append(tasks)
     # round-robin over conditions so a partial run covers every condition
     out = []
@@ -68,6 +71,23 @@ def plan_tasks(study: Study, methods: list[str], replicates: int, seed: int, don
             if i < len(tasks):
                 out.append(tasks[i])
     return out
+
+
+def preflight(study: Study, methods: list[str], seed: int) -> None:
+    """Fit replicate 0 of the first condition with every REML/ML arm, in this process, so a
+    misconfigured arm (an unknown option) fails before any work is scheduled."""
+    c = study.conditions[0]
+    for m in methods:
+        ms = study.spec.methods[m]
+        if ms.method == "bayes":
+            continue  # sampling is costly; a bad Bayesian option fails on the first task
+        rows = run_batch({"condition": c.id, "design": c.design.model_dump(mode="json"),
+                          "truth": c.truth, "method": m, "spec": ms.model_dump(mode="json"),
+                          "replicates": [0], "seed": seed, "parameters": study.parameters,
+                          "level": study.spec.level})
+        err = rows["error"].dropna()
+        if len(err) and "option" in str(err.iloc[0]):
+            raise SpecError(f"method '{m}' cannot fit: {err.iloc[0]}")
 
 
 def _progress(total: int, enabled: bool):
@@ -141,6 +161,7 @@ def run_study(study: Study, out, *, replicates: int | None = None, methods: list
     if seed is not None:
         manifest["seed"] = seed
     use_seed = manifest["seed"]
+    preflight(study, labels, use_seed)
     store = Store(out)
     store.open(manifest, labels)
     scan = store.scan(repair=True)
@@ -186,6 +207,8 @@ def _run_dask(tasks, store, total, progress, workers, scheduler):
                 task = by_key.pop(fut.key)[1]
                 try:
                     frame = fut.result()
+                except WorkbenchError:
+                    raise
                 except Exception as exc:
                     raise WorkbenchError(
                         f"a task failed (condition {task['condition']}, method {task['method']}): "

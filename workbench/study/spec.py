@@ -9,6 +9,7 @@ evaluate, the replicates and a seed::
     replicates = 500
     seed = 2006
     parameters = ["sd[g:(Intercept)]", "var[g:(Intercept)]"]   # default: every true parameter
+    group_effects = false                  # also evaluate BLUPs / posterior means of the effects
 
     [grid.n_groups]                        # one axis: a design field and its values
     path = "factors.g.levels"
@@ -29,6 +30,12 @@ the variance interval), ``wald_sd`` (Wald on the sd scale by the delta method; v
 intervals are its squares), ``profile`` and ``credible`` (the intervals the fitter recorded,
 ``beta_ci`` and ``sdcor_ci``; ask the fitter for profile intervals through ``options``).
 Fixed effects always use the fitter's own interval (Wald for REML/ML, credible for Bayes).
+
+With ``group_effects = true`` every fit also gives rows ``b[GROUP:TERM]`` (one per level, in
+the ``level`` column) comparing the BLUP or posterior mean with the random effect actually
+drawn; intervals are BLUP +- z conditional sd, or the posterior interval.
+``[summary] compare = ["reml", "bayes"]`` adds a table of how far two arms' estimates differ on
+the same data sets.
 
 :func:`load_study` validates everything (every grid condition is built and checked against the
 formula) before any work starts; errors name the file and the key.
@@ -104,6 +111,13 @@ class Summary(_Strict):
     """Summary options: grid axes of the pooled non-coverage table (Maas & Hox's Table)."""
 
     by: list[str] = Field(default_factory=list)
+    compare: list[str] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _pair(self):
+        if self.compare and len(self.compare) != 2:
+            raise ValueError("compare names two method labels, e.g. [\"reml\", \"bayes\"]")
+        return self
 
 
 class StudySpec(_Strict):
@@ -118,6 +132,7 @@ class StudySpec(_Strict):
     grid: dict[str, Axis] = Field(default_factory=dict)
     methods: dict[str, MethodSpec] = Field(min_length=1)
     level: float = Field(default=0.95, gt=0, lt=1)
+    group_effects: bool = False
     summary: Summary = Field(default_factory=Summary)
 
     @model_validator(mode="after")
@@ -125,6 +140,9 @@ class StudySpec(_Strict):
         for label in self.methods:
             if not label.replace("_", "").replace("-", "").isalnum():
                 raise ValueError(f"methods.{label}: a label uses letters, digits, '_' and '-' only")
+        for m in self.summary.compare:
+            if m not in self.methods:
+                raise ValueError(f"summary.compare: '{m}' is not a method label")
         for by in self.summary.by:
             if by not in self.grid:
                 raise ValueError(f"summary.by: '{by}' is not a grid axis ({', '.join(self.grid) or 'none'})")
@@ -164,6 +182,8 @@ class Study(BaseModel):
             "level": self.spec.level,
             "axes": list(self.spec.grid),
             "summary_by": list(self.spec.summary.by),
+            "summary_compare": list(self.spec.summary.compare),
+            "group_effects": self.spec.group_effects,
             "parameters": self.parameters,
             "conditions": [
                 {"id": c.id, "values": c.values, "truth": c.truth,

@@ -197,7 +197,7 @@ class Store:
         if not res.chunks:
             raise StoreError(f"'{self.root}' holds no results yet (run `workbench study run` first)")
         frame = pd.concat(res.chunks, ignore_index=True)
-        return frame.sort_values(["condition", "method", "replicate", "interval", "parameter"],
+        return frame.sort_values(["condition", "method", "replicate", "interval", "parameter", "level"],
                                  kind="stable").reset_index(drop=True)
 
 

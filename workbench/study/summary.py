@@ -19,7 +19,9 @@ interval width     mean(u_i - l_i)                     sd(u_i - l_i) / sqrt(n)
 rates              proportion of fits                  sqrt(p (1 - p) / n)
 =================  ==================================  =============================================
 
-Replicates whose fit failed (no estimate) are left out of the estimate-based measures and
+Group-effect rows (``b[GROUP:TERM]``, one per level) are pooled over levels; their MCSEs
+treat the levels as independent, which they are not within one data set, so read them as
+rough.  Replicates whose fit failed (no estimate) are left out of the estimate-based measures and
 counted in ``failure_rate``; coverage and width use the replicates with a finite interval
 (``n_intervals``).  Non-converged and singular fits are kept, and their rates reported.
 """
@@ -49,14 +51,16 @@ def _rate(x: np.ndarray) -> tuple[float, float]:
 
 
 def performance(est: np.ndarray, se: np.ndarray, lower: np.ndarray, upper: np.ndarray,
-                truth: float) -> dict:
+                truth) -> dict:
     """Estimate-based measures with MCSEs for one condition x method x parameter.
 
     Parameters
     ----------
     est, se, lower, upper : ndarray
         One entry per replicate (NaN where not available).
-    truth : float
+    truth : float or ndarray
+        The true value, or one per row (group effects: the effect drawn for that level; bias
+        is then the mean of estimate - truth, and relative bias is not defined).
 
     Returns
     -------
@@ -64,22 +68,29 @@ def performance(est: np.ndarray, se: np.ndarray, lower: np.ndarray, upper: np.nd
         Keys as in :data:`MEASURES` (the estimate- and interval-based ones).
     """
     out = {}
-    t = est[np.isfinite(est)]
+    tv = np.broadcast_to(np.asarray(truth, dtype=float), est.shape)
+    constant = np.ndim(truth) == 0 or bool(np.all(tv == tv.flat[0])) if tv.size else True
+    fin = np.isfinite(est)
+    t = est[fin]
+    tt = tv[fin]
     n = t.size
     out["n"] = int(n)
     nan = math.nan
     if n >= 1:
         m = float(t.mean())
         s = float(t.std(ddof=1)) if n > 1 else nan
+        d = t - tt
+        sd_d = float(d.std(ddof=1)) if n > 1 else nan
         out["mean"], out["mean_mcse"] = m, s / math.sqrt(n)
-        out["bias"], out["bias_mcse"] = m - truth, s / math.sqrt(n)
-        if truth != 0 and math.isfinite(truth):
+        out["bias"], out["bias_mcse"] = float(d.mean()), sd_d / math.sqrt(n)
+        truth = float(tt[0])
+        if constant and truth != 0 and math.isfinite(truth):
             out["rel_bias"], out["rel_bias_mcse"] = (m - truth) / truth, s / (math.sqrt(n) * abs(truth))
         else:
             out["rel_bias"] = out["rel_bias_mcse"] = nan
         out["empse"] = s
         out["empse_mcse"] = s / math.sqrt(2 * (n - 1)) if n > 1 else nan
-        sq = (t - truth) ** 2
+        sq = d ** 2
         mse = float(sq.mean())
         mse_mcse = math.sqrt(float(((sq - mse) ** 2).sum()) / (n * (n - 1))) if n > 1 else nan
         out["rmse"] = math.sqrt(mse)
@@ -95,10 +106,10 @@ def performance(est: np.ndarray, se: np.ndarray, lower: np.ndarray, upper: np.nd
         out["model_se_mcse"] = math.sqrt(float(v.var(ddof=1)) / (4 * v.size * mod**2)) if mod > 0 else nan
     else:
         out["model_se"] = out["model_se_mcse"] = nan
-    ok = np.isfinite(lower) & np.isfinite(upper)
+    ok = np.isfinite(lower) & np.isfinite(upper) & np.isfinite(tv)
     out["n_intervals"] = int(ok.sum())
-    if ok.any() and math.isfinite(truth):
-        cov = (lower[ok] <= truth) & (truth <= upper[ok])
+    if ok.any():
+        cov = (lower[ok] <= tv[ok]) & (tv[ok] <= upper[ok])
         out["coverage"], out["coverage_mcse"] = _rate(cov.astype(float))
         w = upper[ok] - lower[ok]
         out["width"] = float(w.mean())
@@ -128,11 +139,14 @@ def summarize_results(results: pd.DataFrame, manifest: dict) -> pd.DataFrame:
     order = {p: i for i, p in enumerate(manifest.get("parameters", []))}
     rows = []
     for (cid, method, kind, param), g in results.groupby(KEYS, sort=False):
-        truth = float(g["truth"].iloc[0])
+        tv = g["truth"].to_numpy(float)
+        pooled = g["level"].notna().any() if "level" in g else False
+        truth = math.nan if pooled else float(tv[0])
         r = {"condition": int(cid), **values.get(int(cid), {}), "method": method, "interval": kind,
              "parameter": param, "truth": truth}
         r.update(performance(g["estimate"].to_numpy(float), g["se"].to_numpy(float),
-                             g["lower"].to_numpy(float), g["upper"].to_numpy(float), truth))
+                             g["lower"].to_numpy(float), g["upper"].to_numpy(float),
+                             tv if pooled else truth))
         ok = g["error"].isna().to_numpy()
         r["n_fits"] = int(g.shape[0])
         r["failure_rate"] = float((~ok).mean())
@@ -204,6 +218,74 @@ def noncoverage_table(results: pd.DataFrame, manifest: dict, by: str | None) -> 
     out["_p"] = out["parameter"].map(lambda p: order.get(p, len(order)))
     sort = ["method", "interval", "_p"] + keys[3:]
     return out.sort_values(sort, kind="stable").drop(columns="_p").reset_index(drop=True)
+
+
+def method_differences(results: pd.DataFrame, manifest: dict, a: str, b: str) -> pd.DataFrame:
+    """How far two arms' estimates differ on the same data sets (e.g. BLUPs vs posterior means).
+
+    Rows are paired on (condition, replicate, parameter, level), using each arm's first
+    interval kind.  Per condition x parameter: the mean absolute difference, the root mean
+    square difference and the mean absolute difference in units of arm ``b``'s standard error
+    (posterior sd), each with an MCSE computed from per-replicate averages (effects of one
+    data set are not independent).
+
+    Returns
+    -------
+    DataFrame
+        Columns ``condition``, the grid axes, ``parameter``, ``mean_abs_diff``(``_mcse``),
+        ``rms_diff``(``_mcse``), ``scaled_abs_diff``(``_mcse``), ``n_replicates``.
+    """
+    keys = ["condition", "replicate", "parameter", "level"]
+    cols = keys + ["estimate", "se"]
+
+    def arm(m):
+        r = results[results["method"] == m]
+        first = r["interval"].iloc[0] if len(r) else None
+        r = r[r["interval"] == first][cols].copy()
+        r["level"] = r["level"].fillna("")
+        return r
+
+    both = arm(a).merge(arm(b), on=keys, suffixes=("_a", "_b"))
+    both = both[np.isfinite(both["estimate_a"]) & np.isfinite(both["estimate_b"])]
+    both["absd"] = (both["estimate_a"] - both["estimate_b"]).abs()
+    both["sqd"] = both["absd"] ** 2
+    both["scaled"] = both["absd"] / both["se_b"].where(both["se_b"] > 0)
+    per_rep = both.groupby(["condition", "parameter", "replicate"], sort=False)[
+        ["absd", "sqd", "scaled"]].mean().reset_index()
+    values = {c["id"]: c["values"] for c in manifest["conditions"]}
+    rows = []
+    for (cid, p), g in per_rep.groupby(["condition", "parameter"], sort=False):
+        n = g.shape[0]
+        root = math.sqrt(n)
+        row = {"condition": int(cid), **values.get(int(cid), {}), "parameter": p, "n_replicates": n}
+        for col, name in (("absd", "mean_abs_diff"), ("scaled", "scaled_abs_diff")):
+            x = g[col].to_numpy(float)
+            x = x[np.isfinite(x)]
+            row[name] = float(x.mean()) if x.size else math.nan
+            row[f"{name}_mcse"] = float(x.std(ddof=1)) / math.sqrt(x.size) if x.size > 1 else math.nan
+        msd = g["sqd"].to_numpy(float)
+        rms = math.sqrt(float(msd.mean()))
+        row["rms_diff"] = rms
+        row["rms_diff_mcse"] = (float(msd.std(ddof=1)) / root / (2 * rms)) if n > 1 and rms > 0 else math.nan
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def format_differences(table: pd.DataFrame, manifest: dict, a: str, b: str) -> str:
+    """Readable form of :func:`method_differences`."""
+    axes = manifest.get("axes", [])
+    lines = [f"differences {a} - {b} on the same data sets (MCSE in parentheses)",
+             f"{'condition':<34}{'parameter':<24}{'mean |diff|':>20}{'rms diff':>20}"
+             f"{'|diff| / sd_' + b:>22}"]
+    for _, r in table.iterrows():
+        label = ", ".join(f"{x}={r[x]}" for x in axes) or "-"
+        lines.append(
+            f"{label:<34}{r['parameter']:<24}"
+            f"{_num(r['mean_abs_diff'], '{:.4f}') + ' (' + _num(r['mean_abs_diff_mcse'], '{:.4f}') + ')':>20}"
+            f"{_num(r['rms_diff'], '{:.4f}') + ' (' + _num(r['rms_diff_mcse'], '{:.4f}') + ')':>20}"
+            f"{_num(r['scaled_abs_diff'], '{:.3f}') + ' (' + _num(r['scaled_abs_diff_mcse'], '{:.3f}') + ')':>22}"
+        )
+    return "\n".join(lines)
 
 
 def _pct(p, se) -> str:
