@@ -69,15 +69,18 @@ def plot_shrinkage(reml: Fit, bayes: Fit | None = None, group: str | None = None
         ax.scatter(jit, blup, marker="o", s=20, color=style.color("reml"),
                    label=f"BLUP ({style.label(reml.method)})", zorder=3)
         if b is not None:
-            ax.scatter(jit * 1.1, base + b["estimate"].to_numpy(float), marker="v", s=20,
+            ax.scatter(jit * 1.035, base + b["estimate"].to_numpy(float), marker="v", s=20,
                        color=style.color("bayes"), label="posterior mean", zorder=3)
         ax.axhline(base, color=style.color("theory"), ls="--", lw=1.1,
                    label=f"grand mean ({'fixed ' + term if term in reml.beta else '0'})")
-        ax.set_xscale("log")
-        ax.set_xlabel(f"observations in the {group} (log scale)")
+        logx = n.max() / max(n.min(), 1) > 20
+        if logx:
+            ax.set_xscale("log")
+        ax.set_xlabel(f"observations per {group} level" + (" (log scale)" if logx else ""))
         what = "intercept" if term == "(Intercept)" else f"'{term}' effect"
         ax.set_ylabel(response_label or f"{group} {what}")
-        ax.set_title(f"(a) shrinkage toward the grand mean, {len(r)} {group} levels")
+        ax.set_title(f"{'(a) ' if have_factor else ''}shrinkage toward the grand mean, "
+                     f"{len(r)} {group} levels")
         ax.legend(loc="best")
         if have_factor:
             ax2 = axes[0, 1]
@@ -92,13 +95,14 @@ def plot_shrinkage(reml: Fit, bayes: Fit | None = None, group: str | None = None
             ax2.scatter(jit[ok], (r["estimate"].to_numpy(float) / rawv)[ok], s=20, marker="o",
                         color=style.color("reml"), label="BLUP / raw", zorder=3)
             if b is not None:
-                ax2.scatter(jit[ok] * 1.1, (b["estimate"].to_numpy(float) / rawv)[ok], s=20,
+                ax2.scatter(jit[ok] * 1.035, (b["estimate"].to_numpy(float) / rawv)[ok], s=20,
                             marker="v", color=style.color("bayes"),
                             label="posterior mean / raw", zorder=3)
-            ax2.set_xscale("log")
+            if logx:
+                ax2.set_xscale("log")
             ax2.set_ylim(-0.05, 1.15)
             ax2.axhline(1, color=style.color("raw"), lw=0.8, ls=":")
-            ax2.set_xlabel(f"observations in the {group} (log scale)")
+            ax2.set_xlabel(f"observations per {group} level" + (" (log scale)" if logx else ""))
             ax2.set_ylabel("shrinkage factor (share of raw effect kept)")
             ax2.set_title(rf"(b) theoretical factor, $\hat\sigma_a$={sd_a:.3g}, "
                           rf"$\hat\sigma$={sigma:.3g}")
