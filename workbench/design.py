@@ -145,6 +145,11 @@ def _matrix(rhs: str, data: pd.DataFrame, what: str) -> tuple[np.ndarray, list[s
     frame = data.assign(wbResponseDummy=0.0)
     try:
         dm = design_matrices(f"wbResponseDummy ~ {rhs}", frame, na_action="error")
+    except KeyError as exc:  # formulae: a name that is neither a column nor a known function
+        name = exc.args[0] if exc.args else exc
+        raise DataError(
+            f"'{name}' in the {what} '{rhs}' is neither a column of the data nor a known function"
+        ) from None
     except Exception as exc:
         raise FormulaError(f"cannot build the {what} '{rhs}': {exc}") from None
     common = dm.common
@@ -243,6 +248,11 @@ def build_design(
             "fixed-effect model matrix is rank deficient so dropping "
             f"{len(dropped)} column{'s' if len(dropped) > 1 else ''}: {', '.join(dropped)}",
             stacklevel=2,
+        )
+    if X.shape[1] >= y.shape[0]:
+        raise DataError(
+            f"the fixed effects have {X.shape[1]} columns for {y.shape[0]} observations; "
+            "there must be fewer fixed-effect columns than observations"
         )
 
     sd = None

@@ -238,16 +238,24 @@ def _varcorr_intervals(fit) -> list[str]:
     lo_h, hi_h = _interval_headers()
     kind = _INTERVAL_NAMES.get(fit.interval, fit.interval)
     names = [varcorr_param_name(r) for r in rows]
-    est = _format_column([r["sdcor"] for r in rows])
     ses = [r.get("sdcor_se") for r in rows]
-    lows = _format_column([r["sdcor_ci"][0] for r in rows])
-    highs = _format_column([r["sdcor_ci"][1] for r in rows])
+    est, lows, highs, se_cells = [], [], [], []
+    for r, s in zip(rows, ses):
+        lo, hi = r["sdcor_ci"]
+        # Each row to the precision of its own spread: its sd, else its interval width / 3.92.
+        scale = s if not _is_missing(s) else (
+            (float(hi) - float(lo)) / 3.92 if not (_is_missing(lo) or _is_missing(hi)) else None)
+        cells = _format_scaled([r["sdcor"], s, lo, hi], [scale], digits=3)
+        est.append(cells[0])
+        se_cells.append(cells[1])
+        lows.append(cells[2])
+        highs.append(cells[3])
     heads = ["", "Mean" if fit.method == "bayes" else "Estimate"]
     cols = [names, est]
     right = [False, True]
     if any(not _is_missing(s) for s in ses):
         heads.append("SD" if fit.method == "bayes" else "Std. Error")
-        cols.append(_format_column(ses))
+        cols.append(se_cells)
         right.append(True)
     heads += [lo_h, hi_h]
     cols += [lows, highs]

@@ -1,0 +1,488 @@
+"""The ``workbench`` command line.
+
+Commands: ``fit``, ``simulate``, ``demo``, ``figures``, ``compare`` and the ``study`` group.
+Every error a user can cause ends as one plain line ``error: <message>`` on stderr and a
+non-zero exit (1 for bad input, 2 for a bad command line), with no traceback and no output file
+left half-written (outputs are written atomically, after the work succeeded).  Unexpected
+exceptions keep their traceback: they are bugs.
+
+Start-up stays fast for REML-only commands: PyMC, ArviZ, matplotlib and dask are imported only
+inside the commands that need them (check with ``python -X importtime -c "import workbench.cli"``).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import warnings
+from enum import Enum
+from pathlib import Path
+
+import typer
+import typer.core
+from typer.exceptions import Abort, TyperException
+
+from . import __version__
+from .errors import WorkbenchError
+
+
+class CliError(WorkbenchError):
+    """A bad combination of command-line options."""
+
+
+# ---------------------------------------------------------------------------- lazy study group
+class _WorkbenchGroup(typer.core.TyperGroup):
+    """The root group; mounts ``study`` (``workbench.study.cli.study_app``) on first use.
+
+    Importing the study commands (dask, pyarrow) only when ``study`` is asked for keeps
+    ``workbench fit`` fast, and the other commands keep working if the study module is
+    missing or broken.
+    """
+
+    _study = None
+
+    def list_commands(self, ctx):
+        names = super().list_commands(ctx)
+        return names + (["study"] if "study" not in names else [])
+
+    def get_command(self, ctx, name):
+        if name == "study" and "study" not in self.commands:
+            return self._study_command()
+        return super().get_command(ctx, name)
+
+    @classmethod
+    def _study_command(cls):
+        if cls._study is None:
+            try:
+                from .study.cli import study_app
+            except ImportError as exc:  # missing module, or a missing dependency of it
+                cls._study = _study_unavailable(f"{exc}")
+            else:
+                cmd = typer.main.get_command(study_app)
+                cmd.name = "study"
+                if not cmd.help:
+                    cmd.help = "Simulation studies: run, summarize, figures."
+                cls._study = cmd
+        return cls._study
+
+
+def _study_unavailable(reason: str):
+    stub = typer.Typer(add_completion=False)
+
+    @stub.command(
+        "study",
+        help="Simulation studies (not available in this installation).",
+        context_settings={"allow_extra_args": True, "ignore_unknown_options": True},
+        add_help_option=False,
+    )
+    def _unavailable(ctx: typer.Context) -> None:
+        raise CliError(f"the study commands are not available: {reason}")
+
+    cmd = typer.main.get_command(stub)
+    cmd.name = "study"
+    return cmd
+
+
+app = typer.Typer(
+    name="workbench",
+    cls=_WorkbenchGroup,
+    help="Fit the same hierarchical linear model by GLS/REML and by PyMC, and compare them.",
+    add_completion=False,
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+
+
+def _version_callback(value: bool) -> None:
+    if value:
+        typer.echo(f"workbench {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: bool = typer.Option(False, "--version", callback=_version_callback, is_eager=True,
+                                 help="Print the version and exit."),
+) -> None:
+    """Fit the same hierarchical linear model by GLS/REML and by PyMC, and compare them."""
+
+
+# ---------------------------------------------------------------------------- option types
+class Method(str, Enum):
+    reml = "reml"
+    ml = "ml"
+    bayes = "bayes"
+
+
+class Parameterization(str, Enum):
+    centered = "centered"
+    noncentered = "noncentered"
+    marginal = "marginal"
+
+
+class Sampler(str, Enum):
+    pymc = "pymc"
+    nutpie = "nutpie"
+
+
+class Interval(str, Enum):
+    wald = "wald"
+    profile = "profile"
+    bootstrap = "bootstrap"
+
+
+# ---------------------------------------------------------------------------- helpers
+def _info(message: str) -> None:
+    """A status line on stderr (stdout stays for results)."""
+    typer.echo(message, err=True)
+
+
+def parse_priors(items: list[str] | None) -> dict[str, str]:
+    """``["sd=HalfNormal(5)", "beta[x]=Normal(0, 1)"]`` -> ``{"sd": "HalfNormal(5)", ...}``.
+
+    Raises
+    ------
+    CliError
+        An item without ``=``, an empty key or distribution, or a key given twice.
+    """
+    priors: dict[str, str] = {}
+    for item in items or []:
+        key, eq, dist = item.partition("=")
+        key, dist = key.strip(), dist.strip()
+        if not eq or not key or not dist:
+            raise CliError(f"--prior '{item}' must look like KEY=DIST, e.g. 'sd=HalfNormal(5)'")
+        if key in priors:
+            raise CliError(f"--prior given twice for '{key}'")
+        priors[key] = dist
+    return priors
+
+
+def _write_text(path: str | Path, text: str) -> None:
+    from .io import atomic_write_text
+
+    try:
+        atomic_write_text(path, text)
+    except OSError as exc:
+        raise CliError(f"cannot write '{path}': {exc.strerror or exc}") from None
+
+
+def _lazy(module: str, attr: str, what: str):
+    """Import ``attr`` from ``workbench.<module>``; a clear error if it is not there."""
+    import importlib
+
+    try:
+        mod = importlib.import_module(f"workbench.{module}")
+    except ModuleNotFoundError as exc:
+        if exc.name and (exc.name == f"workbench.{module}" or f"workbench.{module}".startswith(exc.name + ".")):
+            raise CliError(f"{what} is not available in this version of workbench") from None
+        raise CliError(f"{what} needs the package '{exc.name}', which is not installed") from None
+    fn = getattr(mod, attr, None)
+    if fn is None:
+        raise CliError(f"{what} is not available in this version of workbench "
+                       f"(workbench.{module} has no '{attr}')")
+    return fn
+
+
+def _apply_interval(fit, ci: Interval, nboot: int, seed: int | None):
+    """Replace a REML/ML fit's Wald intervals by profile or bootstrap intervals."""
+    if ci is Interval.wald:
+        return fit
+    if ci is Interval.profile:
+        import importlib.util
+
+        if importlib.util.find_spec("workbench.reml.profile") is not None:
+            from .reml import profile as prof
+
+            if hasattr(prof, "with_profile_ci"):
+                return prof.with_profile_ci(fit)
+        profile_ci = _lazy("reml.profile", "profile_ci", "--ci profile (profile-likelihood intervals)")
+        out = profile_ci(fit)
+    else:
+        import workbench
+
+        bootstrap = getattr(workbench, "bootstrap", None)
+        if bootstrap is None:
+            raise CliError("--ci bootstrap (parametric bootstrap) is not available in this "
+                           "version of workbench")
+        out = bootstrap(fit, nboot, seed)
+    return _with_intervals(fit, out, ci.value)
+
+
+def _with_intervals(fit, result, kind: str):
+    """Put intervals computed by profile/bootstrap onto the fit's record.
+
+    Accepts a :class:`~workbench.record.Fit` (returned as is) or a table with columns
+    ``parameter``, ``lower``, ``upper`` (a DataFrame, or ``{parameter: (lower, upper)}``).
+    """
+    from .record import Fit, varcorr_param_name
+
+    if isinstance(result, Fit):
+        return result
+    if hasattr(result, "to_dict") and hasattr(result, "columns"):
+        frame = result
+        if "parameter" not in frame.columns:
+            frame = frame.reset_index()
+        bounds = {str(r["parameter"]): (float(r["lower"]), float(r["upper"]))
+                  for r in frame.to_dict("records")}
+    elif isinstance(result, dict):
+        bounds = {str(k): (float(v[0]), float(v[1])) for k, v in result.items()}
+    else:
+        raise TypeError(f"unexpected interval result of type {type(result).__name__}")
+    for name in fit.beta:
+        key = f"beta[{name}]"
+        if key in bounds:
+            fit.beta_ci[name] = list(bounds[key])
+        elif name in bounds:
+            fit.beta_ci[name] = list(bounds[name])
+    for row in fit.varcorr:
+        key = varcorr_param_name(row)
+        if key in bounds:
+            row["sdcor_ci"] = list(bounds[key])
+    fit.interval = kind
+    return fit
+
+
+# ---------------------------------------------------------------------------- fit
+@app.command()
+def fit(
+    formula: str = typer.Argument(..., help="lme4-style formula, e.g. 'y ~ 1 + x + (1 + x | g)'."),
+    data: str = typer.Option(..., "--data", "-d", metavar="FILE",
+                             help="Data file: CSV (or .tsv) or Parquet."),
+    method: Method = typer.Option(Method.reml, "--method", "-m", help="Fitting method."),
+    known_sd: str | None = typer.Option(None, "--known-sd", metavar="COL",
+                                        help="Column of known residual sds (meta-analysis form)."),
+    ci: Interval = typer.Option(Interval.wald, "--ci",
+                                help="Interval kind for REML/ML fits."),
+    nboot: int = typer.Option(1000, "--nboot", min=1, help="Bootstrap replicates for --ci bootstrap."),
+    seed: int | None = typer.Option(None, "--seed", help="Random seed (bayes, bootstrap)."),
+    draws: int | None = typer.Option(None, "--draws", min=1, help="Posterior draws per chain (bayes)."),
+    tune: int | None = typer.Option(None, "--tune", min=0, help="Tuning steps per chain (bayes)."),
+    chains: int | None = typer.Option(None, "--chains", min=1, help="Number of chains (bayes)."),
+    target_accept: float | None = typer.Option(None, "--target-accept", min=0.0, max=1.0,
+                                               help="NUTS target acceptance rate (bayes)."),
+    prior: list[str] | None = typer.Option(None, "--prior", metavar="KEY=DIST",
+                                           help="Prior, e.g. 'sd=HalfNormal(5)' (bayes; repeatable)."),
+    parameterization: Parameterization | None = typer.Option(
+        None, "--parameterization", help="Random-effects parameterisation (bayes)."),
+    sampler: Sampler | None = typer.Option(None, "--sampler", help="NUTS implementation (bayes)."),
+    json_out: str | None = typer.Option(None, "--json", metavar="PATH|-",
+                                        help="Write the fit record as JSON ('-': stdout)."),
+) -> None:
+    """Fit a linear mixed model and print a readable summary (or the record as JSON)."""
+    import workbench
+
+    options: dict = {}
+    bayes_only = {"--draws": ("draws", draws), "--tune": ("tune", tune), "--chains": ("chains", chains),
+                  "--target-accept": ("target_accept", target_accept),
+                  "--parameterization": ("parameterization",
+                                         parameterization.value if parameterization else None),
+                  "--sampler": ("sampler", sampler.value if sampler else None)}
+    priors = parse_priors(prior)
+    if method is Method.bayes:
+        for key, value in bayes_only.values():
+            if value is not None:
+                options[key] = value
+        if seed is not None:
+            options["seed"] = seed
+        if priors:
+            options["priors"] = priors
+        if ci is not Interval.wald:
+            raise CliError("--ci applies to --method reml or ml; a Bayesian fit reports "
+                           "credible intervals")
+    else:
+        given = [flag for flag, (_, value) in bayes_only.items() if value is not None]
+        if priors:
+            given.append("--prior")
+        if seed is not None and ci is not Interval.bootstrap:
+            given.append("--seed")
+        if given:
+            raise CliError(f"{', '.join(given)} appl{'ies' if len(given) == 1 else 'y'} only to "
+                           f"--method bayes{' (or --ci bootstrap)' if '--seed' in given else ''}")
+
+    from .io import read_data
+
+    frame = read_data(data)
+    try:
+        result = workbench.fit(formula, frame, method=method.value, known_sd=known_sd, **options)
+    except ModuleNotFoundError as exc:
+        if exc.name and exc.name.startswith("workbench"):
+            raise CliError(f"method '{method.value}' is not available in this version of workbench") from None
+        raise CliError(f"method '{method.value}' needs the package '{exc.name}', "
+                       "which is not installed") from None
+    if method is not Method.bayes:
+        result = _apply_interval(result, ci, nboot, seed)
+
+    if json_out == "-":
+        sys.stdout.write(result.to_json() + "\n")
+        if method is Method.bayes:
+            from .summary import bayes_warnings
+
+            for w in bayes_warnings(result):
+                _info(f"warning: {w}")
+        return
+    typer.echo(result.summary())
+    if json_out:
+        _write_text(json_out, result.to_json() + "\n")
+        _info(f"wrote the fit record to {json_out}")
+
+
+# ---------------------------------------------------------------------------- simulate
+@app.command()
+def simulate(
+    design_file: str = typer.Argument(..., metavar="DESIGN.toml", help="Simulation design (TOML)."),
+    seed: int = typer.Option(..., "--seed", help="Random seed."),
+    out: str = typer.Option(..., "--out", "-o", metavar="FILE|-",
+                            help="Output data file (.csv, .tsv or .parquet; '-': CSV on stdout)."),
+    truth: str | None = typer.Option(None, "--truth", metavar="PATH",
+                                     help="Also write the true parameter values as JSON."),
+) -> None:
+    """Simulate a data set from a design file."""
+    path = Path(design_file)
+    if not path.exists():
+        raise CliError(f"design file '{design_file}' does not exist")
+    if path.is_dir():
+        raise CliError(f"design file '{design_file}' is a directory, not a file")
+    load_design = _lazy("simulate", "load_design", "simulate")
+    run = _lazy("simulate", "simulate", "simulate")
+    design = load_design(path)
+    result = run(design, seed)
+    frame, true_values = _split_simulation(result)
+    if out == "-":
+        sys.stdout.write(frame.to_csv(index=False))
+    else:
+        from .io import write_data
+
+        try:
+            write_data(frame, out)
+        except OSError as exc:
+            raise CliError(f"cannot write '{out}': {exc.strerror or exc}") from None
+        _info(f"wrote {len(frame)} rows to {out}")
+    if truth:
+        _write_text(truth, json.dumps(_jsonable(true_values), indent=2) + "\n")
+        _info(f"wrote the true values to {truth}")
+
+
+def _split_simulation(result):
+    """``simulate`` may return ``(data, truth)`` or an object with ``.data`` and ``.truth``."""
+    if isinstance(result, tuple) and len(result) == 2:
+        return result
+    if hasattr(result, "data"):
+        return result.data, getattr(result, "truth", None)
+    return result, None
+
+
+def _jsonable(obj):
+    from .record import _jsonable as to_json
+
+    if hasattr(obj, "to_dict") and not isinstance(obj, dict):
+        obj = obj.to_dict()
+    return to_json(obj)
+
+
+# ---------------------------------------------------------------------------- demo, figures, compare
+@app.command()
+def demo(
+    out: Path = typer.Option(Path("demo"), "--out", "-o", metavar="DIR",
+                             help="Directory for the table and the figures."),
+    seed: int = typer.Option(20240601, "--seed", help="Random seed."),
+) -> None:
+    """Simulate a data set, fit it by REML and by PyMC, and write the side-by-side table and figures."""
+    run_demo = _lazy("demo", "run_demo", "workbench demo")
+    run_demo(out, seed, progress=True)
+
+
+@app.command()
+def figures(
+    out: Path = typer.Option(Path("figures"), "--out", "-o", metavar="DIR",
+                             help="Directory for the figures."),
+) -> None:
+    """Regenerate every report figure from fixed seeds."""
+    make = _lazy("plots", "make_report_figures", "workbench figures")
+    make(out)
+
+
+@app.command()
+def compare(
+    formula: str = typer.Argument(..., help="lme4-style formula."),
+    data: str = typer.Option(..., "--data", "-d", metavar="FILE", help="Data file (CSV or Parquet)."),
+    prior: list[str] | None = typer.Option(None, "--prior", metavar="KEY=DIST",
+                                           help="Prior for the Bayesian fit (repeatable)."),
+    out: Path = typer.Option(Path("compare"), "--out", "-o", metavar="DIR",
+                             help="Directory for the tables and figures."),
+    known_sd: str | None = typer.Option(None, "--known-sd", metavar="COL",
+                                        help="Column of known residual sds (meta-analysis form)."),
+    seed: int = typer.Option(0, "--seed", help="Random seed for the Bayesian fit."),
+    draws: int | None = typer.Option(None, "--draws", min=1, help="Posterior draws per chain."),
+    tune: int | None = typer.Option(None, "--tune", min=0, help="Tuning steps per chain."),
+    chains: int | None = typer.Option(None, "--chains", min=1, help="Number of chains."),
+    no_figures: bool = typer.Option(False, "--no-figures", help="Write the tables only."),
+) -> None:
+    """Fit the model by REML, ML and Bayes; write the comparison tables and figures."""
+    from .io import read_data
+
+    priors = parse_priors(prior)
+    frame = read_data(data)
+    run = _lazy("compare", "compare_and_write", "workbench compare")
+    options = {k: v for k, v in (("draws", draws), ("tune", tune), ("chains", chains)) if v is not None}
+    result = run(formula, frame, out, priors=priors or None, seed=seed, figures=not no_figures,
+                 known_sd=known_sd, progress=True, **options)
+    side = result.get("side_by_side") if isinstance(result, dict) else None
+    if side is not None:
+        typer.echo(side.to_string(index=False))
+    files = result.get("files", []) if isinstance(result, dict) else []
+    _info(f"wrote {len(files)} files to {out}" if files else f"wrote the comparison to {out}")
+
+
+# ---------------------------------------------------------------------------- entry point
+def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    text = " ".join(str(message).split())
+    print(f"warning: {text}", file=sys.stderr)
+
+
+def _one_line(text: str) -> str:
+    return " ".join(str(text).split())
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Run the CLI (the ``workbench`` console script).
+
+    Parameters
+    ----------
+    argv : list of str, optional
+        Arguments (default: ``sys.argv[1:]``).
+
+    Raises
+    ------
+    SystemExit
+        Always: 0 on success, 1 for bad input, 2 for a bad command line.
+    """
+    command = typer.main.get_command(app)
+    with warnings.catch_warnings():
+        warnings.showwarning = _show_warning
+        try:
+            rc = command.main(args=argv, prog_name="workbench", standalone_mode=False)
+        except WorkbenchError as exc:
+            print(f"error: {_one_line(exc)}", file=sys.stderr)
+            sys.exit(1)
+        except FileNotFoundError as exc:
+            print(f"error: file not found: {exc.filename or _one_line(exc)}", file=sys.stderr)
+            sys.exit(1)
+        except TyperException as exc:
+            if type(exc).__name__ == "NoArgsIsHelpError":
+                exc.show()
+                sys.exit(exc.exit_code)
+            msg = _one_line(exc.format_message())
+            ctx = getattr(exc, "ctx", None)
+            hint = f" (see '{ctx.command_path} --help')" if ctx is not None else ""
+            print(f"error: {msg}{hint}", file=sys.stderr)
+            sys.exit(exc.exit_code)
+        except Abort:
+            print("error: aborted", file=sys.stderr)
+            sys.exit(1)
+        except KeyboardInterrupt:
+            print("error: interrupted", file=sys.stderr)
+            sys.exit(130)
+    sys.exit(rc if isinstance(rc, int) else 0)
+
+
+__all__ = ["app", "main", "parse_priors"]
