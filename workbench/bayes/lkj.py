@@ -32,8 +32,10 @@ def lkj_cholesky(name: str, m: int, eta):
 
     Returns
     -------
-    TensorVariable
-        The m x m lower-triangular Cholesky factor of the correlation matrix.
+    list of list
+        ``L[i][j]``: scalar tensors of the m x m lower-triangular Cholesky factor of the
+        correlation matrix (``None`` above the diagonal, ``1.0`` at ``[0][0]``); elementwise
+        entries keep the graph small and fusable.
     """
     import pymc as pm
     import pytensor.tensor as pt
@@ -42,8 +44,8 @@ def lkj_cholesky(name: str, m: int, eta):
     raw = pm.Flat(f"{name}_raw", shape=(k,))
     z = pt.tanh(raw)
     logp = pt.sum(pt.log1p(-z * z))  # d tanh / dy
-    L = pt.zeros((m, m))
-    L = pt.set_subtensor(L[0, 0], 1.0)
+    L = [[None] * m for _ in range(m)]
+    L[0][0] = 1.0
     idx = 0
     for i in range(1, m):
         ss = 0.0
@@ -55,14 +57,22 @@ def lkj_cholesky(name: str, m: int, eta):
             else:
                 lij = zij * pt.sqrt(1.0 - ss)
                 logp = logp + 0.5 * pt.log1p(-ss)
-            L = pt.set_subtensor(L[i, j], lij)
+            L[i][j] = lij
             ss = ss + lij * lij
-        lii = pt.sqrt(1.0 - ss)
-        L = pt.set_subtensor(L[i, i], lii)
+        L[i][i] = pt.sqrt(1.0 - ss)
         # Stan: (K - k + 2 eta - 2) log L_kk for 1-based k = i + 1
-        logp = logp + (m - i - 3 + 2.0 * eta) * pt.log(lii)
+        logp = logp + (m - i - 3 + 2.0 * eta) * pt.log(L[i][i])
     pm.Potential(f"{name}_lkj", logp)
     return L
+
+
+def stack_matrix(entries) -> "TensorVariable":
+    """Nested lists of scalar tensors (``None`` for zero) -> a matrix tensor."""
+    import pytensor.tensor as pt
+
+    zero = pt.constant(0.0)
+    return pt.stack([pt.stack([zero if e is None else pt.as_tensor(e) for e in row])
+                     for row in entries])
 
 
 def cpc_to_cholesky(z: np.ndarray, m: int) -> np.ndarray:

@@ -124,8 +124,9 @@ def loglik_graph(data: dict, beta, chols: list, s2, q_list: list[int], levels: l
     data : dict
         The ``m_*`` statistics as tensors (``pm.Data``).
     beta : tensor (p,)
-    chols : list of tensor (q, q)
-        Per factor block, the Cholesky factor ``C`` of its covariance.
+    chols : list of nested lists
+        Per factor block, the Cholesky factor ``C`` of its covariance as ``C[a][i]`` scalar
+        tensors (``None`` for a structural zero).
     s2 : tensor
         Residual variance (1 with known sds).
     q_list, levels : list of int
@@ -133,26 +134,43 @@ def loglik_graph(data: dict, beta, chols: list, s2, q_list: list[int], levels: l
     """
     import pytensor.tensor as pt
 
+    from .lkj import stack_matrix
+
     n, sumlogw = data["m_n"], data["m_sumlogw"]
     rWr = data["m_ytWy"] - 2.0 * pt.dot(beta, data["m_XtWy"]) + pt.dot(beta, pt.dot(data["m_XtWX"], beta))
-    u = data["m_ZtWy"] - pt.tensordot(data["m_ZtWX"], beta, axes=[[-1], [0]])
     if len(chols) == 1:
         C, q = chols[0], q_list[0]
-        A = data["m_ZtWZ"]  # (J, q, q)
-        T = pt.tensordot(A, C, axes=[[2], [0]])  # T[:, a, j] = sum_b A[:, a, b] C[b, j]
-        CtAC = pt.tensordot(T, C, axes=[[1], [0]])  # [:, j, i] = sum_a T[:, a, j] C[a, i]
-        v = pt.dot(u, C) / s2  # (J, q)
-        M = [[(1.0 if i == j else 0.0) + CtAC[:, j, i] / s2 for j in range(q)] for i in range(q)]
-        logdet, quad = _unrolled_chol_terms(M, [v[:, i] for i in range(q)], q)
+        A, ZX, Zy = data["m_ZtWZ"], data["m_ZtWX"], data["m_ZtWy"]
+        u = [Zy[:, a] - pt.dot(ZX[:, a, :], beta) for a in range(q)]
+        # T[a][j] = sum_b A_ab C_bj ; M_ij = delta_ij + sum_a C_ai T_aj / s2 ; v_i = sum_a C_ai u_a / s2
+        T = [[None] * q for _ in range(q)]
+        for a in range(q):
+            for j in range(q):
+                terms = [A[:, a, b] * C[b][j] for b in range(q) if C[b][j] is not None]
+                T[a][j] = sum(terms[1:], terms[0]) if terms else None
+        M = [[None] * q for _ in range(q)]
+        for i in range(q):
+            for j in range(i + 1):
+                terms = [C[a][i] * T[a][j] for a in range(q)
+                         if C[a][i] is not None and T[a][j] is not None]
+                val = sum(terms[1:], terms[0]) / s2 if terms else 0.0
+                M[i][j] = M[j][i] = (1.0 + val) if i == j else val
+        v = []
+        for i in range(q):
+            terms = [C[a][i] * u[a] for a in range(q) if C[a][i] is not None]
+            v.append(sum(terms[1:], terms[0]) / s2)
+        logdet, quad = _unrolled_chol_terms(M, v, q)
         logdet, quad = pt.sum(logdet), pt.sum(quad)
     else:
+        u = data["m_ZtWy"] - pt.dot(data["m_ZtWX"], beta)
         A = data["m_ZtWZ"]
+        mats = [stack_matrix(C) for C in chols]
         offs = np.concatenate([[0], np.cumsum([L * q for L, q in zip(levels, q_list)])])
         rows = []
         vs = []
-        for b1, (C1, q1, L1) in enumerate(zip(chols, q_list, levels)):
+        for b1, (C1, q1, L1) in enumerate(zip(mats, q_list, levels)):
             row = []
-            for b2, (C2, q2, L2) in enumerate(zip(chols, q_list, levels)):
+            for b2, (C2, q2, L2) in enumerate(zip(mats, q_list, levels)):
                 sub = A[offs[b1]:offs[b1 + 1], offs[b2]:offs[b2 + 1]].reshape((L1, q1, L2, q2))
                 t = pt.tensordot(sub, C2, axes=[[3], [0]])  # (L1, q1, L2, q2')
                 t = pt.tensordot(t, C1, axes=[[1], [0]])  # (L1, L2, q2', q1')

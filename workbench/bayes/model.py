@@ -204,7 +204,7 @@ def build_model(layout: Layout, data: dict[str, np.ndarray]):
     import pymc as pm
     import pytensor.tensor as pt
 
-    from .lkj import lkj_cholesky
+    from .lkj import lkj_cholesky, stack_matrix
     from .marginal import loglik_graph
 
     with pm.Model() as model:
@@ -213,22 +213,28 @@ def build_model(layout: Layout, data: dict[str, np.ndarray]):
         chols = []
         for k, bl in enumerate(layout.blocks):
             sd = pm.Deterministic(f"sd{k}", _vector(f"psd{k}", bl.sd_families, d))
-            Lb = None
-            if any(m >= 2 for m in bl.term_sizes):
-                Lb = pt.eye(bl.q)
-                off, t = 0, 0
-                for m in bl.term_sizes:
-                    if m >= 2:
-                        if bl.corr_families[t] == "Fixed":
-                            Lt = d[f"pcorr{k}_{t}_chol"]
-                        else:
-                            Lt = lkj_cholesky(f"corr{k}_{t}", m, d[f"pcorr{k}_{t}_eta"])
-                        Lb = pt.set_subtensor(Lb[off:off + m, off:off + m], Lt)
-                        t += 1
-                    off += m
-                pm.Deterministic(f"corr{k}", pt.dot(Lb, Lb.T))
-            C = sd[:, None] * Lb if Lb is not None else pt.diag(sd)
-            chols.append((sd, Lb, C))
+            q = bl.q
+            Lb = [[1.0 if i == j else None for j in range(q)] for i in range(q)]
+            correlated = False
+            off, t = 0, 0
+            for m in bl.term_sizes:
+                if m >= 2:
+                    correlated = True
+                    if bl.corr_families[t] == "Fixed":
+                        Ld = d[f"pcorr{k}_{t}_chol"]
+                        Lt = [[Ld[i, j] if j <= i else None for j in range(m)] for i in range(m)]
+                    else:
+                        Lt = lkj_cholesky(f"corr{k}_{t}", m, d[f"pcorr{k}_{t}_eta"])
+                    for i in range(m):
+                        for j in range(m):
+                            Lb[off + i][off + j] = Lt[i][j]
+                    t += 1
+                off += m
+            if correlated:
+                Lmat = stack_matrix(Lb)
+                pm.Deterministic(f"corr{k}", pt.dot(Lmat, Lmat.T))
+            Cn = [[None if Lb[a][i] is None else sd[a] * Lb[a][i] for i in range(q)] for a in range(q)]
+            chols.append((sd, correlated, Cn))
         if layout.known_sd:
             sigma, s2 = None, pt.constant(1.0)
         else:
@@ -245,14 +251,18 @@ def build_model(layout: Layout, data: dict[str, np.ndarray]):
             return model
 
         mu = pt.dot(d["X"], beta)
-        for k, (bl, (sd, Lb, C)) in enumerate(zip(layout.blocks, chols)):
+        for k, (bl, (sd, correlated, Cn)) in enumerate(zip(layout.blocks, chols)):
             if layout.parameterization == "noncentered":
                 z = pm.Normal(f"z{k}", 0.0, 1.0, shape=(bl.nlevels, bl.q))
-                b = pm.Deterministic(f"b{k}", pt.dot(z, C.T))
-            elif Lb is None:
+                if correlated:
+                    b = pm.Deterministic(f"b{k}", pt.dot(z, stack_matrix(Cn).T))
+                else:
+                    b = pm.Deterministic(f"b{k}", z * sd[None, :])
+            elif not correlated:
                 b = pm.Normal(f"b{k}", 0.0, sd[None, :], shape=(bl.nlevels, bl.q))
             else:
-                b = pm.MvNormal(f"b{k}", mu=pt.zeros(bl.q), chol=C, shape=(bl.nlevels, bl.q))
+                b = pm.MvNormal(f"b{k}", mu=pt.zeros(bl.q), chol=stack_matrix(Cn),
+                                shape=(bl.nlevels, bl.q))
             mu = mu + pt.sum(d[f"Z{k}"] * b[d[f"codes{k}"]], axis=1)
         obs_sd = d["obs_sd"] if layout.known_sd else sigma
         pm.Normal("y_obs", mu=mu, sigma=obs_sd, observed=d["y"])
