@@ -16,8 +16,11 @@ from .design import Design, build_design
 from .errors import WorkbenchError
 from .formula import ModelSpec, parse_formula
 from .record import Fit
+from .reml.bootstrap import bootstrap
+from .reml.inference import lrt
+from .reml.profile import profile_ci
 from . import simulate  # callable: workbench.simulate(design, seed)
 
 __all__ = ["fit", "Fit", "Design", "build_design", "ModelSpec", "parse_formula", "WorkbenchError",
-           "simulate", "compare"]
+           "simulate", "compare", "bootstrap", "lrt", "profile_ci"]
 __version__ = "0.1.0"

@@ -32,8 +32,6 @@ import warnings
 
 import numpy as np
 import pandas as pd
-from scipy.optimize import Bounds, minimize
-from scipy.stats import norm
 
 from ..errors import WorkbenchError
 from ..record import Fit, _base_group
@@ -209,6 +207,8 @@ class SigmaScale:
 
 # ---------------------------------------------------------------------------- one profile
 def _lbfgsb(fun, x0, lower, upper):
+    from scipy.optimize import Bounds, minimize
+
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
         res = minimize(fun, np.clip(x0, lower, upper), method="L-BFGS-B",
@@ -569,6 +569,8 @@ def profile_ci(fit: Fit, level: float = 0.95, parameters: list[str] | None = Non
     """
     if not 0 < level < 1:
         raise ProfileError(f"level must be between 0 and 1, got {level}")
+    from scipy.stats import norm
+
     cutoff = float(norm.ppf(0.5 + level / 2.0))
     with single_threaded_blas():
         profs = _Profiles(fit)
