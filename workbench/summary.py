@@ -245,7 +245,7 @@ def _varcorr_intervals(fit) -> list[str]:
         # Each row to the precision of its own spread: its sd, else its interval width / 3.92.
         scale = s if not _is_missing(s) else (
             (float(hi) - float(lo)) / 3.92 if not (_is_missing(lo) or _is_missing(hi)) else None)
-        cells = _format_scaled([r["sdcor"], s, lo, hi], [scale], digits=3)
+        cells = _format_scaled([r["sdcor"], s, lo, hi], [scale], digits=2 if fit.method == "bayes" else 3)
         est.append(cells[0])
         se_cells.append(cells[1])
         lows.append(cells[2])
@@ -274,7 +274,8 @@ def _fixed_effects(fit) -> list[str]:
     kind = _INTERVAL_NAMES.get(fit.interval, fit.interval)
     if fit.method == "bayes":
         heads = ["", "Mean", "SD", lo_h, hi_h]
-        cols = [names, _format_scaled(est, se), _format_scaled(se, se)]
+        # Posterior sds carry Monte Carlo error: two significant digits of the sd are plenty.
+        cols = [names, _format_scaled(est, se, digits=2), _format_scaled(se, se, digits=2)]
         title = f"Fixed effects (posterior; {kind} 95% intervals):"
     else:
         tval = [b / s if not _is_missing(s) and s > 0 else math.nan for b, s in zip(est, se)]
@@ -282,7 +283,9 @@ def _fixed_effects(fit) -> list[str]:
         cols = [names, _format_scaled(est, se), _format_scaled(se, se),
                 [f"{t:.3f}" if math.isfinite(t) else "NA" for t in tval]]
         title = f"Fixed effects ({kind} 95% intervals):"
-    cols += [_format_scaled([c[0] for c in ci], se), _format_scaled([c[1] for c in ci], se)]
+    d = 2 if fit.method == "bayes" else 4
+    cols += [_format_scaled([c[0] for c in ci], se, digits=d),
+             _format_scaled([c[1] for c in ci], se, digits=d)]
     return [title] + _table(heads, cols, [False] + [True] * (len(heads) - 1))
 
 
