@@ -175,3 +175,58 @@ def test_formatters_escape():
     tex = format_latex(df, 3)
     assert "a\\_b|c" in tex and "100\\%" in tex
     assert tex.splitlines()[0] == "\\begin{tabular}{lr}"
+
+
+def test_compare_and_write(tmp_path, radon, monkeypatch):
+    """Fits every way, writes tables and figures; a failing fit leaves nothing on disk."""
+    import dataclasses
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import workbench.api
+    from workbench.compare import compare_and_write
+
+    real_fit = workbench.api.fit
+    seen = {}
+
+    def fake(formula, data, method="reml", **options):
+        if method != "bayes":
+            return real_fit(formula, data, method=method, known_sd=options.get("known_sd"))
+        seen.update(options)
+        return fake_bayes(real_fit(formula, data, method="reml"))
+
+    monkeypatch.setattr(workbench.api, "fit", fake)
+    small = radon[radon.county <= 12]
+    res = compare_and_write("log_radon ~ floor + (1 | county)", small, tmp_path / "c",
+                            priors={"sd": "HalfCauchy(1)"}, seed=7, draws=50)
+    assert seen["priors"] == {"sd": "HalfCauchy(1)"} and seen["seed"] == 7 and seen["draws"] == 50
+    assert set(res["side_by_side"].columns) == {"parameter", "reml", "ml", "bayes"}
+    names = {p.name for p in res["files"]}
+    assert {"parameters.csv", "group_effects.tex", "fig1_shrinkage.png",
+            "fig4_variance_components.pdf"} <= names
+
+    def broken(formula, data, method="reml", **options):
+        if method == "bayes":
+            raise WorkbenchError("sampler failed")
+        return real_fit(formula, data, method=method)
+
+    monkeypatch.setattr(workbench.api, "fit", broken)
+    with pytest.raises(WorkbenchError):
+        compare_and_write("log_radon ~ floor + (1 | county)", small, tmp_path / "d")
+    assert not (tmp_path / "d").exists()
+
+
+@pytest.mark.slow
+def test_compare_real_bayes_near_reml(radon):
+    """Well-identified data: posterior means sit within a fraction of an SE of REML."""
+    reml = workbench.fit("log_radon ~ floor + (1 | county)", radon)
+    bayes = workbench.fit("log_radon ~ floor + (1 | county)", radon, method="bayes", draws=500,
+                          tune=500, chains=2, seed=1, progressbar=False)
+    c = compare(reml, bayes)
+    p = c.parameters.pivot(index="parameter", columns="method", values="estimate")
+    for k, se in reml.beta_se.items():
+        assert abs(p.loc[f"beta[{k}]", "bayes"] - p.loc[f"beta[{k}]", "reml"]) < 0.3 * se
+    ge = c.group_effects
+    gb = ge[ge.method == "bayes"]
+    assert (gb["interval"] == "credible").all() and gb["lower"].lt(gb["upper"]).all()

@@ -407,11 +407,15 @@ def compare_and_write(formula: str, data: pd.DataFrame, out_dir, priors: dict | 
     opts.setdefault("seed", seed)
     if priors:
         opts["priors"] = priors
-    if progress:
-        opts.setdefault("progressbar", True)
+    opts.setdefault("progressbar", progress)
     fits["bayes"] = fit_model(formula, data, method="bayes", known_sd=known_sd, **opts)
     comp = compare(*fits.values())
     out = Path(out_dir)
+    if figures:
+        import matplotlib
+
+        if matplotlib.get_backend().lower() not in ("agg", "pdf", "svg", "cairo"):
+            matplotlib.use("Agg")
     files = comp.write(out)
     if figures:
         from .plots.report import comparison_figures

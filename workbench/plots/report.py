@@ -175,9 +175,7 @@ def make_report_figures(out_dir="figures", seed: int = 20261125, bayes: bool = T
     use_bayes = bayes and _bayes_available()
     if bayes and not use_bayes:
         say("workbench.bayes is not available: drawing the REML side only")
-    bopts = dict(draws=draws, tune=tune, chains=chains, seed=seed)
-    if progress:
-        bopts["progressbar"] = True
+    bopts = dict(draws=draws, tune=tune, chains=chains, seed=seed, progressbar=progress)
     t0 = time.perf_counter()
 
     if want & {1, 2, 3, 4, 5}:
