@@ -199,11 +199,7 @@ def _set_path(data: dict, path: str, value, where: str) -> None:
     node = data
     for i, k in enumerate(keys[:-1]):
         if not isinstance(node, dict) or k not in node:
-            # allow creating optional tables (e.g. fixed.x when [fixed] lacks x)
-            if isinstance(node, dict) and i == len(keys) - 2:
-                node[k] = {}
-            else:
-                raise SpecError(f"{where}: design has no field '{'.'.join(keys[:i + 1])}'")
+            raise SpecError(f"{where}: the design has no table '{'.'.join(keys[:i + 1])}'")
         node = node[k]
     if not isinstance(node, dict):
         raise SpecError(f"{where}: '{'.'.join(keys[:-1])}' is not a table")
@@ -252,7 +248,7 @@ def study_from_dict(data: dict, source: str = "study", base_dir: Path | None = N
     conditions = []
     for cid, (values, d) in enumerate(expand_grid(spec, base, source)):
         label = ", ".join(f"{k}={v}" for k, v in values.items())
-        design = design_from_dict(d, source=f"{dsource}{' (' + label + ')' if label else ''}")
+        design = design_from_dict(d, source=f"{dsource}{' (grid: ' + label + ')' if label else ''}")
         formula_layout(design)  # the formula must fit data from this design
         conditions.append(Condition(id=cid, values=values, design=design, truth=truth(design)))
     known = set().union(*(c.truth for c in conditions))
