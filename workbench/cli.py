@@ -188,24 +188,37 @@ def _apply_interval(fit, ci: Interval, nboot: int, seed: int | None):
     if ci is Interval.wald:
         return fit
     if ci is Interval.profile:
-        import importlib.util
-
-        if importlib.util.find_spec("workbench.reml.profile") is not None:
-            from .reml import profile as prof
-
-            if hasattr(prof, "with_profile_ci"):
-                return prof.with_profile_ci(fit)
+        with_profile_ci = _optional("reml.profile", "with_profile_ci")
+        if with_profile_ci is not None:
+            return with_profile_ci(fit)
         profile_ci = _lazy("reml.profile", "profile_ci", "--ci profile (profile-likelihood intervals)")
-        out = profile_ci(fit)
-    else:
-        import workbench
+        return _with_intervals(fit, profile_ci(fit), "profile")
+    bootstrap = _lazy("reml.bootstrap", "bootstrap", "--ci bootstrap (parametric bootstrap)")
+    seed = 0 if seed is None else seed
+    _info(f"parametric bootstrap: {nboot} replicates, seed {seed}")
+    result = bootstrap(fit, nboot, seed)
+    failures = getattr(result, "failures", 0)
+    if failures:
+        _info(f"warning: {failures} of {nboot} bootstrap refits failed and were left out")
+    table = result.ci(0.95) if hasattr(result, "ci") else result
+    with_intervals = _optional("reml.profile", "with_intervals")
+    if with_intervals is not None:
+        return with_intervals(fit, table, "bootstrap")
+    return _with_intervals(fit, table, "bootstrap")
 
-        bootstrap = getattr(workbench, "bootstrap", None)
-        if bootstrap is None:
-            raise CliError("--ci bootstrap (parametric bootstrap) is not available in this "
-                           "version of workbench")
-        out = bootstrap(fit, nboot, seed)
-    return _with_intervals(fit, out, ci.value)
+
+def _optional(module: str, attr: str):
+    """``workbench.<module>.<attr>`` if it exists, else None."""
+    import importlib
+    import importlib.util
+
+    name = f"workbench.{module}"
+    try:
+        if importlib.util.find_spec(name) is None:
+            return None
+    except ModuleNotFoundError:
+        return None
+    return getattr(importlib.import_module(name), attr, None)
 
 
 def _with_intervals(fit, result, kind: str):
