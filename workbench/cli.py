@@ -115,12 +115,14 @@ class Method(str, Enum):
 
 
 class Parameterization(str, Enum):
+    auto = "auto"
     centered = "centered"
     noncentered = "noncentered"
     marginal = "marginal"
 
 
 class Sampler(str, Enum):
+    auto = "auto"
     pymc = "pymc"
     nutpie = "nutpie"
 
