@@ -67,3 +67,23 @@ def test_replicate_seeds_depend_only_on_seed_condition_replicate():
     assert np.array_equal(a, replicate_rng(7, 2, 5).standard_normal(3))
     assert not np.array_equal(a, replicate_rng(7, 5, 2).standard_normal(3))
     assert sampler_seed(7, 2, 5) == sampler_seed(7, 2, 5) != sampler_seed(7, 2, 6)
+
+
+def test_profile_kind_uses_profile_likelihood_limits():
+    import workbench
+    from workbench.reml.profile import profile_ci
+    from workbench.simulate import design_from_dict, simulate
+    from workbench.study.replicate import profile_intervals
+
+    d = {"formula": "y ~ 1 + (1 | g)", "factors": {"g": {"levels": 8, "size": 6}},
+         "fixed": {"(Intercept)": 1.0}, "random": {"g": {"terms": ["(Intercept)"], "sd": [0.8]}},
+         "residual": {"sd": 1.0}}
+    data, _ = simulate(design_from_dict(d), 3)
+    fit = workbench.fit("y ~ 1 + (1 | g)", data)
+    prof = profile_intervals(fit, ["sd[g:(Intercept)]", "var[g:(Intercept)]"], 0.95)
+    ref = profile_ci(fit, parameters=["sd[g:(Intercept)]"]).iloc[0]
+    assert prof["sd[g:(Intercept)]"] == pytest.approx((ref.lower, ref.upper))
+    v = fit_values(fit, "profile", 0.95, prof)
+    assert v["sd[g:(Intercept)]"][2:] == pytest.approx((ref.lower, ref.upper))
+    assert v["var[g:(Intercept)]"][2:] == pytest.approx((ref.lower ** 2, ref.upper ** 2))
+    assert ref.lower < fit.varcorr[0]["sdcor"] < ref.upper

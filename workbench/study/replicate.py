@@ -69,7 +69,8 @@ def _f(x) -> float:
         return NAN
 
 
-def fit_values(fit, kind: str, level: float = 0.95) -> dict[str, tuple[float, float, float, float]]:
+def fit_values(fit, kind: str, level: float = 0.95,
+               profile: dict | None = None) -> dict[str, tuple[float, float, float, float]]:
     """(estimate, se, lower, upper) of every parameter a fit reports, for one interval kind.
 
     Parameters
@@ -78,6 +79,9 @@ def fit_values(fit, kind: str, level: float = 0.95) -> dict[str, tuple[float, fl
     kind : {"wald_var", "wald_sd", "profile", "credible"}
         See :mod:`workbench.study.spec`.
     level : float
+    profile : dict, optional
+        ``{name: (lower, upper)}`` profile intervals (for ``kind="profile"``), replacing the
+        recorded intervals of fixed effects and sd-scale parameters.
 
     Returns
     -------
@@ -90,11 +94,17 @@ def fit_values(fit, kind: str, level: float = 0.95) -> dict[str, tuple[float, fl
     for k, est in fit.beta.items():
         lo, hi = (fit.beta_ci.get(k) or [NAN, NAN])[:2]
         out[f"beta[{k}]"] = (_f(est), _f(fit.beta_se.get(k)), _f(lo), _f(hi))
+    if kind == "profile" and profile:
+        for name, (lo, hi) in profile.items():
+            if name in out:
+                out[name] = out[name][:2] + (_f(lo), _f(hi))
     var_params = (fit.extra or {}).get("var_params") or {}
     recorded_var = {}
     for r in fit.varcorr:
         name = varcorr_param_name(r)
         ci = r.get("sdcor_ci") or [NAN, NAN]
+        if kind == "profile" and profile and name in profile:
+            ci = profile[name]
         out[name] = (_f(r.get("sdcor")), _f(r.get("sdcor_se")), _f(ci[0]), _f(ci[1]))
         recorded_var[var_name(r)] = _f(r.get("vcov"))
     # variance scale
@@ -148,13 +158,38 @@ def _sd_interval(out, name, kind, z, var_params):
     return (est, se, lo, hi)
 
 
+def profile_intervals(fit, parameters: list[str], level: float) -> dict:
+    """Profile-likelihood intervals of the evaluated parameters that a profile can give
+    (fixed effects, sds, correlations, sigma; variances use the squared sd limits)."""
+    from ..reml.profile import profile_ci
+
+    want = set()
+    for p in parameters:
+        if p.startswith("var[") or p == "var[Residual]":
+            p = "sigma" if p == "var[Residual]" else "sd[" + p[4:]
+        if p.startswith(("beta[", "sd[", "cor[")) or p == "sigma":
+            want.add(p)
+    have = set(f"beta[{k}]" for k in fit.beta) | {varcorr_param_name(r) for r in fit.varcorr}
+    names = [p for p in have if p in want]
+    if not names:
+        return {}
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            table = profile_ci(fit, level=level, parameters=names)
+    except Exception:  # a profile that cannot be traced leaves the intervals missing
+        return {n: (NAN, NAN) for n in names}
+    return {r.parameter: (float(r.lower), float(r.upper)) for r in table.itertuples()}
+
+
 def fit_rows(fit, truth: dict, parameters: list[str], kinds: list[str], level: float,
              base: dict) -> list[dict]:
     """Result rows of one fit: one per (interval kind, parameter)."""
     rows = []
     divergences = _f((fit.diagnostics or {}).get("divergences"))
+    prof = profile_intervals(fit, parameters, level) if "profile" in kinds else None
     for kind in kinds:
-        vals = fit_values(fit, kind, level)
+        vals = fit_values(fit, kind, level, prof)
         for p in parameters:
             est, se, lo, hi = vals.get(p, (NAN, NAN, NAN, NAN))
             rows.append({**base, "interval": kind, "parameter": p, "level": None,
