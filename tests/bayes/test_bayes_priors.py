@@ -143,3 +143,12 @@ def test_errors_come_before_sampling_through_the_api(slopes):
         fit(f, slopes, method="bayes", target_accept=1.5)
     with pytest.raises(WorkbenchError, match="chains"):
         fit(f, slopes, method="bayes", chains=0)
+
+
+def test_dense_marginal_limit_is_a_clear_error():
+    rng = np.random.default_rng(0)
+    n = 1200
+    data = pd.DataFrame({"y": rng.normal(size=n), "a": rng.integers(0, 300, n),
+                         "b": rng.integers(0, 280, n)})
+    with pytest.raises(WorkbenchError, match="marginal.*noncentered"):
+        fit("y ~ 1 + (1 | a) + (1 | b)", data, method="bayes", parameterization="marginal")

@@ -24,14 +24,11 @@ def _check_int(name, v, lo):
 
 
 def choose_parameterization(structure, requested: str) -> str:
-    """Resolve ``"auto"``: marginal where it is exact and feasible, else noncentered."""
-    from .marginal import MAX_DENSE, n_stacked
-
+    """Resolve ``"auto"``: marginal for one grouping factor (cost O(levels) per evaluation),
+    noncentered for several (the dense marginal form costs O(Q^3) in the Q stacked effects)."""
     if requested != "auto":
         return requested
-    if len(structure.blocks) == 1 or n_stacked(structure) <= MAX_DENSE // 3:
-        return "marginal"
-    return "noncentered"
+    return "marginal" if len(structure.blocks) == 1 else "noncentered"
 
 
 def choose_sampler(requested: str) -> str:
@@ -75,9 +72,10 @@ def fit_bayes(design, label: str | None = None, *, draws: int = 1000, tune: int 
         ``sd[g:x] ~ HalfNormal(2.5 sy / sz)``; ``corr ~ LKJ(2)``; ``sigma ~ Exponential(1 / sy)``.
     parameterization : {"auto", "marginal", "noncentered", "centered"}
         ``marginal`` integrates the random effects out (the GLS likelihood from sufficient
-        statistics) and draws them exactly afterwards; ``auto`` picks ``marginal`` for one
-        grouping factor or a moderate number of stacked random effects, else ``noncentered``
-        (the benchmark in ``benchmarks/bench_bayes.py`` supports the choice).
+        statistics) and draws them exactly afterwards; with several grouping factors it is
+        dense in all stacked random effects (at most 500).  ``auto`` picks ``marginal`` for
+        one grouping factor, else ``noncentered`` (``benchmarks/bench_bayes.py`` supports the
+        choice).
     sampler : {"auto", "nutpie", "pymc"}
         ``auto`` is nutpie when installed.  Compiled models are cached (:mod:`.cache`): a new
         data set of the same layout refits without recompiling.

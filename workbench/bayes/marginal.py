@@ -27,7 +27,7 @@ import math
 import numpy as np
 import scipy.sparse as sp
 
-MAX_DENSE = 1500  # most stacked random effects for the dense (several-factor) marginal form
+MAX_DENSE = 500  # most stacked random effects for the dense (several-factor) marginal form
 
 
 def _weights(design) -> tuple[np.ndarray, bool]:
