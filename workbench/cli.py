@@ -397,23 +397,39 @@ def _jsonable(obj):
 # ---------------------------------------------------------------------------- demo, figures, compare
 @app.command()
 def demo(
-    out: Path = typer.Option(Path("demo"), "--out", "-o", metavar="DIR",
-                             help="Directory for the table and the figures."),
-    seed: int = typer.Option(20240601, "--seed", help="Random seed."),
+    out: Path | None = typer.Option(None, "--out", "-o", metavar="DIR",
+                                    help="Directory for the data, tables and figures [default: demo-out]."),
+    seed: int | None = typer.Option(None, "--seed", help="Seed of the simulation and the sampler [default: 1]."),
+    draws: int | None = typer.Option(None, "--draws", min=1, help="Posterior draws per chain."),
+    tune: int | None = typer.Option(None, "--tune", min=0, help="Tuning steps per chain."),
+    chains: int | None = typer.Option(None, "--chains", min=1, help="Number of chains."),
 ) -> None:
-    """Simulate a data set, fit it by REML and by PyMC, and write the side-by-side table and figures."""
+    """Simulate a data set, fit it by REML, ML and PyMC, and write the side-by-side table and figures."""
     run_demo = _lazy("demo", "run_demo", "workbench demo")
-    run_demo(out, seed, progress=True)
+    kwargs = _given(out_dir=out, seed=seed, draws=draws, tune=tune, chains=chains)
+    run_demo(progress=True, **kwargs)
 
 
 @app.command()
 def figures(
     out: Path = typer.Option(Path("figures"), "--out", "-o", metavar="DIR",
                              help="Directory for the figures."),
+    seed: int | None = typer.Option(None, "--seed", help="Seed of the Bayesian fits [default: fixed]."),
+    no_bayes: bool = typer.Option(False, "--no-bayes",
+                                  help="Skip the PyMC fits (REML side and exact grid curves only)."),
 ) -> None:
     """Regenerate every report figure from fixed seeds."""
     make = _lazy("plots", "make_report_figures", "workbench figures")
-    make(out)
+    kwargs = _given(seed=seed)
+    if no_bayes:
+        kwargs["bayes"] = False
+    files = make(out, **kwargs)
+    _info(f"wrote {len(files)} figure files to {out}" if files else f"wrote the figures to {out}")
+
+
+def _given(**kwargs) -> dict:
+    """The keyword arguments that were given (not None): the callee keeps its own defaults."""
+    return {k: v for k, v in kwargs.items() if v is not None}
 
 
 @app.command()

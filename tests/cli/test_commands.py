@@ -294,14 +294,32 @@ def test_simulate_bad_design_writes_nothing(run_cli, one_line_error, tmp_path):
 def test_demo_and_figures_call_their_modules(run_cli, monkeypatch, tmp_path):
     calls = []
     fake_demo = types.ModuleType("workbench.demo")
-    fake_demo.run_demo = lambda out_dir, seed, progress=True: calls.append(("demo", out_dir, seed, progress))
+    fake_demo.run_demo = lambda **kw: calls.append(("demo", kw))
     fake_plots = types.ModuleType("workbench.plots")
-    fake_plots.make_report_figures = lambda out_dir: calls.append(("figures", out_dir))
+    fake_plots.make_report_figures = lambda out_dir, **kw: calls.append(("figures", out_dir, kw)) or []
     monkeypatch.setitem(sys.modules, "workbench.demo", fake_demo)
     monkeypatch.setitem(sys.modules, "workbench.plots", fake_plots)
     assert run_cli("demo", "--out", tmp_path / "d", "--seed", 9)[0] == 0
-    assert run_cli("figures", "--out", tmp_path / "f")[0] == 0
-    assert calls == [("demo", tmp_path / "d", 9, True), ("figures", tmp_path / "f")]
+    assert run_cli("demo")[0] == 0
+    assert run_cli("figures", "--out", tmp_path / "f", "--no-bayes")[0] == 0
+    assert calls == [("demo", {"out_dir": tmp_path / "d", "seed": 9, "progress": True}),
+                     ("demo", {"progress": True}),
+                     ("figures", tmp_path / "f", {"bayes": False})]
+
+
+def test_wrappers_match_the_real_signatures():
+    """The keywords the CLI passes exist on the real functions (when they are present)."""
+    import inspect
+
+    for module, name, keywords in [
+        ("workbench.demo", "run_demo", {"out_dir", "seed", "progress", "draws", "tune", "chains"}),
+        ("workbench.plots", "make_report_figures", {"out_dir", "seed", "bayes"}),
+        ("workbench.compare", "compare_and_write", {"formula", "data", "out_dir", "priors", "seed",
+                                                     "figures", "known_sd", "progress"}),
+    ]:
+        mod = pytest.importorskip(module)
+        params = inspect.signature(getattr(mod, name)).parameters
+        assert keywords <= set(params), (name, keywords - set(params))
 
 
 def test_compare_calls_compare_and_write(run_cli, monkeypatch, sleep_csv, tmp_path):
