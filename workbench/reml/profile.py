@@ -37,6 +37,9 @@ from ..errors import WorkbenchError
 from ..record import Fit, _base_group
 
 LOG2PI = math.log(2.0 * math.pi)
+# Deviance reported for sigma-scale values that are no covariance matrix (correlations that do
+# not fit together): large but finite, so that line searches back off instead of failing.
+INFEASIBLE = 1e30
 
 
 def single_threaded_blas():
@@ -186,10 +189,10 @@ class SigmaScale:
         """ML deviance (-2 log-likelihood) at sigma-scale values ``s``, beta profiled out."""
         theta = self.to_theta(s)
         if theta is None:
-            return math.inf
+            return INFEASIBLE
         sigma = self.sigma_of(s)
         if sigma <= 0:
-            return math.inf
+            return INFEASIBLE
         system = self.system
         try:
             f = system.factor(theta)
@@ -291,7 +294,10 @@ class _Profiler:
         return dev
 
     def zeta(self, v: float) -> float:
-        d = self.deviance(v) - self.base
+        dev = self.deviance(v)
+        if not dev < 0.1 * INFEASIBLE:
+            return math.copysign(math.inf, v - self.estimate)
+        d = dev - self.base
         if d < -1e-6 * max(1.0, abs(self.base)):
             self.new_min = min(self.new_min or math.inf, self.base + d)
         return math.copysign(math.sqrt(max(d, 0.0)), v - self.estimate) if v != self.estimate else 0.0
@@ -376,8 +382,14 @@ def _root(zeta, target, a, za, b, zb, ztol: float = 1e-6, max_iter: int = 60) ->
         return float(b)
     c = b
     for _ in range(max_iter):
-        c = b - fb * (b - a) / (fb - fa)
+        if np.isfinite(fb):
+            c = b - fb * (b - a) / (fb - fa)
+        else:  # an infeasible end (deviance inf): bisect
+            c = 0.5 * (a + b)
         fc = zeta(c) - target
+        if not np.isfinite(fc):
+            b, fb = c, fc
+            continue
         if abs(fc) < ztol or abs(b - a) < 1e-12 * max(abs(a), abs(b), 1e-12):
             return float(c)
         if fc * fb < 0:
@@ -429,6 +441,11 @@ class _VarianceProfiler(_Profiler):
     def _dev(self, v, x0):
         fun = lambda x: self.ss.deviance(self._to_s(v, x))  # noqa: E731
         x0 = np.clip(x0, self.lower, self.upper)
+        cors = np.array([self.ss.kinds[i] == "cor" for i in self.free], dtype=bool)
+        for _ in range(40):  # correlations that no longer fit with v: shrink them towards 0
+            if fun(x0) < 0.1 * INFEASIBLE or not cors.any():
+                break
+            x0 = np.where(cors, 0.7 * x0, x0)
         x, dev = _minimize(fun, x0, self.lower, self.upper, self.zero_flags)
         return dev, x
 
