@@ -159,3 +159,17 @@ def test_bad_requests(reml_fits):
 
     with pytest.raises(WorkbenchError, match="REML or ML"):
         profile_ci(dataclasses.replace(fit, method="bayes"))
+
+
+def test_correlation_profile_reaching_one_gets_upper_limit_one():
+    rng = np.random.default_rng(0)
+    g = np.repeat(np.arange(8), 6)
+    x = np.tile(np.linspace(-1, 1, 6), 8)
+    b = rng.normal(size=(8, 2)) @ np.linalg.cholesky(np.array([[1, 0.97], [0.97, 1]])).T
+    d = pd.DataFrame({"y": b[g, 0] + b[g, 1] * x + 0.5 * rng.normal(size=48), "x": x, "g": g})
+    fit = workbench.fit("y ~ 1 + x + (1 + x | g)", d)
+    name = "cor[g:(Intercept),x]"
+    lo, hi = profile_ci(fit, parameters=[name]).iloc[0][["lower", "upper"]]
+    assert hi == 1.0 and -1.0 < lo < 0.95
+    curve = profile(fit, name)
+    assert curve.value.max() == 1.0 and curve.zeta.max() < Z975  # the bound is inside the 95% set
