@@ -109,3 +109,19 @@ def test_satterthwaite_balanced_designs_give_exact_df(sleep_fits):
     dye = workbench.fit("Yield ~ 1 + (1 | Batch)", load_reference_data("dyestuff.csv"))
     d = satterthwaite(dye).set_index("parameter")
     assert d.loc["beta[(Intercept)]", "df"] == pytest.approx(5.0, abs=2e-3)  # 6 batches - 1
+
+
+def test_satterthwaite_boundary_fits():
+    """Dyestuff2's batch sd is 0: the intercept's variance is sigma^2/30, so df = 30 - 1.
+    Eight schools with known sds and tau 0: nothing is estimated in V, df infinite (z test)."""
+    from scipy.stats import norm
+    from tests.conftest import DATA
+    import pandas as pd
+
+    d2 = workbench.fit("Yield ~ 1 + (1 | Batch)", load_reference_data("dyestuff2.csv"))
+    assert satterthwaite(d2).df.iloc[0] == pytest.approx(29.0, abs=2e-3)
+    es = workbench.fit("y ~ 1 + (1 | school)", pd.read_csv(DATA / "eight_schools.csv"),
+                       known_sd="sigma")
+    row = satterthwaite(es).iloc[0]
+    assert math.isinf(row.df)
+    assert row.p == pytest.approx(2 * norm.sf(abs(row.t)), rel=1e-9)

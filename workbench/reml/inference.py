@@ -308,10 +308,13 @@ def satterthwaite(fit: Fit) -> pd.DataFrame:
     for j, name in enumerate(fit.design.fixed_names):
         g = J[:, j, j]
         denom = float(g @ A @ g)
-        df = 2.0 * V[j, j] ** 2 / denom if denom > 0 else math.nan
+        if np.all(np.abs(g) <= 1e-12 * V[j, j]):
+            df = math.inf  # V_jj does not depend on the variance parameters (e.g. known sds, tau 0)
+        else:
+            df = 2.0 * V[j, j] ** 2 / denom if denom > 0 else math.nan
         se = math.sqrt(V[j, j])
         tval = fit.beta[name] / se
-        p = float(2.0 * t_dist.sf(abs(tval), df)) if math.isfinite(df) else math.nan
+        p = float(2.0 * t_dist.sf(abs(tval), df)) if not math.isnan(df) else math.nan
         rows.append((f"beta[{name}]", fit.beta[name], se, df, tval, p))
     return pd.DataFrame(rows, columns=["parameter", "estimate", "se", "df", "t", "p"])
 
