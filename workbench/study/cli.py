@@ -52,13 +52,15 @@ def summarize(
     directory: Path = typer.Argument(..., metavar="DIR", help="Results directory."),
     json_out: str | None = typer.Option(None, "--json", metavar="PATH|-", help="Write the summary rows as JSON."),
     by: str | None = typer.Option(None, "--by", metavar="AXIS",
-                                  help="Non-coverage table pooled by this grid axis (default: the study's)."),
+                                  help="Non-coverage table pooled by this grid axis, or 'cell' "
+                                       "(default: the study's summary.by)."),
     csv: Path | None = typer.Option(None, "--csv", metavar="PATH", help="Write the summary as CSV."),
 ) -> None:
     """Monte Carlo summaries with MCSEs, per condition x method x parameter."""
     from ..io import atomic_write, atomic_write_text
     from .store import open_results
-    from .summary import (format_differences, format_noncoverage, format_summary,
+    from .summary import (format_differences, format_noncoverage, format_noncoverage_cells,
+                          format_summary,
                           method_differences, noncoverage_table, summarize_results, summary_records)
 
     manifest, results = open_results(directory)
@@ -66,7 +68,7 @@ def summarize(
     axes = manifest.get("axes", [])
     by_axes = [by] if by else list(manifest.get("summary_by", []))
     for b in by_axes:
-        if b not in axes:
+        if b not in axes and not (b == "cell" and axes):
             raise StudyCliError(f"--by '{b}' is not a grid axis of this study ({', '.join(axes) or 'none'})")
     if json_out is not None:
         text = json.dumps(summary_records(summary, manifest), indent=1) + "\n"
@@ -81,7 +83,10 @@ def summarize(
     typer.echo(format_summary(summary, manifest))
     for b in by_axes:
         typer.echo("")
-        typer.echo(format_noncoverage(noncoverage_table(results, manifest, b), b))
+        if b == "cell":
+            typer.echo(format_noncoverage_cells(noncoverage_table(results, manifest, None), axes))
+        else:
+            typer.echo(format_noncoverage(noncoverage_table(results, manifest, b), b))
     pair = manifest.get("summary_compare") or []
     if len(pair) == 2 and set(pair) <= set(results["method"].unique()):
         typer.echo("")

@@ -197,6 +197,8 @@ class Store:
         if not res.chunks:
             raise StoreError(f"'{self.root}' holds no results yet (run `workbench study run` first)")
         frame = pd.concat(res.chunks, ignore_index=True)
+        if "level" not in frame:  # chunks written before group-effect rows existed
+            frame["level"] = None
         return frame.sort_values(["condition", "method", "replicate", "interval", "parameter", "level"],
                                  kind="stable").reset_index(drop=True)
 

@@ -309,6 +309,22 @@ def format_noncoverage(table: pd.DataFrame, by: str) -> str:
     return "\n".join(lines)
 
 
+def format_noncoverage_cells(table: pd.DataFrame, axes: list[str]) -> str:
+    """Non-coverage (%) by cell: conditions by rows, parameters by columns."""
+    lines = []
+    for (method, kind), g in table.groupby(["method", "interval"], sort=False):
+        params = list(dict.fromkeys(g["parameter"]))
+        lines.append(f"non-coverage of 95% intervals, % (MCSE): {method}, {kind}, by cell")
+        lines.append(f"{'cell':<34}" + "".join(f"{p[:17]:>18}" for p in params))
+        for key, gc in g.groupby(axes, sort=False):
+            key = key if isinstance(key, tuple) else (key,)
+            label = ", ".join(f"{a}={v}" for a, v in zip(axes, key))
+            cells = {r["parameter"]: _pct(r["noncoverage"], r["mcse"]) for _, r in gc.iterrows()}
+            lines.append(f"{label:<34}" + "".join(f"{cells.get(p, '-'):>18}" for p in params))
+        lines.append("")
+    return "\n".join(lines)
+
+
 def _num(x, fmt="{:.3f}") -> str:
     return fmt.format(x) if isinstance(x, (int, float)) and math.isfinite(x) else "-"
 
@@ -323,7 +339,8 @@ def format_summary(summary: pd.DataFrame, manifest: dict) -> str:
         label = ", ".join(f"{a}={g[a].iloc[0]}" for a in axes) or "single condition"
         first = g.iloc[0]
         lines.append("")
-        lines.append(f"[{cid}] {label} | {method} ({kind}) | fits {first['n_fits']}")
+        failed = f", failed {first['failure_rate']:.1%}" if first["failure_rate"] > 0 else ""
+        lines.append(f"[{cid}] {label} | {method} ({kind}) | fits {first['n_fits']}{failed}")
         lines.append(cols)
         for _, r in g.iterrows():
             bias = f"{_num(r['bias'], '{:+.4f}')} ({_num(r['bias_mcse'], '{:.4f}')})"
