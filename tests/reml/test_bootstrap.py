@@ -39,6 +39,22 @@ def test_simulate_new_ranef_has_the_fitted_marginal_covariance(dyestuff):
                                               abs=5 * np.sqrt(total / 20000))
 
 
+def test_simulate_crossed_factors():
+    """Penicillin (plate x sample crossed): covariance of two rows sharing only the plate is
+    var(plate), sharing only the sample var(sample)."""
+    fit = workbench.fit("diameter ~ 1 + (1 | plate) + (1 | sample)",
+                        load_reference_data("penicillin.csv"))
+    vc = {r["grp"]: r["vcov"] for r in fit.varcorr}
+    cov = np.cov(simulate_from_fit(fit, seed=9, n=4000), rowvar=False)
+    codes = {t.group: t.codes for t in fit.design.terms}
+    pl, sa = codes["plate"], codes["sample"]
+    same_pl = (pl[:, None] == pl[None, :]) & (sa[:, None] != sa[None, :])
+    same_sa = (sa[:, None] == sa[None, :]) & (pl[:, None] != pl[None, :])
+    assert cov[same_pl].mean() == pytest.approx(vc["plate"], rel=0.1)
+    assert cov[same_sa].mean() == pytest.approx(vc["sample"], rel=0.1)
+    assert np.diag(cov).mean() == pytest.approx(sum(vc.values()), rel=0.05)
+
+
 def test_simulate_with_fitted_ranef_centres_on_fitted_values(dyestuff):
     sims = simulate_from_fit(dyestuff, seed=2, n=5000, new_ranef=False)
     blup = {r["level"]: r["value"] for r in dyestuff.ranef}

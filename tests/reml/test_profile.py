@@ -74,7 +74,8 @@ def test_reml_fit_is_profiled_by_ml(reml_fits):
 def test_profile_curve_shape_and_limits(reml_fits, intervals):
     fit = reml_fits["sleepstudy"]
     curve = profile(fit, "sd[Subject:Days]")
-    assert list(curve.columns) == ["parameter", "value", "zeta", "deviance"]
+    assert list(curve.columns) == ["parameter", "value", "zeta", "deviance", "relative_likelihood"]
+    np.testing.assert_allclose(curve.relative_likelihood, np.exp(-(curve.deviance - curve.deviance.min()) / 2))
     assert (curve.parameter == "sd[Subject:Days]").all()
     assert curve.zeta.min() <= -2.6 and curve.zeta.max() >= 2.6
     assert np.all(np.diff(curve.value) > 0) and np.all(np.diff(curve.zeta) > 0)

@@ -547,8 +547,9 @@ def profile(fit: Fit, parameter: str, zmax: float = 2.6, dz: float = 0.2) -> pd.
     -------
     DataFrame
         Columns ``parameter``, ``value``, ``zeta`` (signed square root of the deviance
-        increase), ``deviance`` (ML deviance with the others re-optimised), sorted by value.
-        The estimate (zeta 0) is one of the rows.
+        increase), ``deviance`` (ML deviance with the others re-optimised) and
+        ``relative_likelihood`` (profile likelihood over its maximum, ``exp(-zeta^2 / 2)``),
+        sorted by value.  The estimate (zeta 0) is one of the rows.
     """
     with single_threaded_blas():
         profs = _Profiles(fit)
@@ -561,6 +562,7 @@ def profile(fit: Fit, parameter: str, zmax: float = 2.6, dz: float = 0.2) -> pd.
     rows.sort()
     df = pd.DataFrame(rows, columns=["value", "zeta"])
     df["deviance"] = profs.base + df["zeta"] ** 2
+    df["relative_likelihood"] = np.exp(-0.5 * df["zeta"] ** 2)
     df.insert(0, "parameter", parameter)
     return df
 
