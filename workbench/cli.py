@@ -186,75 +186,21 @@ def _lazy(module: str, attr: str, what: str):
 
 
 def _apply_interval(fit, ci: Interval, nboot: int, seed: int | None):
-    """Replace a REML/ML fit's Wald intervals by profile or bootstrap intervals."""
+    """A copy of a REML/ML fit carrying profile or bootstrap intervals instead of Wald ones."""
     if ci is Interval.wald:
         return fit
     if ci is Interval.profile:
-        with_profile_ci = _optional("reml.profile", "with_profile_ci")
-        if with_profile_ci is not None:
-            return with_profile_ci(fit)
-        profile_ci = _lazy("reml.profile", "profile_ci", "--ci profile (profile-likelihood intervals)")
-        return _with_intervals(fit, profile_ci(fit), "profile")
+        with_profile_ci = _lazy("reml.profile", "with_profile_ci",
+                                "--ci profile (profile-likelihood intervals)")
+        return with_profile_ci(fit)
     bootstrap = _lazy("reml.bootstrap", "bootstrap", "--ci bootstrap (parametric bootstrap)")
+    with_intervals = _lazy("reml.profile", "with_intervals", "--ci bootstrap (parametric bootstrap)")
     seed = 0 if seed is None else seed
     _info(f"parametric bootstrap: {nboot} replicates, seed {seed}")
     result = bootstrap(fit, nboot, seed)
-    failures = getattr(result, "failures", 0)
-    if failures:
-        _info(f"warning: {failures} of {nboot} bootstrap refits failed and were left out")
-    table = result.ci(0.95) if hasattr(result, "ci") else result
-    with_intervals = _optional("reml.profile", "with_intervals")
-    if with_intervals is not None:
-        return with_intervals(fit, table, "bootstrap")
-    return _with_intervals(fit, table, "bootstrap")
-
-
-def _optional(module: str, attr: str):
-    """``workbench.<module>.<attr>`` if it exists, else None."""
-    import importlib
-    import importlib.util
-
-    name = f"workbench.{module}"
-    try:
-        if importlib.util.find_spec(name) is None:
-            return None
-    except ModuleNotFoundError:
-        return None
-    return getattr(importlib.import_module(name), attr, None)
-
-
-def _with_intervals(fit, result, kind: str):
-    """Put intervals computed by profile/bootstrap onto the fit's record.
-
-    Accepts a :class:`~workbench.record.Fit` (returned as is) or a table with columns
-    ``parameter``, ``lower``, ``upper`` (a DataFrame, or ``{parameter: (lower, upper)}``).
-    """
-    from .record import Fit, varcorr_param_name
-
-    if isinstance(result, Fit):
-        return result
-    if hasattr(result, "to_dict") and hasattr(result, "columns"):
-        frame = result
-        if "parameter" not in frame.columns:
-            frame = frame.reset_index()
-        bounds = {str(r["parameter"]): (float(r["lower"]), float(r["upper"]))
-                  for r in frame.to_dict("records")}
-    elif isinstance(result, dict):
-        bounds = {str(k): (float(v[0]), float(v[1])) for k, v in result.items()}
-    else:
-        raise TypeError(f"unexpected interval result of type {type(result).__name__}")
-    for name in fit.beta:
-        key = f"beta[{name}]"
-        if key in bounds:
-            fit.beta_ci[name] = list(bounds[key])
-        elif name in bounds:
-            fit.beta_ci[name] = list(bounds[name])
-    for row in fit.varcorr:
-        key = varcorr_param_name(row)
-        if key in bounds:
-            row["sdcor_ci"] = list(bounds[key])
-    fit.interval = kind
-    return fit
+    if result.failures:
+        _info(f"warning: {result.failures} of {nboot} bootstrap refits failed and were left out")
+    return with_intervals(fit, result.ci(0.95), "bootstrap")
 
 
 # ---------------------------------------------------------------------------- fit

@@ -360,3 +360,18 @@ def test_study_group_is_mounted_when_present(run_cli):
     code, out, err = run_cli("study", "--help")
     assert code == 0, err
     assert "run" in out
+
+
+def test_fit_bootstrap_intervals(run_cli, shared_dir, tmp_path):
+    data = shared_dir / "reference" / "lme4" / "dyestuff.csv"
+    code, out, err = run_cli("fit", "Yield ~ 1 + (1 | Batch)", "-d", data, "--ci", "bootstrap",
+                             "--nboot", 40, "--seed", 3, "--json", "-")
+    assert code == 0, err
+    assert "parametric bootstrap: 40 replicates, seed 3" in err
+    rec = json.loads(out)
+    assert rec["interval"] == "bootstrap"
+    lo, hi = rec["beta_ci"]["(Intercept)"]
+    wald_half = 1.959964 * rec["beta_se"]["(Intercept)"]
+    assert lo < rec["beta"]["(Intercept)"] < hi
+    assert 0.5 * wald_half < (hi - lo) / 2 < 1.5 * wald_half  # same scale as the Wald interval
+    assert all(r["sdcor_ci"] is not None for r in rec["varcorr"])
