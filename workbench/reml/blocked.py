@@ -77,6 +77,39 @@ def _sparse_Z(codes: np.ndarray, Z: np.ndarray, L: int) -> sp.csr_matrix:
     return sp.csr_matrix((Z.ravel(), (rows, cols)), shape=(n, L * q))
 
 
+def _pair_structure(A1r: sp.csr_matrix, L1: int, q1: int, nr: int):
+    """Map per-level weights to the lower triangle of ``K = A1r' blockdiag(W_l) A1r``.
+
+    Row (l, r) of A1r belongs to level l; K[i, j] = sum over l, r, s of
+    W_l[r, s] A1r[(l, r), i] A1r[(l, s), j].  The pattern is fixed, only W changes with theta,
+    so the products are precomputed once as a sparse matrix P (unique targets x L1 q1^2) and
+    each evaluation is one sparse mat-vec: ``K.flat[targets] = P @ W.ravel()``.
+    """
+    indptr = A1r.indptr
+    nnz = A1r.nnz
+    cols = A1r.indices.astype(np.int64)
+    vals = A1r.data
+    row_of = np.repeat(np.arange(A1r.shape[0]), np.diff(indptr))
+    level_of = row_of // q1
+    r_of = row_of % q1
+    lstart = indptr[np.arange(L1) * q1]
+    llen = indptr[(np.arange(L1) + 1) * q1] - lstart
+    rep = llen[level_of]
+    total = int(rep.sum())
+    first = np.repeat(np.arange(nnz), rep)
+    block_start = np.cumsum(rep) - rep
+    second = lstart[level_of][first] + (np.arange(total) - np.repeat(block_start, rep))
+    ci, cj = cols[first], cols[second]
+    keep = ci >= cj
+    first, second, ci, cj = first[keep], second[keep], ci[keep], cj[keep]
+    coef = vals[first] * vals[second]
+    widx = level_of[first] * q1 * q1 + r_of[first] * q1 + r_of[second]
+    targets, inv = np.unique(ci * nr + cj, return_inverse=True)
+    P = sp.csr_matrix((coef, (inv, widx)), shape=(targets.size, L1 * q1 * q1))
+    P.sum_duplicates()
+    return P, targets
+
+
 @dataclass(frozen=True, eq=False)
 class Factor:
     """The blocked Cholesky factor at one theta (see module docstring).
@@ -142,7 +175,10 @@ class BlockedSystem:
             R = sp.hstack(Zr + [sp.csr_matrix(Xy)], format="csr")
             Z1s = _sparse_Z(b1.codes, Z1, self.L1)
             self.A1r = (Z1s.T @ R).tocsr()
+            self.A1r.sort_indices()
             self.Arr = (R.T @ R).toarray()
+            self._pairs, self._targets = _pair_structure(self.A1r, self.L1, self.q1, self.nr)
+            self.scalar_rest = all(b.q == 1 for b in blocks[1:])
         # Identity added to the u-part of the rest block.
         self._ir = np.zeros(self.nr)
         self._ir[: self.nu_rest] = 1.0
@@ -177,15 +213,23 @@ class BlockedSystem:
             C = np.matmul(T1, self.A1r)  # (L1, q1, p+1)
             S = self.Arr - np.einsum("lqi,lqj->ij", C, C, optimize=True)
         else:
-            Lr = self._lam_rest(lambdas)
-            T1s = sp.bsr_matrix(
-                (T1, np.arange(self.L1), np.arange(self.L1 + 1)),
-                shape=(self.L1 * self.q1, self.L1 * self.q1),
-            )
-            C = (T1s @ self.A1r @ Lr).tocsc()
-            LtA = Lr.T @ self.Arr  # dense: Lr' Arr
-            S = (Lr.T @ LtA.T).T + np.diag(self._ir) - (C.T @ C).toarray()
-        Lrr = cholesky(S, lower=True, check_finite=False)
+            # K = A1r' blockdiag(T1'T1) A1r, lower triangle, from the precomputed pair map
+            W = np.matmul(np.swapaxes(T1, 1, 2), T1)
+            K = np.zeros(self.nr * self.nr)
+            K[self._targets] = self._pairs @ W.ravel()
+            K = K.reshape(self.nr, self.nr)
+            C = None  # formed only when the solution is extracted (see _C)
+            if self.scalar_rest:
+                lr = np.concatenate([np.repeat(lam[0, 0], b.nlevels) for b, lam in
+                                     zip(self.structure.blocks[1:], lambdas[1:])] + [np.ones(self.p + 1)])
+                S = (self.Arr - K) * np.outer(lr, lr)
+            else:
+                K = np.tril(K) + np.tril(K, -1).T
+                Lr = self._lam_rest(lambdas)
+                D = Lr.T @ (self.Arr - K)
+                S = np.asarray((Lr.T @ D.T).T)
+            S[np.diag_indices(self.nr)] += self._ir
+        Lrr = cholesky(S, lower=True, overwrite_a=True, check_finite=False)
         return Factor(theta, lambdas, L11, T1, C, Lrr)
 
     # ----------------------------------------------------------------- pieces of the factor
@@ -208,7 +252,7 @@ class BlockedSystem:
             rhs = f.C[:, :, -1] - np.einsum("lqi,i->lq", f.C[:, :, :-1], w)
             u1 = np.einsum("lji,lj->li", _batched_tri_inv(f.L11), rhs)  # L11^-T rhs
         else:
-            Cd = f.C
+            Cd = self._C(f)
             rhs = np.asarray(Cd[:, m].todense()).ravel() - Cd[:, :m] @ w
             rhs = rhs.reshape(self.L1, self.q1)
             u1 = np.einsum("lji,lj->li", _batched_tri_inv(f.L11), rhs)
@@ -230,7 +274,7 @@ class BlockedSystem:
         if self.nu_rest:
             nu = self.nu_rest
             L22 = f.Lrr[:nu, :nu]
-            Cu = np.asarray(f.C[:, :nu].todense())  # (L1 q1, nu)
+            Cu = np.asarray(self._C(f)[:, :nu].todense())  # (L1 q1, nu)
             Linv_s = sp.bsr_matrix(
                 (Linv, np.arange(self.L1), np.arange(self.L1 + 1)),
                 shape=(self.L1 * self.q1, self.L1 * self.q1),
@@ -247,6 +291,16 @@ class BlockedSystem:
                 out.append(np.einsum("nli,nlj->lij", Li, Li))
                 off += size
         return out
+
+    def _C(self, f: Factor):
+        """``L11^-1 Lam1' A1r Lamr`` (sparse), for extracting the solution at a factor."""
+        if f.C is not None:
+            return f.C
+        T1s = sp.bsr_matrix(
+            (f.T1, np.arange(self.L1), np.arange(self.L1 + 1)),
+            shape=(self.L1 * self.q1, self.L1 * self.q1),
+        )
+        return (T1s @ self.A1r @ self._lam_rest(f.lambdas)).tocsc()
 
     def beta_precision_factor(self, f: Factor) -> np.ndarray:
         """Lower factor R of the fixed effects' marginal precision (X' V~^-1 X = R R')."""

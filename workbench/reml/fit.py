@@ -17,7 +17,8 @@ from .optimize import optimize_theta
 SINGULAR_TOL = 1e-4  # lme4's isSingular tolerance on theta entries bounded at zero
 
 
-def fit_reml(design: Design, reml: bool = True, level: float = 0.95, label: str | None = None) -> Fit:
+def fit_reml(design: Design, reml: bool = True, level: float = 0.95, label: str | None = None,
+             blas_threads: int | None = 1) -> Fit:
     """Fit a linear mixed model by REML (``reml=True``) or ML.
 
     Parameters
@@ -28,12 +29,20 @@ def fit_reml(design: Design, reml: bool = True, level: float = 0.95, label: str 
         Coverage of the Wald intervals.
     label : str, optional
         Name for comparison tables.
+    blas_threads : int or None
+        BLAS threads while fitting (None leaves the setting alone).  The matrices here are
+        small, and on a few cores threaded BLAS mostly adds contention: one thread is faster.
 
     Returns
     -------
     Fit
         With ``extra["theta"]``, ``extra["system"]`` and ``extra["optimizer"]`` kept.
     """
+    if blas_threads is not None:
+        from threadpoolctl import threadpool_limits
+
+        with threadpool_limits(limits=blas_threads):
+            return fit_reml(design, reml, level, label, blas_threads=None)
     t0 = time.perf_counter()
     system = BlockedSystem(design)
     crit = make_criterion(system, reml=reml)

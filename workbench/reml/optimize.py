@@ -117,7 +117,9 @@ def optimize_theta(
         Diagonal entries below this are tried at exactly zero.
     gtol : float
         The quasi-Newton polish runs when the projected gradient (criterion units per unit of
-        theta) exceeds this after the derivative-free stage.
+        theta) exceeds ``gtol * sqrt(max(1, |criterion|))`` after the derivative-free stage
+        (finite-difference gradients lose precision as the criterion grows); ten times that
+        bound is the convergence test.
 
     Returns
     -------
@@ -170,7 +172,8 @@ def optimize_theta(
 
     grad = _projected_gradient(f, f.best_x, lower)
     gmax = float(np.max(np.abs(grad))) if grad.size else 0.0
-    if polish and f.best_x.size and gmax > gtol:
+    gscale = gtol * max(1.0, abs(f.best_f)) ** 0.5  # FD gradients lose precision with |f|
+    if polish and f.best_x.size and gmax > gscale:
         before = f.best_f
         n0 = f.n
         free = [i for i in range(f.best_x.size) if not (diagonal[i] and f.best_x[i] == 0.0)]
@@ -192,7 +195,7 @@ def optimize_theta(
         if f(t2) <= f.best_f + 1e-10 * max(1.0, abs(f.best_f)):
             theta = t2
     value = float(criterion(theta))
-    converged = success and gmax < 10 * gtol
+    converged = success and gmax < 10 * gscale
     record = OptimizerRecord(
         method="+".join(methods),
         evaluations=f.n,
