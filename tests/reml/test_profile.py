@@ -174,3 +174,11 @@ def test_correlation_profile_reaching_one_gets_upper_limit_one():
     assert hi == 1.0 and -1.0 < lo < 0.95
     curve = profile(fit, name)
     assert curve.value.max() == 1.0 and curve.zeta.max() < Z975  # the bound is inside the 95% set
+
+
+def test_root_finder_steps_around_infeasible_points():
+    from workbench.reml.profile import _root
+
+    z = lambda v: math.tanh(v) if v < 1.5 else math.inf  # noqa: E731
+    assert _root(z, 0.5, 0.0, 0.0, 3.0, math.inf) == pytest.approx(math.atanh(0.5), abs=1e-5)
+    assert _root(z, -0.5, 0.0, 0.0, -2.0, z(-2.0)) == pytest.approx(-math.atanh(0.5), abs=1e-5)

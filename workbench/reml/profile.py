@@ -338,7 +338,7 @@ class _Profiler:
         """The value where zeta = direction * cutoff (or the bound the profile reaches first).
 
         Secant steps from the estimate (zeta is close to linear), overshooting a little so
-        that the target is bracketed, then Brent's method inside the bracket.
+        that the target is bracketed, then false position (Illinois) inside the bracket.
         """
         target = direction * cutoff
         bound = self.lo if direction < 0 else self.hi
@@ -382,7 +382,7 @@ def _root(zeta, target, a, za, b, zb, ztol: float = 1e-6, max_iter: int = 60) ->
         return float(b)
     c = b
     for _ in range(max_iter):
-        if np.isfinite(fb):
+        if np.isfinite(fa) and np.isfinite(fb):
             c = b - fb * (b - a) / (fb - fa)
         else:  # an infeasible end (deviance inf): bisect
             c = 0.5 * (a + b)
@@ -559,7 +559,7 @@ def profile(fit: Fit, parameter: str, zmax: float = 2.6, dz: float = 0.2) -> pd.
             pts, _ = p.walk(direction, zmax, dz)
             rows.extend(pts if direction < 0 else pts[1:])
     _warn_new_min(p)
-    rows.sort()
+    rows = sorted(r for r in rows if math.isfinite(r[1]))  # drop infeasible points
     df = pd.DataFrame(rows, columns=["value", "zeta"])
     df["deviance"] = profs.base + df["zeta"] ** 2
     df["relative_likelihood"] = np.exp(-0.5 * df["zeta"] ** 2)
