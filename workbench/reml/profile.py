@@ -636,6 +636,9 @@ def with_intervals(fit: Fit, table: pd.DataFrame, kind: str) -> Fit:
 def with_profile_ci(fit: Fit, level: float = 0.95) -> Fit:
     """A copy of ``fit`` carrying profile-likelihood intervals (``interval="profile"``).
 
+    As in lme4, a REML fit keeps its REML estimates while its intervals come from the ML
+    profile (so an interval is not centred on the REML estimate).
+
     Parameters
     ----------
     fit : Fit
