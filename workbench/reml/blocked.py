@@ -59,14 +59,49 @@ def _batched_tri_inv(L: np.ndarray) -> np.ndarray:
     return np.linalg.solve(L, eye)
 
 
-def _per_level_outer(codes: np.ndarray, U: np.ndarray, V: np.ndarray, L: int) -> np.ndarray:
-    """sum over rows of each level of outer(U_i, V_i): shape (L, U.shape[1], V.shape[1])."""
+def _per_level_outer(codes: np.ndarray, U: np.ndarray, V: np.ndarray, L: int,
+                     symmetric: bool = False) -> np.ndarray:
+    """Per-level sums of outer(U_i, V_i), level last: shape (U.shape[1], V.shape[1], L)."""
     a, b = U.shape[1], V.shape[1]
-    out = np.empty((L, a, b))
+    out = np.empty((a, b, L))
     for i in range(a):
-        for j in range(b):
-            out[:, i, j] = np.bincount(codes, weights=U[:, i] * V[:, j], minlength=L)
+        for j in range(i if symmetric else 0, b):
+            if symmetric and j == i and np.all(U[:, i] == 1.0):
+                out[i, j] = np.bincount(codes, minlength=L)
+            else:
+                out[i, j] = np.bincount(codes, weights=U[:, i] * V[:, j], minlength=L)
+            if symmetric:
+                out[j, i] = out[i, j]
     return out
+
+
+def _lead_factor(lam: np.ndarray, A11: np.ndarray):
+    """Per-level Cholesky of lam' A11_l lam + I and T_l = L_l^-1 lam', vectorised over levels.
+
+    Arrays are level last, (q, q, L): for small q a handful of vector operations of length L
+    beat a stack of L tiny matrix factorisations.
+    """
+    q, _, L = A11.shape
+    tmp = np.tensordot(lam, A11, axes=([0], [0]))  # (i, b, L): sum_a lam[a,i] A11[a,b]
+    M = np.tensordot(tmp, lam, axes=([1], [0]))  # (i, L, j)
+    Lf = np.zeros((q, q, L))
+    for j in range(q):
+        d = M[j, :, j] + 1.0
+        for k in range(j):
+            d = d - Lf[j, k] ** 2
+        Lf[j, j] = np.sqrt(d)
+        for i in range(j + 1, q):
+            v = M[i, :, j].copy()
+            for k in range(j):
+                v -= Lf[i, k] * Lf[j, k]
+            Lf[i, j] = v / Lf[j, j]
+    T = np.empty((q, q, L))  # T[i, a] = (L^-1 lam')[i, a]
+    for i in range(q):
+        row = np.broadcast_to(lam.T[i][:, None], (q, L)).copy()
+        for k in range(i):
+            row -= Lf[i, k][None, :] * T[k]
+        T[i] = row / Lf[i, i][None, :]
+    return Lf, T
 
 
 def _sparse_Z(codes: np.ndarray, Z: np.ndarray, L: int) -> sp.csr_matrix:
@@ -158,7 +193,7 @@ class BlockedSystem:
         b1 = blocks[0]
         Z1 = b1.Z if w is None else b1.Z * w[:, None]
         self.L1, self.q1 = b1.nlevels, b1.q
-        self.A11 = _per_level_outer(b1.codes, Z1, Z1, self.L1)
+        self.A11 = _per_level_outer(b1.codes, Z1, Z1, self.L1, symmetric=True)
         self.single = len(blocks) == 1
         # sizes of the rest: other blocks' u, then beta, then y
         self.rest_sizes = [b.nlevels * b.q for b in blocks[1:]]
@@ -203,18 +238,20 @@ class BlockedSystem:
         """
         theta = np.asarray(theta, dtype=float)
         lambdas = self.structure.lambdas(theta)
-        lam1 = lambdas[0]
-        # M11 = lam1' A11 lam1 + I, per level
-        M11 = np.einsum("ji,ljk,km->lim", lam1, self.A11, lam1, optimize=True)
-        M11 += np.eye(self.q1)
-        L11 = _batched_chol(M11)
-        T1 = np.matmul(_batched_tri_inv(L11), lam1.T)  # L11^-1 lam1'
+        Lf, T = _lead_factor(lambdas[0], self.A11)
+        L11 = np.moveaxis(Lf, -1, 0)  # (L1, q1, q1) views for the extraction steps
+        T1 = np.moveaxis(T, -1, 0)
         if self.single:
-            C = np.matmul(T1, self.A1r)  # (L1, q1, p+1)
-            S = self.Arr - np.einsum("lqi,lqj->ij", C, C, optimize=True)
+            # C[i] = sum_a T[i, a] A1r[a]: (q1, p+1, L1); S = Arr - sum_i C[i] C[i]'
+            C = np.einsum("ial,acl->icl", T, self.A1r) if self.q1 > 2 else sum(
+                T[:, a][:, None, :] * self.A1r[a][None, :, :] for a in range(self.q1))
+            S = self.Arr.copy()
+            for i in range(self.q1):
+                S -= C[i] @ C[i].T
+            C = np.moveaxis(C, -1, 0)  # (L1, q1, p+1)
         else:
             # K = A1r' blockdiag(T1'T1) A1r, lower triangle, from the precomputed pair map
-            W = np.matmul(np.swapaxes(T1, 1, 2), T1)
+            W = np.einsum("ial,ibl->lab", T, T)
             K = np.zeros(self.nr * self.nr)
             K[self._targets] = self._pairs @ W.ravel()
             K = K.reshape(self.nr, self.nr)
