@@ -459,6 +459,13 @@ def main(argv: list[str] | None = None) -> None:
         except KeyboardInterrupt:
             print("error: interrupted", file=sys.stderr)
             sys.exit(130)
+        except BrokenPipeError:
+            # The reader of stdout went away (``workbench ... | head``): stop quietly.
+            import os
+
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
+            sys.exit(1)
     sys.exit(rc if isinstance(rc, int) else 0)
 
 

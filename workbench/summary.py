@@ -350,7 +350,7 @@ def _format_prior(value) -> str:
 def _bayes_sections(fit) -> tuple[list[str], list[str]]:
     d = fit.diagnostics or {}
     top = []
-    run = [f"{k} {d[k]}" for k in ("chains", "draws", "tune") if d.get(k) is not None]
+    run = [f"{k} {d[k]}" for k in ("chains", "draws", "tune", "seed") if d.get(k) is not None]
     if run:
         top.append("Sampling: " + ", ".join(run))
     priors = find_priors(fit)
