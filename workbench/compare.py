@@ -349,6 +349,13 @@ def format_latex(df: pd.DataFrame, digits: int = 4) -> str:
 
 
 # --------------------------------------------------------------------------- files
+def file_mode() -> int:
+    """Permissions of a new file under the current umask (``mkstemp`` makes them 0600)."""
+    mask = os.umask(0)
+    os.umask(mask)
+    return 0o666 & ~mask
+
+
 def atomic_write_text(path, text: str) -> None:
     """Write text to ``path`` through a temporary file in the same folder and ``os.replace``."""
     path = Path(path)
@@ -357,6 +364,7 @@ def atomic_write_text(path, text: str) -> None:
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
             fh.write(text)
+        os.chmod(tmp, file_mode())
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):

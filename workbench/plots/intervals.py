@@ -66,7 +66,7 @@ def plot_caterpillar(reml: Fit, bayes: Fit | None = None, group: str | None = No
         what = "intercept" if term == "(Intercept)" else f"'{term}'"
         ax.set_xlabel(f"group effect ({what}, deviation from the fixed effect)")
         ax.set_title(f"Group-effect intervals: {group}")
-        ax.legend(loc="upper left", fontsize=8)
+        ax.legend(loc="lower right", fontsize=8, framealpha=0.9, frameon=True)
         fig.tight_layout()
     return fig
 

@@ -83,7 +83,8 @@ def plot_prior_sensitivity(reml: Fit, priors: dict | None = None, bayes_fits: di
             fit = (bayes_fits or {}).get(lab)
             if D.has_draws(fit, name):
                 x = D.draws(fit, name)
-                ax1.hist(x[x <= tau_max], bins=60, density=True, color=c, alpha=0.2)
+                ax1.hist(x[x <= tau_max], bins=60, density=True, color=c, alpha=0.8,
+                         histtype="step", lw=0.8)
         ax0.set_xlim(0, tau_max)
         ax0.set_ylim(0, 0.12)
         ax0.set_xlabel(f"{name}")

@@ -90,22 +90,16 @@ def _profile_table(fit):
     return t
 
 
-def _bootstrap_table(fit, seed: int):
-    """Parametric bootstrap intervals when the bootstrap module exists (else None)."""
+def _bootstrap_table(fit, seed: int, n: int = 400):
+    """Parametric-bootstrap percentile intervals (``workbench.reml.bootstrap``), else None."""
     try:
-        from .. import bootstrap as boot
+        from ..reml.bootstrap import bootstrap
     except ImportError:
         return None
-    fn = getattr(boot, "bootstrap_ci", None)
-    if fn is None:
-        return None
-    t = fn(fit, nboot=200, seed=seed)
-    t = t.copy()
+    t = bootstrap(fit, n=n, seed=seed).ci(0.95)
+    t = t[["parameter", "estimate", "lower", "upper"]].copy()
     t["method"] = fit.name
     t["interval"] = "bootstrap"
-    if "estimate" not in t:
-        est = fit.params().set_index("parameter")["estimate"]
-        t["estimate"] = t["parameter"].map(est)
     return t
 
 
@@ -133,7 +127,7 @@ def comparison_figures(reml, bayes, comparison, out_dir, formats=("png", "pdf"),
 
 def make_report_figures(out_dir="figures", seed: int = 20261125, bayes: bool = True,
                         formats=("png", "pdf"), draws: int = 1000, tune: int = 1000,
-                        chains: int = 2, progress: bool = False, only=None) -> list[Path]:
+                        chains: int = 2, progress: bool = True, only=None) -> list[Path]:
     """Regenerate every report figure (1-7) from fixed seeds.
 
     Parameters

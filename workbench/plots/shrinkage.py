@@ -72,7 +72,7 @@ def plot_shrinkage(reml: Fit, bayes: Fit | None = None, group: str | None = None
             ax.scatter(jit * 1.035, base + b["estimate"].to_numpy(float), marker="v", s=20,
                        color=style.color("bayes"), label="posterior mean", zorder=3)
         ax.axhline(base, color=style.color("theory"), ls="--", lw=1.1,
-                   label=f"grand mean ({'fixed ' + term if term in reml.beta else '0'})")
+                   label="grand mean (fixed intercept)" if term in reml.beta else "zero")
         logx = n.max() / max(n.min(), 1) > 20
         if logx:
             ax.set_xscale("log")

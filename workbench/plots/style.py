@@ -103,6 +103,8 @@ def save(fig, path_stem, formats=("png", "pdf")) -> list[Path]:
     """
     import matplotlib.pyplot as plt
 
+    from ..compare import file_mode
+
     stem = Path(path_stem)
     stem.parent.mkdir(parents=True, exist_ok=True)
     out = []
@@ -114,6 +116,7 @@ def save(fig, path_stem, formats=("png", "pdf")) -> list[Path]:
             meta = {"Software": None} if fmt == "png" else ({"CreationDate": None} if fmt == "pdf"
                                                              else {"Date": None})
             fig.savefig(tmp, format=fmt, metadata=meta)
+            os.chmod(tmp, file_mode())
             os.replace(tmp, path)
         except BaseException:
             if os.path.exists(tmp):

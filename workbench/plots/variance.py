@@ -16,22 +16,25 @@ def _sd_rows(fit: Fit) -> list[dict]:
     return [r for r in fit.varcorr if r.get("var2") is None]
 
 
-def _interval_for(reml: Fit, name: str, row: dict, profile) -> tuple[list | None, str]:
-    """The REML interval of a component: given table, the fit's own, or computed profile."""
+def _interval_for(reml: Fit, name: str, row: dict, profile) -> tuple[list | None, str, str]:
+    """A component's interval, its kind and legend text: the given table (e.g. lme4-style
+    profile intervals on the ML deviance), the fit's own, or the REML profile computed here."""
     if isinstance(profile, pd.DataFrame):
         hit = profile[profile["parameter"] == name]
         if not hit.empty:
             h = hit.iloc[0]
-            return [h["lower"], h["upper"]], str(h.get("interval", "profile"))
+            kind = str(h.get("interval", "profile"))
+            return [h["lower"], h["upper"]], kind, f"{kind} 95% interval"
     if row.get("sdcor_ci"):
-        return list(row["sdcor_ci"]), reml.interval
+        return list(row["sdcor_ci"]), reml.interval, f"{reml.interval} 95% interval"
     if name.startswith("sd[") and reml.extra.get("system") is not None \
             and reml.extra["system"].structure.ntheta == 1:
         try:
-            return L.profile_interval(reml, reml=reml.method == "reml"), "profile"
+            ci = L.profile_interval(reml, reml=reml.method == "reml")
         except Exception:  # noqa: BLE001 - a missing interval is drawn as missing
-            return None, ""
-    return None, ""
+            return None, "", ""
+        return ci, "profile", f"{style.label(reml.method)} profile 95% interval"
+    return None, "", ""
 
 
 def plot_variance_components(reml: Fit, bayes: Fit | None = None, profile=None):
@@ -65,32 +68,36 @@ def plot_variance_components(reml: Fit, bayes: Fit | None = None, profile=None):
         for ax, row in zip(axes.flat, rows):
             name = varcorr_param_name(row)
             est = row["sdcor"]
-            ci, kind = _interval_for(reml, name, row, profile)
-            hi = max(est * 2.5, (ci[1] * 1.3) if ci else 0, 1e-3)
+            ci, kind, ci_label = _interval_for(reml, name, row, profile)
             post = D.draws(bayes, name) if D.has_draws(bayes, name) else None
-            if post is not None:
-                hi = max(hi, np.quantile(post, 0.995) * 1.1)
-            grid = np.linspace(0, hi, 400)
+            lo, hi = 0.0, max(est * 2.5, (ci[1] * 1.3) if ci else 0, 1e-3)
+            if post is not None:  # zoom on the posterior and the interval
+                qlo, qhi = np.quantile(post, [0.001, 0.999])
+                qlo, qhi = min(qlo, est, ci[0] if ci else qlo), max(qhi, est, ci[1] if ci else qhi)
+                pad = 0.3 * (qhi - qlo)
+                lo, hi = max(0.0, qlo - pad), qhi + pad
+                if lo < 0.25 * hi:
+                    lo = 0.0
+            grid = np.linspace(lo, hi, 400)
             ymax = 1.0
             if post is not None:
-                dens = D.kde(post, grid, lower=0.0)
+                dens = D.kde(post, grid, lower=0.0 if lo == 0.0 else None)
                 ax.fill_between(grid, dens, color=style.color("bayes"), alpha=0.3, lw=0)
                 ax.plot(grid, dens, color=style.color("bayes"), label="marginal posterior")
                 ymax = dens.max()
             if D.has_draws(bayes, name, prior=True):
-                pd_ = D.kde(D.draws(bayes, name, prior=True), grid, lower=0.0)
+                pd_ = D.kde(D.draws(bayes, name, prior=True), grid, lower=0.0 if lo == 0.0 else None)
                 ax.plot(grid, pd_, color=style.color("prior"), ls="--", label="prior")
             ax.axvline(est, color=style.color("reml"), lw=1.6,
                        label=f"{style.label(reml.method)} estimate {est:.3g}")
             if ci is not None:
                 y = -0.06 * ymax
                 ax.plot(ci, [y, y], color=style.color(kind if kind in style.COLORS else "reml"),
-                        lw=3, solid_capstyle="butt",
-                        label=f"{style.label(reml.method)} {kind} 95% interval")
+                        lw=3, solid_capstyle="butt", label=ci_label)
             ax.set_ylim(-0.12 * ymax, ymax * 1.15)
             if post is None:
                 ax.set_yticks([])
-            ax.set_xlim(0, hi)
+            ax.set_xlim(lo, hi)
             ax.set_xlabel(f"{name} (sd scale)")
             ax.set_ylabel("density" if post is not None else "")
             ax.set_title(name)
