@@ -48,9 +48,14 @@ def fit(formula: str, data: pd.DataFrame, method: str = "reml", *, known_sd: str
     if method in ("reml", "ml"):
         from .reml.fit import fit_reml
 
-        if options:
-            raise WorkbenchError(f"unknown option(s) for method '{method}': {', '.join(options)}")
-        return fit_reml(design, reml=(method == "reml"), label=label)
+        allowed = {"nobound", "vc_se", "level", "blas_threads"}
+        unknown = sorted(set(options) - allowed)
+        if unknown:
+            raise WorkbenchError(
+                f"unknown option(s) for method '{method}': {', '.join(unknown)} "
+                f"(known: {', '.join(sorted(allowed))})"
+            )
+        return fit_reml(design, reml=(method == "reml"), label=label, **options)
     from .bayes.fit import fit_bayes
 
     return fit_bayes(design, label=label, **options)

@@ -9,16 +9,18 @@ import numpy as np
 from scipy.stats import norm
 
 from ..design import Design
+from ..errors import NotYetSupportedError, WorkbenchError
 from ..record import Fit
 from .blocked import BlockedSystem
 from .criterion import criterion_from_factor, make_criterion
 from .optimize import optimize_theta
+from .varscale import VarianceScaleModel, fit_from_psi, variance_parameters
 
 SINGULAR_TOL = 1e-4  # lme4's isSingular tolerance on theta entries bounded at zero
 
 
 def fit_reml(design: Design, reml: bool = True, level: float = 0.95, label: str | None = None,
-             blas_threads: int | None = 1) -> Fit:
+             blas_threads: int | None = 1, nobound: bool = False, vc_se: str | None = None) -> Fit:
     """Fit a linear mixed model by REML (``reml=True``) or ML.
 
     Parameters
@@ -32,6 +34,17 @@ def fit_reml(design: Design, reml: bool = True, level: float = 0.95, label: str 
     blas_threads : int or None
         BLAS threads while fitting (None leaves the setting alone).  The matrices here are
         small, and on a few cores threaded BLAS mostly adds contention: one thread is faster.
+    nobound : bool
+        Do not hold the random-effects covariance positive semidefinite (MLwiN, SAS NOBOUND):
+        after the lme4-constrained fit, Fisher scoring on the variance scale continues over
+        every G that keeps each group's V_j positive definite, so variances may go negative.
+        REML with one grouping factor only (see :mod:`workbench.reml.varscale`).
+    vc_se : {None, "expected", "observed"}
+        Also compute variance-scale estimates and standard errors from that information
+        matrix of the REML likelihood (one grouping factor), stored as
+        ``extra["var_params"]`` = ``{name: {"estimate", "se"}}`` with names
+        ``var[g:TERM]``, ``cov[g:T1,T2]``, ``var[Residual]``.  Defaults to "expected" when
+        ``nobound`` is set.
 
     Returns
     -------
@@ -42,7 +55,12 @@ def fit_reml(design: Design, reml: bool = True, level: float = 0.95, label: str 
         from threadpoolctl import threadpool_limits
 
         with threadpool_limits(limits=blas_threads):
-            return fit_reml(design, reml, level, label, blas_threads=None)
+            return fit_reml(design, reml, level, label, blas_threads=None, nobound=nobound,
+                            vc_se=vc_se)
+    if vc_se not in (None, "expected", "observed"):
+        raise WorkbenchError(f"vc_se must be 'expected' or 'observed', not '{vc_se}'")
+    if nobound and not reml:
+        raise NotYetSupportedError("nobound fits are implemented for REML only")
     t0 = time.perf_counter()
     system = BlockedSystem(design)
     crit = make_criterion(system, reml=reml)
@@ -53,7 +71,41 @@ def fit_reml(design: Design, reml: bool = True, level: float = 0.95, label: str 
     fit.diagnostics = {"optimizer": opt.to_dict(), "theta": theta.tolist(),
                        "seconds": time.perf_counter() - t0}
     fit.extra["optimizer"] = opt
+    if nobound:
+        fit = _continue_unbounded(fit, level, label)
+        vc_se = vc_se or "expected"
+    if vc_se is not None:
+        fit.extra["var_params"] = variance_parameters(fit, vc_se)
+    fit.diagnostics["seconds"] = time.perf_counter() - t0
     return fit
+
+
+def _continue_unbounded(fit: Fit, level: float, label: str | None) -> Fit:
+    """Fisher scoring on the variance scale from the bounded optimum (see ``nobound``)."""
+    model = VarianceScaleModel(fit.design)
+    psi0 = model.pack(*_G_s2(fit))
+    psi, value, iters, ok = model.fisher_scoring(psi0)
+    stage = {"stage": "Fisher scoring (nobound)", "criterion": float(value), "iterations": iters,
+             "success": bool(ok)}
+    if value < fit.criterion - 1e-9 * abs(fit.criterion):
+        out = fit_from_psi(model, psi, label=label, level=level)
+        out.converged = bool(ok)
+        out.diagnostics = dict(fit.diagnostics)
+        out.extra["optimizer"] = fit.extra["optimizer"]
+    else:
+        out = fit
+        out.extra["varscale"] = model
+    out.diagnostics["optimizer"] = dict(out.diagnostics["optimizer"])
+    out.diagnostics["optimizer"]["stages"] = out.diagnostics["optimizer"]["stages"] + [stage]
+    out.diagnostics["nobound"] = True
+    return out
+
+
+def _G_s2(fit: Fit):
+    system = fit.extra["system"]
+    lam = system.structure.lambdas(fit.extra["theta"])[0]
+    s2 = fit.sigma**2
+    return s2 * lam @ lam.T, s2
 
 
 def assemble_fit(system: BlockedSystem, theta: np.ndarray, reml: bool = True, level: float = 0.95,
