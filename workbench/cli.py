@@ -206,7 +206,7 @@ def _apply_interval(fit, ci: Interval, nboot: int, seed: int | None):
 # ---------------------------------------------------------------------------- fit
 @app.command()
 def fit(
-    formula: str = typer.Argument(..., help="lme4-style formula, e.g. 'y ~ 1 + x + (1 + x | g)'."),
+    formula: str = typer.Argument(..., metavar="FORMULA", help="lme4-style formula, e.g. 'y ~ 1 + x + (1 + x | g)'."),
     data: str = typer.Option(..., "--data", "-d", metavar="FILE",
                              help="Data file: CSV (or .tsv) or Parquet."),
     method: Method = typer.Option(Method.reml, "--method", "-m", help="Fitting method."),
@@ -380,7 +380,7 @@ def _given(**kwargs) -> dict:
 
 @app.command()
 def compare(
-    formula: str = typer.Argument(..., help="lme4-style formula."),
+    formula: str = typer.Argument(..., metavar="FORMULA", help="lme4-style formula."),
     data: str = typer.Option(..., "--data", "-d", metavar="FILE", help="Data file (CSV or Parquet)."),
     prior: list[str] | None = typer.Option(None, "--prior", metavar="KEY=DIST",
                                            help="Prior for the Bayesian fit (repeatable)."),
