@@ -87,3 +87,22 @@ def test_profile_kind_uses_profile_likelihood_limits():
     assert v["sd[g:(Intercept)]"][2:] == pytest.approx((ref.lower, ref.upper))
     assert v["var[g:(Intercept)]"][2:] == pytest.approx((ref.lower ** 2, ref.upper ** 2))
     assert ref.lower < fit.varcorr[0]["sdcor"] < ref.upper
+
+
+def test_maas_hox_reml_arm_gives_variance_scale_wald_intervals():
+    from pathlib import Path
+
+    from workbench.study.replicate import run_batch
+    from workbench.study.spec import load_study
+
+    study = load_study(Path(__file__).resolve().parents[2] / "studies" / "maas_hox_2005.toml")
+    c = study.conditions[0]  # 30 groups of 5, ICC 0.1
+    rows = run_batch({"condition": c.id, "design": c.design.model_dump(mode="json"), "truth": c.truth,
+                      "method": "reml", "spec": study.spec.methods["reml"].model_dump(mode="json"),
+                      "replicates": [0, 1], "seed": study.spec.seed, "parameters": study.parameters,
+                      "level": 0.95})
+    assert rows["error"].isna().all() and rows.shape[0] == 2 * 8
+    v = rows[rows["parameter"].str.startswith(("var[", "cov["))]
+    assert np.isfinite(v[["estimate", "se", "lower", "upper"]].to_numpy()).all()
+    assert np.allclose(v["upper"] - v["estimate"], Z * v["se"])
+    assert np.allclose(v["estimate"] - v["lower"], Z * v["se"])
