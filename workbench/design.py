@@ -162,21 +162,29 @@ def _matrix(rhs: str, data: pd.DataFrame, what: str) -> tuple[np.ndarray, list[s
 
 
 def _drop_rank_deficient(X: np.ndarray, names: list[str]) -> tuple[np.ndarray, list[str], list[str]]:
-    """Drop columns of X that are linear combinations of earlier ones (lme4 drops and says so)."""
+    """Drop columns of X that are linear combinations of earlier ones (lme4 drops and says so).
+
+    Columns are taken in formula order and a column is kept when its residual, after projecting
+    on the columns kept so far, is not negligible; so, as in lme4, the later of two collinear
+    columns is the one dropped.
+    """
     if X.shape[1] == 0:
         return X, names, []
-    from scipy.linalg import qr
-
-    _, R, piv = qr(X, mode="economic", pivoting=True)
-    diag = np.abs(np.diag(R))
-    tol = diag.max() * max(X.shape) * np.finfo(float).eps * 10 if diag.size else 0.0
-    rank = int((diag > tol).sum())
-    if rank == X.shape[1]:
+    scale = np.linalg.norm(X, axis=0)
+    tol = max(X.shape) * np.finfo(float).eps * 1e3
+    keep: list[int] = []
+    Q = np.zeros((X.shape[0], 0))
+    for j in range(X.shape[1]):
+        v = X[:, j] - Q @ (Q.T @ X[:, j])
+        v = v - Q @ (Q.T @ v)  # re-orthogonalise
+        nv = np.linalg.norm(v)
+        if scale[j] > 0 and nv > tol * scale[j]:
+            keep.append(j)
+            Q = np.column_stack([Q, v / nv])
+    if len(keep) == X.shape[1]:
         return X, names, []
-    keep = np.sort(piv[:rank])
-    dropped = [names[i] for i in sorted(piv[rank:])]
+    dropped = [names[i] for i in range(X.shape[1]) if i not in keep]
     return X[:, keep], [names[i] for i in keep], dropped
-
 
 def build_design(
     spec: ModelSpec | str,

@@ -6,8 +6,10 @@ correlation to +-1.  So the search has three stages, each recorded:
 
 1. Powell's COBYQA (a derivative-free trust-region method of the BOBYQA family that lme4 uses)
    from lme4's start (1 on lambda's diagonal, 0 off it), honouring the bounds;
-2. for every diagonal entry that ends near zero, the fit restarted with it pinned at exactly zero
-   is tried (a singular fit has its optimum on the boundary);
+2. when a diagonal entry ends near zero, the fit with it pinned at exactly zero is tried (a
+   singular fit has its optimum on the boundary), and so is a restart from inside the feasible
+   region (the profiled criterion is not convex: the boundary point can be a local minimum with
+   a better one inside);
 3. the projected gradient is checked; if it is not small, an L-BFGS-B polish runs from the best
    point (boundary entries held at zero).
 
@@ -147,27 +149,47 @@ def optimize_theta(
             )
         return res
 
-    x0 = np.clip(np.asarray(theta0, dtype=float), lower, upper)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        res = minimize(
-            f, x0, method="COBYQA", bounds=bounds,
-            options={"initial_tr_radius": 0.2, "final_tr_radius": 1e-6, "maxfev": 500 * x0.size},
-        )
-    stages.append({"stage": "COBYQA", "criterion": float(res.fun), "evaluations": int(f.n),
+    def cobyqa(x0, fixed_zero=(), radius=0.2):
+        lo, hi = lower.copy(), upper.copy()
+        for i in fixed_zero:
+            lo[i] = hi[i] = 0.0
+        x0 = np.clip(x0, lo, hi)
+        n0 = f.n
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            res = minimize(
+                f, x0, method="COBYQA", bounds=Bounds(lo, hi),
+                options={"initial_tr_radius": radius, "final_tr_radius": 1e-6,
+                         "maxfev": 500 * x0.size},
+            )
+        return res, f.n - n0
+
+    res, nev = cobyqa(np.asarray(theta0, dtype=float))
+    stages.append({"stage": "COBYQA", "criterion": float(res.fun), "evaluations": nev,
                    "success": bool(res.success), "message": str(res.message)})
     success = bool(res.success)
 
-    near = [i for i in np.flatnonzero(diagonal) if f.best_x[i] < boundary_tol]
+    near = [int(i) for i in np.flatnonzero(diagonal) if f.best_x[i] < boundary_tol]
     if near:
+        # (a) the optimum exactly on the boundary, with the other entries re-optimised
         x0 = f.best_x.copy()
         x0[near] = 0.0
         before = f.best_f
-        n0 = f.n
-        res_b = lbfgsb(x0, fixed_zero=near)
-        stages.append({"stage": f"boundary {sorted(int(i) for i in near)}", "criterion": float(res_b.fun),
-                       "evaluations": f.n - n0, "success": bool(res_b.success),
-                       "improved": bool(res_b.fun < before)})
+        res_b, nev = cobyqa(x0, fixed_zero=near, radius=0.05)
+        stages.append({"stage": f"boundary {near}", "criterion": float(res_b.fun),
+                       "evaluations": nev, "success": bool(res_b.success),
+                       "improved": bool(f.best_f < before)})
+        # (b) the boundary point can be a local minimum with a better one inside (the profiled
+        # criterion is not convex): restart from inside before accepting a singular fit.
+        x0 = f.best_x.copy()
+        inside = [i for i in np.flatnonzero(diagonal) if i not in near]
+        scale = float(np.mean(x0[inside])) if inside else 1.0
+        x0[near] = 0.5 * max(scale, 0.2)
+        before = f.best_f
+        res_i, nev = cobyqa(x0)
+        stages.append({"stage": "interior restart", "criterion": float(res_i.fun),
+                       "evaluations": nev, "success": bool(res_i.success),
+                       "improved": bool(f.best_f < before)})
         methods.append("boundary")
 
     grad = _projected_gradient(f, f.best_x, lower)
