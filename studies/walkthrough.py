@@ -340,7 +340,7 @@ if RUN_MCMC:
                          priors={"beta": "Flat()", "sd": f"Fixed({sd_of(fit_s, 'g')})",
                                  "sigma": f"Fixed({fit_s.sigma})"})
     print(pd.DataFrame({"GLS": fit_s.beta, "MCMC posterior mean": post.beta,
-                        "MCMC sd": post.beta_se}))
+                        "GLS SE": fit_s.beta_se, "MCMC posterior sd": post.beta_se}))
 
 # %% [markdown]
 # ## 6. With the variances estimated: close with many groups, different with few
