@@ -61,9 +61,10 @@ def plot_measure(summary: pd.DataFrame, manifest: dict, measure: str, reference:
         ax.set_xticklabels(xlabels, fontsize=6, rotation=90 if len(xlabels) > 6 else 0)
     handles, labels = axs[0][0].get_legend_handles_labels()
     if handles:
-        fig.legend(handles, labels, loc="upper right", fontsize=8)
+        fig.legend(handles, labels, loc="lower center", fontsize=8, ncol=min(len(labels), 4),
+                   frameon=False)
     fig.suptitle(f"{manifest.get('name')}: {ylabel} by condition (bars: +-1.96 MCSE)", fontsize=10)
-    fig.tight_layout(rect=(0, 0, 0.92, 0.96))
+    fig.tight_layout(rect=(0, 0.05, 1, 0.96))
     return fig
 
 
@@ -78,8 +79,12 @@ def study_figures(summary: pd.DataFrame, manifest: dict, outdir) -> list[Path]:
 
     outdir = Path(outdir)
     written = []
+    # bias does not depend on the interval kind: one series per method
+    first = summary.groupby("method", sort=False)["interval"].transform("first")
+    one_kind = summary[summary["interval"] == first]
     for measure, ref, ylabel in (("coverage", 0.95, "coverage"), ("bias", 0.0, "bias")):
-        fig = plot_measure(summary, manifest, measure, ref, ylabel)
+        fig = plot_measure(summary if measure == "coverage" else one_kind, manifest, measure, ref,
+                           ylabel)
         path = outdir / f"{measure}.png"
         atomic_write(path, lambda p, fig=fig: fig.savefig(p, dpi=110))
         plt.close(fig)
