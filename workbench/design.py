@@ -119,12 +119,14 @@ def _level_labels(col: pd.Series) -> tuple[np.ndarray, list[str]]:
         cat = col.cat.remove_unused_categories()
         labels = [str(c) for c in cat.cat.categories]
         return cat.cat.codes.to_numpy(np.int64), labels
-    values = col.to_numpy()
     if pd.api.types.is_numeric_dtype(col) and not pd.api.types.is_bool_dtype(col):
-        uniq, codes = np.unique(values.astype(float), return_inverse=True)
-        labels = [str(int(u)) if float(u).is_integer() else repr(float(u)) for u in uniq]
+        codes, uniq = pd.factorize(col.to_numpy(dtype=float), sort=True)
+        if np.all(np.mod(uniq, 1.0) == 0):
+            labels = uniq.astype(np.int64).astype(str).tolist()
+        else:
+            labels = [repr(float(u)) for u in uniq]
         return codes.astype(np.int64), labels
-    uniq, codes = np.unique(values.astype(str), return_inverse=True)
+    codes, uniq = pd.factorize(col.astype(str).to_numpy(), sort=True)
     return codes.astype(np.int64), [str(u) for u in uniq]
 
 
@@ -138,8 +140,31 @@ def _group_codes(data: pd.DataFrame, factors: tuple[str, ...]) -> tuple[np.ndarr
     return codes.astype(np.int64), labels
 
 
+def _simple_matrix(rhs: str, data: pd.DataFrame) -> tuple[np.ndarray, list[str]] | None:
+    """Fast path for sums of numeric columns (``1 + x + z``, ``0 + x``); None otherwise."""
+    intercept, cols = True, []
+    for part in rhs.replace("-", "+ -").split("+"):
+        part = part.strip()
+        if part == "1" or not part:
+            continue
+        if part in ("0", "-1", "- 1"):
+            intercept = False
+        elif (part in data.columns and part not in cols and re.fullmatch(r"[A-Za-z_.][A-Za-z0-9_.]*", part)
+              and pd.api.types.is_numeric_dtype(data[part]) and not pd.api.types.is_bool_dtype(data[part])):
+            cols.append(part)
+        else:
+            return None
+    n = len(data)
+    mats = ([np.ones((n, 1))] if intercept else []) + [data[c].to_numpy(dtype=float)[:, None] for c in cols]
+    names = ([INTERCEPT] if intercept else []) + cols
+    return (np.hstack(mats) if mats else np.zeros((n, 0))), names
+
+
 def _matrix(rhs: str, data: pd.DataFrame, what: str) -> tuple[np.ndarray, list[str]]:
     """Evaluate a right-hand side with formulae; returns (matrix, lme4 column names)."""
+    simple = _simple_matrix(rhs, data)
+    if simple is not None:
+        return simple
     from formulae import design_matrices
 
     frame = data.assign(wbResponseDummy=0.0)
@@ -164,26 +189,30 @@ def _matrix(rhs: str, data: pd.DataFrame, what: str) -> tuple[np.ndarray, list[s
 def _drop_rank_deficient(X: np.ndarray, names: list[str]) -> tuple[np.ndarray, list[str], list[str]]:
     """Drop columns of X that are linear combinations of earlier ones (lme4 drops and says so).
 
-    Columns are taken in formula order and a column is kept when its residual, after projecting
-    on the columns kept so far, is not negligible; so, as in lme4, the later of two collinear
-    columns is the one dropped.
+    Columns are taken in formula order (a Cholesky factorisation of the cross-product of the
+    unit-scaled columns, without pivoting) and a column is kept when the part of it not
+    explained by the columns kept so far is above 1e-7 of its norm, lme4's rank tolerance; so,
+    as in lme4, the later of two collinear columns is the one dropped.
     """
-    if X.shape[1] == 0:
+    p = X.shape[1]
+    if p == 0:
         return X, names, []
-    scale = np.linalg.norm(X, axis=0)
-    tol = max(X.shape) * np.finfo(float).eps * 1e3
+    scale = np.sqrt(np.einsum("ij,ij->j", X, X))
+    scale[scale == 0] = 1.0
+    C = (X.T @ X) / np.outer(scale, scale)
     keep: list[int] = []
-    Q = np.zeros((X.shape[0], 0))
-    for j in range(X.shape[1]):
-        v = X[:, j] - Q @ (Q.T @ X[:, j])
-        v = v - Q @ (Q.T @ v)  # re-orthogonalise
-        nv = np.linalg.norm(v)
-        if scale[j] > 0 and nv > tol * scale[j]:
+    L = np.zeros((p, p))
+    for j in range(p):
+        k = keep
+        lj = np.linalg.solve(L[np.ix_(k, k)], C[k, j]) if k else np.zeros(0)
+        resid2 = C[j, j] - lj @ lj
+        if C[j, j] > 0 and resid2 > 1e-14 * C[j, j]:
+            L[j, k] = lj
+            L[j, j] = np.sqrt(resid2)
             keep.append(j)
-            Q = np.column_stack([Q, v / nv])
-    if len(keep) == X.shape[1]:
+    if len(keep) == p:
         return X, names, []
-    dropped = [names[i] for i in range(X.shape[1]) if i not in keep]
+    dropped = [names[i] for i in range(p) if i not in keep]
     return X[:, keep], [names[i] for i in keep], dropped
 
 def build_design(
