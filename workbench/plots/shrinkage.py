@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 
 from ..compare import group_effects, shrinkage_factor
 from ..errors import WorkbenchError
@@ -52,8 +53,19 @@ def plot_shrinkage(reml: Fit, bayes: Fit | None = None, group: str | None = None
     b = _pick(bayes, group, term)[1].reindex(r.index) if bayes is not None else None
     base = reml.beta.get(term, 0.0) if term in reml.beta else 0.0
     n = r["n"].to_numpy(float)
+    known = reml.design is not None and reml.design.known_sd is not None
     rng = np.random.default_rng(0)
-    jit = n * np.exp(rng.uniform(-0.06, 0.06, n.size))  # spread equal sizes a little
+    if known:  # one row per level is typical: the precision of the raw effect is what varies
+        t = next(t for t in reml.design.terms if t.group == group)
+        wsum = np.bincount(t.codes, weights=1.0 / reml.design.known_sd**2, minlength=t.nlevels)
+        se = pd.Series(1.0 / np.sqrt(wsum), index=list(t.levels)).reindex(r.index).to_numpy()
+        jit, logx = se, False
+        xlabel = "standard error of the raw effect (known sds)"
+    else:
+        jit = n * np.exp(rng.uniform(-0.06, 0.06, n.size))  # spread equal sizes a little
+        logx = n.max() / max(n.min(), 1) > 20
+        xlabel = f"observations per {group} level" + (" (log scale)" if logx else "")
+    shift = 1.0 if known else 1.035
     have_factor = r["shrinkage"].notna().all()
     with style.context():
         fig, axes = plt.subplots(1, 2 if have_factor else 1, figsize=(10 if have_factor else 6, 4.2),
@@ -69,14 +81,13 @@ def plot_shrinkage(reml: Fit, bayes: Fit | None = None, group: str | None = None
         ax.scatter(jit, blup, marker="o", s=20, color=style.color("reml"),
                    label=f"BLUP ({style.label(reml.method)})", zorder=3)
         if b is not None:
-            ax.scatter(jit * 1.035, base + b["estimate"].to_numpy(float), marker="v", s=20,
+            ax.scatter(jit * shift, base + b["estimate"].to_numpy(float), marker="v", s=20,
                        color=style.color("bayes"), label="posterior mean", zorder=3)
         ax.axhline(base, color=style.color("theory"), ls="--", lw=1.1,
                    label="grand mean (fixed intercept)" if term in reml.beta else "zero")
-        logx = n.max() / max(n.min(), 1) > 20
         if logx:
             ax.set_xscale("log")
-        ax.set_xlabel(f"observations per {group} level" + (" (log scale)" if logx else ""))
+        ax.set_xlabel(xlabel)
         what = "intercept" if term == "(Intercept)" else f"'{term}' effect"
         ax.set_ylabel(response_label or f"{group} {what}")
         ax.set_title(f"{'(a) ' if have_factor else ''}shrinkage toward the grand mean, "
@@ -86,8 +97,12 @@ def plot_shrinkage(reml: Fit, bayes: Fit | None = None, group: str | None = None
             ax2 = axes[0, 1]
             sd_a = next(v["sdcor"] for v in reml.varcorr if v["grp"] != "Residual")
             sigma = reml.sigma if reml.sigma is not None else 1.0
-            grid = np.geomspace(max(n.min() * 0.7, 0.5), n.max() * 1.4, 200)
-            if reml.design.known_sd is None:
+            if known:
+                grid = np.linspace(jit.min() * 0.8, jit.max() * 1.2, 200)
+                ax2.plot(grid, sd_a**2 / (sd_a**2 + grid**2), color=style.color("theory"),
+                         label=r"$\hat\sigma_a^2/(\hat\sigma_a^2+s_j^2)$")
+            else:
+                grid = np.geomspace(max(n.min() * 0.7, 0.5), n.max() * 1.4, 200)
                 ax2.plot(grid, shrinkage_factor(grid, sd_a, sigma), color=style.color("theory"),
                          label=r"$n\,\hat\sigma_a^2/(n\,\hat\sigma_a^2+\hat\sigma^2)$")
             rawv = r["raw"].to_numpy(float)
@@ -95,17 +110,17 @@ def plot_shrinkage(reml: Fit, bayes: Fit | None = None, group: str | None = None
             ax2.scatter(jit[ok], (r["estimate"].to_numpy(float) / rawv)[ok], s=20, marker="o",
                         color=style.color("reml"), label="BLUP / raw", zorder=3)
             if b is not None:
-                ax2.scatter(jit[ok] * 1.035, (b["estimate"].to_numpy(float) / rawv)[ok], s=20,
+                ax2.scatter(jit[ok] * shift, (b["estimate"].to_numpy(float) / rawv)[ok], s=20,
                             marker="v", color=style.color("bayes"),
                             label="posterior mean / raw", zorder=3)
             if logx:
                 ax2.set_xscale("log")
             ax2.set_ylim(-0.05, 1.15)
             ax2.axhline(1, color=style.color("raw"), lw=0.8, ls=":")
-            ax2.set_xlabel(f"observations per {group} level" + (" (log scale)" if logx else ""))
+            ax2.set_xlabel(xlabel)
             ax2.set_ylabel("shrinkage factor (share of raw effect kept)")
-            ax2.set_title(rf"(b) theoretical factor, $\hat\sigma_a$={sd_a:.3g}, "
-                          rf"$\hat\sigma$={sigma:.3g}")
-            ax2.legend(loc="lower right")
+            ax2.set_title(rf"(b) theoretical factor, $\hat\sigma_a$={sd_a:.3g}"
+                          + ("" if known else rf", $\hat\sigma$={sigma:.3g}"))
+            ax2.legend(loc="upper right" if known else "lower right")
         fig.tight_layout()
     return fig

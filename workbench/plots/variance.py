@@ -64,7 +64,8 @@ def plot_variance_components(reml: Fit, bayes: Fit | None = None, profile=None):
     ncol = min(3, len(rows))
     nrow = int(np.ceil(len(rows) / ncol))
     with style.context():
-        fig, axes = plt.subplots(nrow, ncol, figsize=(4.0 * ncol, 3.4 * nrow), squeeze=False)
+        fig, axes = plt.subplots(nrow, ncol, figsize=(max(4.0 * ncol, 6.0), 3.4 * nrow),
+                                 squeeze=False)
         for ax, row in zip(axes.flat, rows):
             name = varcorr_param_name(row)
             est = row["sdcor"]
@@ -97,7 +98,7 @@ def plot_variance_components(reml: Fit, bayes: Fit | None = None, profile=None):
             ax.set_ylim(-0.12 * ymax, ymax * 1.15)
             if post is None:
                 ax.set_yticks([])
-            ax.set_xlim(lo, hi)
+            ax.set_xlim(lo - 0.015 * (hi - lo) if lo == 0.0 else lo, hi)  # a line at 0 shows
             ax.set_xlabel(f"{name} (sd scale)")
             ax.set_ylabel("density" if post is not None else "")
             ax.set_title(name)
