@@ -118,3 +118,19 @@ def test_profile_and_prior_figures():
 def test_make_report_figures_writes_png_and_pdf(tmp_path):
     files = make_report_figures(tmp_path, bayes=False, only=[6])
     assert sorted(f.name for f in files) == ["fig6_covariance_V.pdf", "fig6_covariance_V.png"]
+
+
+def test_shrinkage_known_sd_uses_standard_errors():
+    path = DATA / "eight_schools.csv"
+    if not path.exists():
+        pytest.skip("../shared/data is not present")
+    from workbench.reml.fit import assemble_fit
+
+    d = pd.read_csv(path)
+    f = workbench.fit("y ~ 1 + (1 | school)", d, known_sd="sigma")
+    g = assemble_fit(f.extra["system"], np.array([6.0]))
+    axes = _labelled(plot_shrinkage(g))
+    assert "standard error" in axes[0].get_xlabel()
+    # the BLUP/raw points lie on the drawn curve tau^2 / (tau^2 + s_j^2)
+    pts = axes[1].collections[0].get_offsets()
+    np.testing.assert_allclose(pts[:, 1], 36.0 / (36.0 + pts[:, 0] ** 2), rtol=1e-8)

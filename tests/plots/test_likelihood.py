@@ -83,3 +83,21 @@ def test_eight_schools_posterior_is_bda_formula():
     np.testing.assert_allclose(post, bda, rtol=1e-8, atol=1e-12)
     # the REML estimate is the boundary and the flat-prior posterior mode sits there too
     assert f.varcorr[0]["sdcor"] < 1e-6 and grid[np.argmax(post)] < 1e-3
+
+
+@pytest.mark.slow
+def test_mcmc_posterior_of_tau_matches_exact_grid():
+    """The sampler's posterior mean of tau (eight schools, half-Cauchy(25)) = the exact grid's."""
+    path = DATA / "eight_schools.csv"
+    if not path.exists():
+        pytest.skip("../shared/data is not present")
+    d = pd.read_csv(path)
+    f = workbench.fit("y ~ 1 + (1 | school)", d, known_sd="sigma")
+    grid = np.linspace(0.0, 200.0, 4001)
+    post = exact_posteriors(f, {"hc": PRIORS["half-Cauchy(0, 25)"]}, grid)["hc"]
+    exact_mean = np.trapezoid(grid * post, grid)
+    b = workbench.fit("y ~ 1 + (1 | school)", d, method="bayes", known_sd="sigma",
+                      priors={"beta": "Flat()", "sd": "HalfCauchy(25)"}, draws=2000, tune=1000,
+                      chains=2, seed=3, target_accept=0.95, progressbar=False)
+    tau = b.params().set_index("parameter").loc["sd[school:(Intercept)]", "estimate"]
+    assert abs(tau - exact_mean) < 0.6, (tau, exact_mean)  # MCSE is about 0.15
