@@ -230,3 +230,17 @@ def test_compare_real_bayes_near_reml(radon):
     ge = c.group_effects
     gb = ge[ge.method == "bayes"]
     assert (gb["interval"] == "credible").all() and gb["lower"].lt(gb["upper"]).all()
+
+
+def test_side_by_side_keeps_each_interval_kind(radon_fits):
+    reml, _ = radon_fits
+    prof = pd.DataFrame({"parameter": ["beta[floor]", "sd[county:(Intercept)]"],
+                         "method": ["reml", "reml"], "estimate": [-0.66, 0.31],
+                         "lower": [-0.8, 0.2], "upper": [-0.5, 0.4],
+                         "interval": ["profile", "profile"]})
+    wide = compare(reml, prof).side_by_side(digits=2).set_index("parameter")
+    assert list(wide.columns) == ["reml", "reml (profile)"]
+    assert wide.loc["beta[floor]", "reml"].startswith("-0.66 [-0.80")  # Wald kept
+    assert wide.loc["beta[floor]", "reml (profile)"] == "-0.66 [-0.80, -0.50]"
+    assert wide.loc["sd[county:(Intercept)]", "reml (profile)"] == "0.31 [0.20, 0.40]"
+    assert wide.loc["sd[county:(Intercept)]", "reml"] == "0.32"  # the estimate, no interval

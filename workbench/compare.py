@@ -64,15 +64,29 @@ class Comparison:
     def side_by_side(self, digits: int = 3) -> pd.DataFrame:
         """Parameters as rows, methods as columns, cells ``estimate [lower, upper]``."""
         p = self.parameters
+        # one column per method; a method with several interval kinds (a fit plus its profile
+        # or bootstrap table) gets one more column per extra kind, "reml (profile)"
+        kinds: dict = {}
+        for m, k in zip(p["method"], p["interval"]):
+            if k != "none" and k not in kinds.setdefault(m, []):
+                kinds[m].append(k)
+        columns = []
+        for m in self.methods:
+            ks = kinds.get(m, [])
+            columns += [m] + [f"{m} ({k})" for k in ks[1:]]
         cells = {}
         for _, r in p.iterrows():
+            m, k = r["method"], r["interval"]
+            col = m if k == "none" or not kinds.get(m) or k == kinds[m][0] else f"{m} ({k})"
             est = _num(r["estimate"], digits)
             if _finite(r["lower"]) and _finite(r["upper"]):
                 est += f" [{_num(r['lower'], digits)}, {_num(r['upper'], digits)}]"
-            cells.setdefault(r["parameter"], {})[r["method"]] = est
+            row = cells.setdefault(r["parameter"], {})
+            if col not in row or k != "none":
+                row[col] = est
         order = list(dict.fromkeys(p["parameter"]))
         wide = pd.DataFrame.from_dict(cells, orient="index").reindex(index=order)
-        wide = wide.reindex(columns=[m for m in self.methods if m in wide.columns]).fillna("")
+        wide = wide.reindex(columns=[c for c in columns if c in wide.columns]).fillna("")
         wide.index.name = "parameter"
         return wide.reset_index()
 
