@@ -179,8 +179,6 @@ def test_formatters_escape():
 
 def test_compare_and_write(tmp_path, radon, monkeypatch):
     """Fits every way, writes tables and figures; a failing fit leaves nothing on disk."""
-    import dataclasses
-
     import matplotlib
 
     matplotlib.use("Agg")
