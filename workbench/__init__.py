@@ -10,7 +10,7 @@ The data flow reads top to bottom::
 Importing this package does not import PyMC; the Bayesian fitter loads it on first use.
 """
 
-from .api import fit
+from .api import criterion, fit
 from .compare import compare
 from .design import Design, build_design
 from .errors import WorkbenchError
@@ -22,5 +22,5 @@ from .reml.profile import profile_ci
 from . import simulate  # callable: workbench.simulate(design, seed)
 
 __all__ = ["fit", "Fit", "Design", "build_design", "ModelSpec", "parse_formula", "WorkbenchError",
-           "simulate", "compare", "bootstrap", "lrt", "profile_ci"]
+           "simulate", "compare", "bootstrap", "lrt", "profile_ci", "criterion"]
 __version__ = "0.1.0"

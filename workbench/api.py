@@ -59,3 +59,34 @@ def fit(formula: str, data: pd.DataFrame, method: str = "reml", *, known_sd: str
     from .bayes.fit import fit_bayes
 
     return fit_bayes(design, label=label, **options)
+
+
+def criterion(formula: str, data: pd.DataFrame, reml: bool = True, *, known_sd: str | None = None):
+    """The profiled REML criterion (or ML deviance) of a model as a function of theta.
+
+    lme4's ``lmer(..., devFunOnly = TRUE)``: a pure function, evaluated without fitting.
+
+    Parameters
+    ----------
+    formula, data, known_sd
+        As for :func:`fit`.
+    reml : bool
+        REML criterion (True) or ML deviance (False).
+
+    Returns
+    -------
+    callable
+        ``f(theta) -> float``, with attributes ``system`` (the blocked PLS system; its
+        ``structure`` gives theta's layout, lower bounds and lme4's start) and ``reml``.
+
+    Examples
+    --------
+    >>> f = workbench.criterion("Reaction ~ Days + (Days | Subject)", sleepstudy)
+    >>> f([0.9667, 0.0152, 0.2309])  # lme4's REML optimum: 1743.628
+    """
+    from .reml.criterion import make_criterion
+
+    design = build_design(parse_formula(formula), data, known_sd=known_sd)
+    if not design.terms:
+        raise WorkbenchError(f"formula '{formula}' has no random-effects term such as '(1 | g)'")
+    return make_criterion(design, reml=reml)

@@ -88,3 +88,16 @@ def test_insteval(lme4_reference, name):
         assert _rel(fit.beta_se[k], ref["beta_se"][k]) < 1e-4
     assert _rel(fit.sigma, ref["sigma"]) < 1e-5
     np.testing.assert_allclose(fit.extra["theta"], ref["theta"], rtol=1e-4)
+
+
+def test_criterion_is_a_pure_function_of_theta(lme4_reference):
+    """lme4's devFunOnly: evaluated on its own, at lme4's theta it gives lme4's criterion."""
+    entry = lme4_reference["sleepstudy"]
+    data = load_reference_data(entry["dataset"])
+    for meth, reml in (("REML", True), ("ML", False)):
+        f = workbench.criterion(entry["formula"], data, reml=reml)
+        theta = entry[meth]["theta"]
+        first = f(theta)
+        assert first == pytest.approx(entry[meth]["deviance"], rel=1e-12)
+        f([1.0, 0.0, 1.0])
+        assert f(theta) == first  # no state carried between calls
