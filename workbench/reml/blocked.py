@@ -329,6 +329,59 @@ class BlockedSystem:
                 off += size
         return out
 
+    def gradient(self, f: Factor, coef_S: float, coef_Sxx: float, coef_r2: float) -> np.ndarray:
+        """Gradient in theta of ``sum log|M_l| + coef_S log|S| + coef_Sxx log|S_xx| + coef_r2 r^2``.
+
+        One grouping factor only.  With K_l = lam M_l^-1 lam', N_l = lam M_l^-1 and
+        P_l = I - K_l A11_l, the derivative along E = d lam / d theta_k = e_r e_c' is
+        ``2 [sum_l N_l' (A11_l - B_l W B_l' P_l)]_{c,r}`` where B_l = A1r_l and W collects the
+        three terms: coef_S S^-1 + coef_Sxx S_xx^-1 (padded) + coef_r2 w w',
+        w = (-S_xx^-1 S_xy, 1).  (d log|M| = 2 tr(N'A E); d log|S| = -2 tr(N'B S^-1 B' P E).)
+        Every profiled criterion of :mod:`workbench.reml.criterion` is of this form.
+        """
+        if not self.single:
+            raise NotImplementedError("analytic gradients are implemented for one grouping factor")
+        from scipy.linalg import solve_triangular
+
+        q, m, p = self.q1, self.nr, self.p
+        lam = f.lambdas[0]
+        Lf = np.moveaxis(f.L11, 0, -1)  # (q, q, L)
+        T = np.moveaxis(f.T1, 0, -1)  # L^-1 lam'
+        # N' = M^-1 lam' = L^-T T: back substitution per level
+        Nt = np.empty_like(T)
+        for i in range(q - 1, -1, -1):
+            row = T[i].copy()
+            for k in range(i + 1, q):
+                row -= Lf[k, i][None, :] * Nt[k]
+            Nt[i] = row / Lf[i, i][None, :]
+        K = np.einsum("ial,ibl->abl", T, T)  # T'T = lam M^-1 lam'
+        Lrr = f.Lrr
+        Linv = solve_triangular(Lrr, np.eye(m), lower=True, check_finite=False)
+        W = coef_S * (Linv.T @ Linv)
+        if p:
+            Lxx_inv = Linv[:p, :p]  # inverse of a leading triangular block is the leading block
+            W[:p, :p] += coef_Sxx * (Lxx_inv.T @ Lxx_inv)
+            w = np.append(-solve_triangular(Lrr[:p, :p].T, Lrr[p, :p], lower=False,
+                                            check_finite=False), 1.0)
+        else:
+            w = np.ones(1)
+        W += coef_r2 * np.outer(w, w)
+        B = self.A1r  # (q, m, L)
+        BW = np.tensordot(W, B, axes=([1], [1]))  # (m, q, L): sum_j W[i, j] B[b, j]
+        Q = np.einsum("ail,ibl->abl", B, BW)  # B W B'
+        A = self.A11
+        P = -np.einsum("akl,kbl->abl", K, A)
+        for a in range(q):
+            P[a, a] += 1.0
+        R = A - np.einsum("akl,kbl->abl", Q, P)
+        G = np.einsum("akl,kbl->ab", Nt, R)  # sum_l N_l' R_l
+        st = self.structure
+        g = np.zeros(st.ntheta)
+        blk = st.blocks[0]
+        for (r, c), k in zip(blk.positions, blk.theta_index):
+            g[k] = 2.0 * G[c, r]
+        return g
+
     def _C(self, f: Factor):
         """``L11^-1 Lam1' A1r Lamr`` (sparse), for extracting the solution at a factor."""
         if f.C is not None:

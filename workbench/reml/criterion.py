@@ -65,3 +65,35 @@ def make_criterion(design: Design | BlockedSystem, reml: bool = True):
     criterion.system = system
     criterion.reml = reml
     return criterion
+
+
+def gradient_coefficients(system: BlockedSystem, reml: bool) -> tuple[float, float, float]:
+    """(coef_S, coef_Sxx, coef_r2) writing the criterion as
+    ``sum log|M_l| + coef_S log|S| + coef_Sxx log|S_xx| + coef_r2 r^2 + const``
+    (log|L|^2 = sum log|M_l|, log|R_X|^2 = log|S_xx|, r^2 = |S| / |S_xx|)."""
+    n, p = system.n, system.p
+    if system.design.known_sd is not None:
+        return 0.0, (1.0 if reml else 0.0), 1.0
+    if reml:
+        return float(n - p), float(1 - (n - p)), 0.0
+    return float(n), float(-n), 0.0
+
+
+def make_objective(system: BlockedSystem, reml: bool = True):
+    """``theta -> (criterion, gradient)`` for one grouping factor (analytic gradient); None for
+    designs with several grouping factors."""
+    if not system.single:
+        return None
+    coefs = gradient_coefficients(system, reml)
+
+    def objective(theta):
+        try:
+            f = system.factor(theta)
+        except (np.linalg.LinAlgError, ValueError):
+            return float("inf"), np.zeros(len(theta))
+        val = criterion_from_factor(system, f, reml)
+        if not np.isfinite(val):
+            return float("inf"), np.zeros(len(theta))
+        return val, system.gradient(f, *coefs)
+
+    return objective

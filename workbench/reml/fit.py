@@ -12,7 +12,7 @@ from ..design import Design
 from ..errors import NotYetSupportedError, WorkbenchError
 from ..record import Fit
 from .blocked import BlockedSystem
-from .criterion import criterion_from_factor, make_criterion
+from .criterion import criterion_from_factor, make_criterion, make_objective
 from .optimize import optimize_theta
 from .varscale import VarianceScaleModel, fit_from_psi, variance_parameters
 
@@ -65,7 +65,8 @@ def fit_reml(design: Design, reml: bool = True, level: float = 0.95, label: str 
     system = BlockedSystem(design)
     crit = make_criterion(system, reml=reml)
     st = system.structure
-    theta, value, opt = optimize_theta(crit, st.theta0, st.lower, st.diagonal)
+    theta, value, opt = optimize_theta(crit, st.theta0, st.lower, st.diagonal,
+                                       objective=make_objective(system, reml=reml))
     fit = assemble_fit(system, theta, reml=reml, level=level, label=label)
     fit.converged = opt.converged
     fit.diagnostics = {"optimizer": opt.to_dict(), "theta": theta.tolist(),

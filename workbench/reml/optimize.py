@@ -4,8 +4,9 @@ Bounded quasi-Newton (L-BFGS-B) with finite-difference gradients is fast per ste
 evaluations on noisy gradients and can stall on the boundary, where a variance goes to zero or a
 correlation to +-1.  So the search has three stages, each recorded:
 
-1. Powell's COBYQA (a derivative-free trust-region method of the BOBYQA family that lme4 uses)
-   from lme4's start (1 on lambda's diagonal, 0 off it), honouring the bounds;
+1. from lme4's start (1 on lambda's diagonal, 0 off it): L-BFGS-B on the analytic gradient where
+   there is one (one grouping factor), otherwise Powell's COBYQA (a derivative-free
+   trust-region method of the BOBYQA family that lme4 uses), honouring the bounds;
 2. when a diagonal entry ends near zero, the fit with it pinned at exactly zero is tried (a
    singular fit has its optimum on the boundary), and so is a restart from inside the feasible
    region (the profiled criterion is not convex: the boundary point can be a local minimum with
@@ -60,24 +61,40 @@ class OptimizerRecord:
 
 
 class _Counted:
-    """Wrap a criterion to count evaluations and remember the best point."""
+    """Wrap a criterion (and optionally a value-and-gradient objective) to count evaluations
+    and remember the best point."""
 
-    def __init__(self, f):
+    def __init__(self, f, objective=None):
         self.f = f
+        self.objective = objective
         self.n = 0
         self.best_x = None
         self.best_f = np.inf
 
-    def __call__(self, x):
+    def _record(self, x, v):
         self.n += 1
-        v = self.f(x)
         if v < self.best_f:
             self.best_f, self.best_x = v, np.array(x, dtype=float)
+
+    def __call__(self, x):
+        v = self.f(x)
+        self._record(x, v)
         return v
 
+    def value_and_grad(self, x):
+        v, g = self.objective(x)
+        self._record(x, v)
+        return v, g
 
-def _projected_gradient(f, x, lower, h=1e-6):
-    """Central-difference gradient, projected on the feasible directions at the bounds."""
+
+def _projected_gradient(f, x, lower, h=1e-6, objective=None):
+    """Gradient projected on the feasible directions at the bounds (analytic when an objective
+    is given, central differences otherwise)."""
+    if objective is not None:
+        g = np.array(objective(x)[1], dtype=float)
+        at_bound = (x <= lower) & (g > 0)
+        g[at_bound] = 0.0  # pushing against the bound: not a descent direction
+        return g
     g = np.zeros_like(x)
     fx = f(x)
     for i in range(x.size):
@@ -86,7 +103,7 @@ def _projected_gradient(f, x, lower, h=1e-6):
         if x[i] - h < lower[i]:
             g[i] = (f(x + e) - fx) / h
             if g[i] > 0:
-                g[i] = 0.0  # pushing against the bound: not a descent direction
+                g[i] = 0.0
         else:
             g[i] = (f(x + e) - f(x - e)) / (2 * h)
     return g
@@ -98,6 +115,7 @@ def optimize_theta(
     lower: np.ndarray,
     diagonal: np.ndarray,
     upper: np.ndarray | None = None,
+    objective=None,
     polish: bool = True,
     boundary_tol: float = 1e-4,
     gtol: float = 1e-3,
@@ -113,15 +131,19 @@ def optimize_theta(
     diagonal : ndarray of bool
         Which entries are diagonal (candidates for the zero boundary).
     upper : ndarray, optional
+    objective : callable, optional
+        ``theta -> (criterion, gradient)`` with an analytic gradient (one grouping factor,
+        :func:`workbench.reml.criterion.make_objective`).  When given, the local searches are
+        L-BFGS-B on it instead of COBYQA.
     polish : bool
-        Run the derivative-free polish stage.
+        Run the L-BFGS-B polish stage when the gradient check fails.
     boundary_tol : float
         Diagonal entries below this are tried at exactly zero.
     gtol : float
-        The quasi-Newton polish runs when the projected gradient (criterion units per unit of
-        theta) exceeds ``gtol * sqrt(max(1, |criterion|))`` after the derivative-free stage
-        (finite-difference gradients lose precision as the criterion grows); ten times that
-        bound is the convergence test.
+        The polish runs when the projected gradient (criterion units per unit of theta) exceeds
+        ``gtol * sqrt(max(1, |criterion|))`` after the first stages (finite-difference
+        gradients lose precision as the criterion grows); ten times that bound is the
+        convergence test.
 
     Returns
     -------
@@ -129,30 +151,34 @@ def optimize_theta(
     value : float
     record : OptimizerRecord
     """
-    f = _Counted(criterion)
+    f = _Counted(criterion, objective)
     lower = np.asarray(lower, dtype=float)
     upper = np.full_like(lower, np.inf) if upper is None else np.asarray(upper, dtype=float)
-    bounds = Bounds(lower, upper)
     stages = []
-    methods = ["COBYQA"]
+    local_name = "L-BFGS-B" if objective is not None else "COBYQA"
+    methods = [local_name]
 
-    def lbfgsb(x0, fixed_zero=()):
+    def pinned_bounds(fixed_zero):
         lo, hi = lower.copy(), upper.copy()
         for i in fixed_zero:
             lo[i] = hi[i] = 0.0
+        return lo, hi
+
+    def lbfgsb(x0, fixed_zero=(), analytic=objective is not None):
+        lo, hi = pinned_bounds(fixed_zero)
         x0 = np.clip(x0, lo, hi)
+        n0 = f.n
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)
             res = minimize(
-                f, x0, method="L-BFGS-B", bounds=Bounds(lo, hi),
-                options={"ftol": 1e-15, "gtol": 1e-9, "maxiter": 2000, "maxls": 40},
+                f.value_and_grad if analytic else f, x0, jac=True if analytic else None,
+                method="L-BFGS-B", bounds=Bounds(lo, hi),
+                options={"ftol": 1e-13, "gtol": 1e-6, "maxiter": 2000, "maxls": 40},
             )
-        return res
+        return res, f.n - n0
 
     def cobyqa(x0, fixed_zero=(), radius=0.2):
-        lo, hi = lower.copy(), upper.copy()
-        for i in fixed_zero:
-            lo[i] = hi[i] = 0.0
+        lo, hi = pinned_bounds(fixed_zero)
         x0 = np.clip(x0, lo, hi)
         n0 = f.n
         with warnings.catch_warnings():
@@ -164,8 +190,13 @@ def optimize_theta(
             )
         return res, f.n - n0
 
-    res, nev = cobyqa(np.asarray(theta0, dtype=float))
-    stages.append({"stage": "COBYQA", "criterion": float(res.fun), "evaluations": nev,
+    def local(x0, fixed_zero=(), radius=0.2):
+        if objective is not None:
+            return lbfgsb(x0, fixed_zero)
+        return cobyqa(x0, fixed_zero, radius)
+
+    res, nev = local(np.asarray(theta0, dtype=float))
+    stages.append({"stage": local_name, "criterion": float(res.fun), "evaluations": nev,
                    "success": bool(res.success), "message": str(res.message)})
     success = bool(res.success)
 
@@ -175,7 +206,7 @@ def optimize_theta(
         x0 = f.best_x.copy()
         x0[near] = 0.0
         before = f.best_f
-        res_b, nev = cobyqa(x0, fixed_zero=near, radius=0.05)
+        res_b, nev = local(x0, fixed_zero=near, radius=0.05)
         stages.append({"stage": f"boundary {near}", "criterion": float(res_b.fun),
                        "evaluations": nev, "success": bool(res_b.success),
                        "improved": bool(f.best_f < before)})
@@ -186,26 +217,24 @@ def optimize_theta(
         scale = float(np.mean(x0[inside])) if inside else 1.0
         x0[near] = 0.5 * max(scale, 0.2)
         before = f.best_f
-        res_i, nev = cobyqa(x0)
+        res_i, nev = local(x0)
         stages.append({"stage": "interior restart", "criterion": float(res_i.fun),
                        "evaluations": nev, "success": bool(res_i.success),
                        "improved": bool(f.best_f < before)})
         methods.append("boundary")
 
-    grad = _projected_gradient(f, f.best_x, lower)
+    grad = _projected_gradient(f, f.best_x, lower, objective=objective)
     gmax = float(np.max(np.abs(grad))) if grad.size else 0.0
-    gscale = gtol * max(1.0, abs(f.best_f)) ** 0.5  # FD gradients lose precision with |f|
+    gscale = gtol * max(1.0, abs(f.best_f)) ** 0.5
     if polish and f.best_x.size and gmax > gscale:
         before = f.best_f
-        n0 = f.n
-        free = [i for i in range(f.best_x.size) if not (diagonal[i] and f.best_x[i] == 0.0)]
-        pinned = [i for i in range(f.best_x.size) if i not in free]
-        res_p = lbfgsb(f.best_x.copy(), fixed_zero=pinned)
+        pinned = [i for i in range(f.best_x.size) if diagonal[i] and f.best_x[i] == 0.0]
+        res_p, nev = lbfgsb(f.best_x.copy(), fixed_zero=pinned)
         stages.append({"stage": "L-BFGS-B polish", "criterion": float(res_p.fun),
-                       "evaluations": f.n - n0, "success": bool(res_p.success),
+                       "evaluations": nev, "success": bool(res_p.success),
                        "improved": bool(f.best_f < before - 1e-12)})
-        methods.append("L-BFGS-B")
-        grad = _projected_gradient(f, f.best_x, lower)
+        methods.append("L-BFGS-B polish")
+        grad = _projected_gradient(f, f.best_x, lower, objective=objective)
         gmax = float(np.max(np.abs(grad)))
 
     theta = f.best_x
