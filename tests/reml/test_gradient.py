@@ -1,0 +1,37 @@
+"""The analytic gradient of the profiled criterion (one grouping factor) against finite differences."""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from tests.conftest import DATA, load_reference_data
+from workbench.design import build_design
+from workbench.reml.blocked import BlockedSystem
+from workbench.reml.criterion import make_criterion, make_objective
+
+CASES = [
+    ("Reaction ~ Days + (Days | Subject)", "sleepstudy.csv", None, [0.8, 0.1, 0.3]),
+    ("Reaction ~ Days + (1 | Subject) + (0 + Days | Subject)", "sleepstudy.csv", None, [0.7, 0.2]),
+    ("Yield ~ 1 + (1 | Batch)", "dyestuff.csv", None, [0.6]),
+    ("y ~ 1 + (1 | school)", "eight_schools.csv", "sigma", [8.0]),
+]
+
+
+@pytest.mark.parametrize("formula,dataset,known,theta", CASES)
+@pytest.mark.parametrize("reml", [True, False])
+def test_gradient_matches_central_differences(formula, dataset, known, theta, reml):
+    data = pd.read_csv(DATA / dataset) if known else load_reference_data(dataset)
+    system = BlockedSystem(build_design(formula, data, known_sd=known))
+    crit, obj = make_criterion(system, reml), make_objective(system, reml)
+    theta = np.array(theta)
+    value, grad = obj(theta)
+    assert value == crit(theta)
+    h = 1e-5 * np.maximum(1.0, np.abs(theta))
+    fd = np.array([(crit(theta + e) - crit(theta - e)) / (2 * e.max()) for e in np.diag(h)])
+    np.testing.assert_allclose(grad, fd, rtol=1e-5, atol=1e-6 * max(1.0, np.abs(fd).max()))
+
+
+def test_no_analytic_gradient_for_crossed_factors():
+    system = BlockedSystem(build_design("diameter ~ 1 + (1 | plate) + (1 | sample)",
+                                        load_reference_data("penicillin.csv")))
+    assert make_objective(system) is None
