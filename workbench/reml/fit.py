@@ -65,8 +65,10 @@ def fit_reml(design: Design, reml: bool = True, level: float = 0.95, label: str 
     system = BlockedSystem(design)
     crit = make_criterion(system, reml=reml)
     st = system.structure
-    theta, value, opt = optimize_theta(crit, st.theta0, st.lower, st.diagonal,
-                                       objective=make_objective(system, reml=reml))
+    objective = make_objective(system, reml=reml)
+    theta0, radius = (st.theta0, 0.2) if objective is not None else _start_from_blocks(design, st, reml)
+    theta, value, opt = optimize_theta(crit, theta0, st.lower, st.diagonal, objective=objective,
+                                       radius=radius)
     fit = assemble_fit(system, theta, reml=reml, level=level, label=label)
     fit.converged = opt.converged
     fit.diagnostics = {"optimizer": opt.to_dict(), "theta": theta.tolist(),
@@ -79,6 +81,30 @@ def fit_reml(design: Design, reml: bool = True, level: float = 0.95, label: str 
         fit.extra["var_params"] = variance_parameters(fit, vc_se)
     fit.diagnostics["seconds"] = time.perf_counter() - t0
     return fit
+
+
+def _start_from_blocks(design: Design, st, reml: bool):
+    """Start for several grouping factors: each factor's theta fitted alone.
+
+    A one-factor fit has an analytic gradient and costs O(levels) per evaluation, so these
+    fits are cheap next to the joint criterion; they overstate each variance a little (the
+    other factors' variance is absorbed), but start the derivative-free search within a small
+    trust region of the optimum, which halves its evaluations on InstEval.
+    """
+    from dataclasses import replace
+
+    theta0 = st.theta0.copy()
+    for blk in st.blocks:
+        sub = replace(design, terms=tuple(t for t in design.terms if t.group == blk.group))
+        subsys = BlockedSystem(sub)
+        sst = subsys.structure
+        th, _, _ = optimize_theta(make_criterion(subsys, reml), sst.theta0, sst.lower, sst.diagonal,
+                                  objective=make_objective(subsys, reml), polish=False)
+        # the sub-structure lists this block's theta entries in the same relative order
+        theta0[np.sort(blk.theta_index)] = th
+    diag = theta0[st.diagonal]
+    radius = 0.25 * max(0.2, float(np.mean(np.abs(diag)))) if diag.size else 0.2
+    return theta0, min(radius, 0.2)
 
 
 def _continue_unbounded(fit: Fit, level: float, label: str | None) -> Fit:

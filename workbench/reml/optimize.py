@@ -119,6 +119,7 @@ def optimize_theta(
     polish: bool = True,
     boundary_tol: float = 1e-4,
     gtol: float = 1e-3,
+    radius: float = 0.2,
 ) -> tuple[np.ndarray, float, OptimizerRecord]:
     """Find theta minimising ``criterion``.
 
@@ -144,6 +145,8 @@ def optimize_theta(
         ``gtol * sqrt(max(1, |criterion|))`` after the first stages (finite-difference
         gradients lose precision as the criterion grows); ten times that bound is the
         convergence test.
+    radius : float
+        Initial trust-region radius of the derivative-free search (smaller for a good start).
 
     Returns
     -------
@@ -195,7 +198,7 @@ def optimize_theta(
             return lbfgsb(x0, fixed_zero)
         return cobyqa(x0, fixed_zero, radius)
 
-    res, nev = local(np.asarray(theta0, dtype=float))
+    res, nev = local(np.asarray(theta0, dtype=float), radius=radius)
     stages.append({"stage": local_name, "criterion": float(res.fun), "evaluations": nev,
                    "success": bool(res.success), "message": str(res.message)})
     success = bool(res.success)
