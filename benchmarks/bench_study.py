@@ -155,8 +155,9 @@ def main(argv=None) -> int:
             fails = results.groupby("replicate")["error"].apply(lambda e: e.notna().any()).mean()
             print(f"  failed fits: {fails:.3%}")
         if args.per_fit:
-            per_fit_split(study, args.methods.split(",")[0] if not args.plain else "reml",
-                          profile=args.profile)
+            arms = [x for x in args.methods.split(",") if x] or ["reml"]
+            for arm in arms:
+                per_fit_split(study, arm, profile=args.profile)
         if args.bayes:
             bayes_cost(study, args.bayes)
     finally:

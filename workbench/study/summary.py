@@ -315,12 +315,12 @@ def format_noncoverage_cells(table: pd.DataFrame, axes: list[str]) -> str:
     for (method, kind), g in table.groupby(["method", "interval"], sort=False):
         params = list(dict.fromkeys(g["parameter"]))
         lines.append(f"non-coverage of 95% intervals, % (MCSE): {method}, {kind}, by cell")
-        lines.append(f"{'cell':<34}" + "".join(f"{p[:17]:>18}" for p in params))
+        lines.append(f"{'cell':<34}" + "".join(f"{p[:21]:>23}" for p in params))
         for key, gc in g.groupby(axes, sort=False):
             key = key if isinstance(key, tuple) else (key,)
             label = ", ".join(f"{a}={v}" for a, v in zip(axes, key))
             cells = {r["parameter"]: _pct(r["noncoverage"], r["mcse"]) for _, r in gc.iterrows()}
-            lines.append(f"{label:<34}" + "".join(f"{cells.get(p, '-'):>18}" for p in params))
+            lines.append(f"{label:<34}" + "".join(f"{cells.get(p, '-'):>23}" for p in params))
         lines.append("")
     return "\n".join(lines)
 
