@@ -110,7 +110,7 @@ suppressMessages(library(lme4))
 d <- read.csv("{path}"); {fac}
 m <- lmer({formula}, d, REML = TRUE)  # warm-up
 ts <- replicate({repeat}, system.time(m <- lmer({formula}, d, REML = TRUE))[["elapsed"]])
-cat(median(ts), REMLcrit(m), m@optinfo$feval, "\\n")
+cat(median(ts), format(REMLcrit(m), digits = 15), m@optinfo$feval, "\\n")
 """
         out = subprocess.run(["Rscript", "-e", script], capture_output=True, text=True)
         if out.returncode != 0:

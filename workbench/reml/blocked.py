@@ -252,21 +252,25 @@ class BlockedSystem:
         else:
             # K = A1r' blockdiag(T1'T1) A1r, lower triangle, from the precomputed pair map
             W = np.einsum("ial,ibl->lab", T, T)
-            K = np.zeros(self.nr * self.nr)
-            K[self._targets] = self._pairs @ W.ravel()
-            K = K.reshape(self.nr, self.nr)
+            S = np.zeros(self.nr * self.nr)
+            S[self._targets] = self._pairs @ W.ravel()
+            S = S.reshape(self.nr, self.nr)  # K, lower triangle
             C = None  # formed only when the solution is extracted (see _C)
             if self.scalar_rest:
                 lr = np.concatenate([np.repeat(lam[0, 0], b.nlevels) for b, lam in
                                      zip(self.structure.blocks[1:], lambdas[1:])] + [np.ones(self.p + 1)])
-                S = (self.Arr - K) * np.outer(lr, lr)
+                np.subtract(self.Arr, S, out=S)
+                S *= lr[:, None]
+                S *= lr[None, :]
             else:
-                K = np.tril(K) + np.tril(K, -1).T
+                K = np.tril(S) + np.tril(S, -1).T
                 Lr = self._lam_rest(lambdas)
                 D = Lr.T @ (self.Arr - K)
                 S = np.asarray((Lr.T @ D.T).T)
             S[np.diag_indices(self.nr)] += self._ir
-        Lrr = cholesky(S, lower=True, overwrite_a=True, check_finite=False)
+        # S is symmetric and its lower triangle is valid: its transpose is a Fortran-ordered
+        # upper triangle, which LAPACK factors in place without a copy.
+        Lrr = cholesky(S.T, lower=False, overwrite_a=True, check_finite=False).T
         return Factor(theta, lambdas, L11, T1, C, Lrr)
 
     # ----------------------------------------------------------------- pieces of the factor
