@@ -18,6 +18,10 @@ from .formula import ModelSpec, parse_formula
 
 INTERCEPT = "(Intercept)"
 
+# R's names for the transformations an lme4 formula commonly uses (``log(x)``), besides ``np.*``.
+_R_FUNCTIONS = {"log": np.log, "exp": np.exp, "sqrt": np.sqrt, "log2": np.log2,
+                "log10": np.log10, "abs": np.abs}
+
 
 @dataclass(frozen=True, eq=False)
 class TermDesign:
@@ -169,7 +173,8 @@ def _matrix(rhs: str, data: pd.DataFrame, what: str) -> tuple[np.ndarray, list[s
 
     frame = data.assign(wbResponseDummy=0.0)
     try:
-        dm = design_matrices(f"wbResponseDummy ~ {rhs}", frame, na_action="error")
+        dm = design_matrices(f"wbResponseDummy ~ {rhs}", frame, na_action="error",
+                             extra_namespace=_R_FUNCTIONS)
     except KeyError as exc:  # formulae: a name that is neither a column nor a known function
         name = exc.args[0] if exc.args else exc
         raise DataError(

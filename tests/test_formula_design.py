@@ -1,0 +1,107 @@
+"""lme4 formula syntax -> ModelSpec -> Design."""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from workbench.design import build_design
+from workbench.errors import DataError, FormulaError
+from workbench.formula import RandomTerm, parse_formula
+
+
+@pytest.mark.parametrize(
+    "formula,fixed,terms",
+    [
+        ("y ~ 1 + x + (1 + x | g)", "1 + x", [("1 + x", ("g",))]),
+        ("y ~ x + (0 + x | g)", "x", [("0 + x", ("g",))]),
+        ("y ~ (1 | g) + (0 + x | g)", "1", [("1", ("g",)), ("0 + x", ("g",))]),
+        ("y ~ 1 + (1 | g) + (1 | h)", "1", [("1", ("g",)), ("1", ("h",))]),
+        ("y ~ 1 + (1 | g:h)", "1", [("1", ("g", "h"))]),
+        ("y ~ 1 + (1 | g/h)", "1", [("1", ("g",)), ("1", ("g", "h"))]),
+        ("y ~ x + (1 + x || g)", "x", [("1", ("g",)), ("0 + x", ("g",))]),
+        ("y ~ x*z + (x || g/h)", "x*z",
+         [("1", ("g",)), ("0 + x", ("g",)), ("1", ("g", "h")), ("0 + x", ("g", "h"))]),
+    ],
+)
+def test_parse(formula, fixed, terms):
+    spec = parse_formula(formula)
+    assert spec.response == "y"
+    assert spec.fixed == fixed
+    assert spec.random == tuple(RandomTerm(e, f) for e, f in terms)
+
+
+@pytest.mark.parametrize(
+    "formula,match",
+    [
+        ("y 1 + x", "exactly one '~'"),
+        ("~ x + (1 | g)", "no response"),
+        ("y ~ x + (1 | g", "unbalanced"),
+        ("y ~ x + 1 | g", "in parentheses"),
+        ("y ~ x + ( | g)", "nothing before the bar"),
+        ("y ~ x + (1 | )", "no grouping factor"),
+        ("y ~ x + + (1 | g)", "empty term"),
+        ("y ~ x + (1 | g + h)", "not a column name"),
+        ("y ~ x $ z + (1 | g)", "cannot parse"),
+    ],
+)
+def test_malformed_formulas_name_the_problem(formula, match):
+    with pytest.raises(FormulaError, match=match):
+        parse_formula(formula)
+
+
+def _data(n=24, seed=0):
+    rng = np.random.default_rng(seed)
+    return pd.DataFrame({"y": rng.normal(size=n), "x": rng.normal(size=n), "z": rng.normal(size=n),
+                         "g": np.repeat([3, 1, 2], n // 3), "h": np.tile(["a", "b"], n // 2),
+                         "f": np.tile(["lo", "mid", "hi"], n // 3)})
+
+
+def test_lme4_names_and_categorical_groups():
+    d = build_design("y ~ 1 + x*z + f + (1 + x | g)", _data())
+    assert d.fixed_names == ("(Intercept)", "x", "z", "x:z", "flo", "fmid")
+    (t,) = d.terms
+    assert t.group == "g" and t.columns == ("(Intercept)", "x")
+    assert t.levels == ("1", "2", "3")  # a numeric grouping column is categorical, sorted
+    assert t.Z.shape == (24, 2)
+    np.testing.assert_array_equal(t.Z[:, 1], d.data["x"].to_numpy())
+
+
+def test_interaction_group_levels_are_combinations_present():
+    d = build_design("y ~ 1 + (1 | g:h)", _data())
+    assert d.terms[0].levels == ("1:a", "1:b", "2:a", "2:b", "3:a", "3:b")
+
+
+def test_missing_values_are_dropped_and_counted():
+    data = _data()
+    data.loc[[0, 5], "x"] = np.nan
+    data.loc[7, "unused"] = 1.0  # a column the model does not read does not count
+    with pytest.warns(UserWarning, match="2 rows with missing values dropped"):
+        d = build_design("y ~ x + (1 | g)", data)
+    assert d.n == 22 and d.n_dropped == 2
+
+
+def test_r_style_transformations():
+    data = _data().assign(w=lambda d: np.exp(d["x"]))
+    d = build_design("y ~ log(w) + (1 | g)", data)
+    assert d.fixed_names == ("(Intercept)", "log(w)")
+    np.testing.assert_allclose(d.X[:, 1], data["x"])
+
+
+@pytest.mark.parametrize(
+    "formula,mutate,match",
+    [
+        ("y ~ x + (1 | nothere)", None, "not found"),
+        ("y ~ nothere + (1 | g)", None, "nothere"),
+        ("f ~ x + (1 | g)", None, "not numeric"),
+        ("y ~ x + (1 | g)", lambda d: d.iloc[:0], "no rows"),
+        ("y ~ x + (1 | g)", lambda d: d.assign(g=1), "only 1 level"),
+        ("y ~ x + (1 + x + z | g)", lambda d: d.iloc[:8].assign(g=[0, 0, 1, 1, 2, 2, 3, 3]),
+         "random effects for 8 observations"),
+    ],
+)
+def test_bad_data(formula, mutate, match):
+    data = _data()
+    if mutate:
+        data = mutate(data)
+    with pytest.raises((DataError, FormulaError), match=match):
+        build_design(formula, data)
