@@ -158,3 +158,19 @@ def test_eight_schools_known_sd_exact():
     _, _, b, b_sd = gaussian_posterior(d, build_structure(d), [np.array([[25.0]])])
     assert_matches(post["b0"].values.reshape(3000, -1), b, b_sd, nchains=2)
     assert len(fit.ranef) == 8
+
+
+def test_pymc_sampler_gives_the_same_record(bayes, data):
+    """PyMC's own NUTS on the noncentered form: the same record, and a posterior close to the
+    default fit's (loose: few draws)."""
+    fit = workbench.fit(FORMULA, data, method="bayes", sampler="pymc", parameterization="noncentered",
+                        seed=5, draws=300, tune=300, chains=2, progressbar=False)
+    assert fit.diagnostics["sampler"] == "pymc"
+    assert fit.diagnostics["parameterization"] == "noncentered"
+    assert list(fit.beta) == list(bayes.beta)
+    assert [(r["grp"], r["var1"], r["var2"]) for r in fit.varcorr] == \
+        [(r["grp"], r["var1"], r["var2"]) for r in bayes.varcorr]
+    assert len(fit.ranef) == len(bayes.ranef)
+    for k in bayes.beta:
+        assert abs(fit.beta[k] - bayes.beta[k]) < 0.5 * bayes.beta_se[k]
+    assert list(posterior_frame(fit).columns) == list(posterior_frame(bayes).columns)
