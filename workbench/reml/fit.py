@@ -186,12 +186,13 @@ def assemble_fit(system: BlockedSystem, theta: np.ndarray, reml: bool = True, le
     inv_blocks = system.cond_inverse_blocks(f)
     for blk, lam, u, B in zip(st.blocks, f.lambdas, us, inv_blocks):
         b = u @ lam.T  # (L, q)
-        cv = s2 * np.einsum("ij,ljk,mk->lim", lam, B, lam)
-        csd = np.sqrt(np.clip(np.diagonal(cv, axis1=1, axis2=2), 0, None))
+        # diag(lam B lam') per level, without forming the q x q products
+        cvar = s2 * np.einsum("ij,ljk,ik->li", lam, B, lam, optimize=True)
+        csd = np.sqrt(np.clip(cvar, 0, None))
+        g = blk.group
         for k, term in enumerate(blk.columns):
-            for lev, val, sd in zip(blk.levels, b[:, k], csd[:, k]):
-                ranef.append({"group": blk.group, "term": term, "level": lev,
-                              "value": float(val), "cond_sd": float(sd)})
+            ranef.extend({"group": g, "term": term, "level": lev, "value": val, "cond_sd": sd}
+                         for lev, val, sd in zip(blk.levels, b[:, k].tolist(), csd[:, k].tolist()))
 
     singular = bool(np.any(np.asarray(theta)[st.diagonal] < SINGULAR_TOL))
     fit = Fit(
