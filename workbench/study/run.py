@@ -110,7 +110,8 @@ def _client(workers: int | None, scheduler: str | None):
             raise WorkbenchError(f"cannot connect to the Dask scheduler at '{scheduler}': {exc}") from None
     n = workers or os.cpu_count() or 1
     cluster = LocalCluster(n_workers=n, threads_per_worker=1, processes=True,
-                           dashboard_address=None, env=_WORKER_ENV, silence_logs=40)
+                           dashboard_address=None, env=_WORKER_ENV,
+                           silence_logs=50)  # shutdown races log heartbeat errors
     return Client(cluster), cluster
 
 
