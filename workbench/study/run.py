@@ -110,7 +110,7 @@ def _client(workers: int | None, scheduler: str | None):
             raise WorkbenchError(f"cannot connect to the Dask scheduler at '{scheduler}': {exc}") from None
     n = workers or os.cpu_count() or 1
     cluster = LocalCluster(n_workers=n, threads_per_worker=1, processes=True,
-                           dashboard_address=None, env=_WORKER_ENV,
+                           dashboard_address=":0", env=_WORKER_ENV,
                            silence_logs=50)  # shutdown races log heartbeat errors
     return Client(cluster), cluster
 
