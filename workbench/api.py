@@ -5,7 +5,7 @@ from __future__ import annotations
 import pandas as pd
 
 from .design import build_design
-from .errors import WorkbenchError
+from .errors import SpecError, WorkbenchError
 from .formula import parse_formula
 from .record import Fit
 
@@ -37,7 +37,7 @@ def fit(formula: str, data: pd.DataFrame, method: str = "reml", *, known_sd: str
     Fit
     """
     if method not in METHODS:
-        raise WorkbenchError(f"unknown method '{method}'; choose one of {', '.join(METHODS)}")
+        raise SpecError(f"unknown method '{method}'; choose one of {', '.join(METHODS)}")
     spec = parse_formula(formula)
     design = build_design(spec, data, known_sd=known_sd)
     if not design.terms:
@@ -51,7 +51,7 @@ def fit(formula: str, data: pd.DataFrame, method: str = "reml", *, known_sd: str
         allowed = {"nobound", "vc_se", "level", "blas_threads"}
         unknown = sorted(set(options) - allowed)
         if unknown:
-            raise WorkbenchError(
+            raise SpecError(
                 f"unknown option(s) for method '{method}': {', '.join(unknown)} "
                 f"(known: {', '.join(sorted(allowed))})"
             )
