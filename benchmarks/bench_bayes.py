@@ -19,10 +19,12 @@ The baseline is PyMC's default: the textbook non-centered model with ``LKJCholes
 
 Run::
 
-    python benchmarks/bench_bayes.py            # everything (about 10-20 minutes on 2 cores)
-    python benchmarks/bench_bayes.py --quick    # 30 x 5 only, nutpie only
+    python benchmarks/bench_bayes.py            # both sizes, five configurations (10-30 min)
+    python benchmarks/bench_bayes.py --quick    # 30 x 5, marginal / nutpie only
+    python benchmarks/bench_bayes.py --sizes 100x10 --configs centered/nutpie
 
-Timings are wall-clock on a shared machine: compare ratios, and rerun when the load is high.
+Rows are printed as they finish, then the whole table.  Timings are wall-clock on a shared
+machine: compare ratios, and rerun when the load is high.
 """
 
 from __future__ import annotations
@@ -54,8 +56,12 @@ def min_bulk_ess(frame: pd.DataFrame, nchains: int) -> float:
     return min(float(az.ess(frame[c].to_numpy().reshape(nchains, -1), method="bulk")) for c in cols)
 
 
-def baseline(data: pd.DataFrame, seed: int) -> dict:
-    """PyMC's default: non-centered model with LKJCholeskyCov, ``pm.sample``."""
+def baseline(data: pd.DataFrame, seed: int, cores: int | None = None) -> dict:
+    """PyMC's default: non-centered model with LKJCholeskyCov, ``pm.sample``.
+
+    PyMC's default ``cores`` counts half the CPUs (hyperthreads), so on 2 CPUs its chains run
+    one after the other; ``cores=2`` runs them in parallel as the workbench's samplers do.
+    """
     import pymc as pm
 
     g = data.g.to_numpy()
@@ -78,7 +84,7 @@ def baseline(data: pd.DataFrame, seed: int) -> dict:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             idata = pm.sample(1000, tune=1000, chains=2, random_seed=seed, progressbar=False,
-                              compute_convergence_checks=False)
+                              compute_convergence_checks=False, cores=cores)
     wall = time.perf_counter() - t0
     post = idata.posterior
     frame = pd.DataFrame({
@@ -122,39 +128,50 @@ def markdown(df: pd.DataFrame) -> str:
     return "\n".join(lines)
 
 
+COLUMNS = ["data", "method", "first s", "compile s", "sample s", "refit s", "min ESS", "ESS/s",
+           "x base", "div"]
+ALL_CONFIGS = ["marginal/nutpie", "noncentered/nutpie", "marginal/pymc", "noncentered/pymc",
+               "centered/nutpie", "centered/pymc"]
+
+
+def _row(data: str, method: str, r: dict, base_ess_s: float) -> dict:
+    return {"data": data, "method": method, "first s": r["first"], "compile s": r["compile"],
+            "sample s": r["sample"], "refit s": r["refit"], "min ESS": r["ess"],
+            "ESS/s": r["ess_s"], "x base": r["ess_s"] / base_ess_s, "div": r["div"]}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--quick", action="store_true", help="30 x 5 data and nutpie only")
+    ap.add_argument("--quick", action="store_true", help="30 x 5 data, marginal/nutpie only")
+    ap.add_argument("--sizes", default="30x5,100x10", help="comma-separated GROUPSxPER")
+    ap.add_argument("--configs", default=",".join(ALL_CONFIGS[:5]),
+                    help=f"comma-separated PARAM/SAMPLER from {ALL_CONFIGS} (centered/pymc is "
+                         "left out by default: at tree depth 10 PyMC's Python leapfrogs take minutes)")
     ap.add_argument("--seed", type=int, default=2024)
     args = ap.parse_args()
-    sizes = [(30, 5)] if args.quick else [(30, 5), (100, 10)]
-    samplers = ["nutpie"] if args.quick else ["nutpie", "pymc"]
+    sizes = ["30x5"] if args.quick else args.sizes.split(",")
+    configs = ["marginal/nutpie"] if args.quick else args.configs.split(",")
     rows = []
-    for groups, per in sizes:
+    print("| " + " | ".join(COLUMNS) + " |\n|" + "---|" * len(COLUMNS), flush=True)
+    for size in sizes:
+        groups, per = (int(v) for v in size.split("x"))
         data = simulate(groups, per, args.seed)
         data2 = simulate(groups, per, args.seed + 1)
         base = baseline(data2, args.seed)
-        rows.append({"data": f"{groups}x{per}", "method": "PyMC default (noncentered, pm.sample)", **base})
-        print(f"# {groups}x{per} baseline done (load {os.getloadavg()[0]:.1f})", flush=True)
-        for sampler in samplers:
-            for param in ("marginal", "noncentered", "centered"):
-                if sampler == "pymc" and param == "centered":
-                    continue  # funnel: PyMC's Python-level leapfrogs at tree depth 10 take minutes
-                r = run_workbench(data, data2, param, sampler, args.seed)
-                rows.append({"data": f"{groups}x{per}", "method": f"workbench {param} / {sampler}", **r})
-                print(f"# {groups}x{per} {param}/{sampler} done (load {os.getloadavg()[0]:.1f})",
-                      flush=True)
-        for r in rows:
-            if r["data"] == f"{groups}x{per}":
-                r["x base"] = r["ess_s"] / base["ess_s"]
-    table = pd.DataFrame(rows)[["data", "method", "first", "compile", "sample", "refit", "ess",
-                                "ess_s", "x base", "div"]]
-    table.columns = ["data", "method", "first s", "compile s", "sample s", "refit s", "min ESS",
-                     "ESS/s", "x base", "div"]
+        todo = [("PyMC default (noncentered, pm.sample)", base),
+                ("PyMC default, cores=2", baseline(data2, args.seed, cores=2))]
+        for cfg in configs:
+            param, sampler = cfg.split("/")
+            todo.append((f"workbench {param} / {sampler}",
+                         run_workbench(data, data2, param, sampler, args.seed)))
+            row = _row(size, *todo[-1], base["ess_s"])
+            print(markdown(pd.DataFrame([row])).splitlines()[-1] + f"  <!-- load {os.getloadavg()[0]:.1f} -->",
+                  flush=True)
+        rows.extend(_row(size, m, r, base["ess_s"]) for m, r in todo)
     print()
     print(f"2 chains x 1000 draws after 1000 tuning; {os.cpu_count()} CPUs, "
           f"load average {os.getloadavg()[0]:.1f} at the end")
-    print(markdown(table))
+    print(markdown(pd.DataFrame(rows, columns=COLUMNS)))
 
 
 if __name__ == "__main__":

@@ -114,7 +114,7 @@ def test_refit_new_data_without_recompiling(bayes, data):
 
 
 EXACT_PRIORS = {"beta": "Flat()", "sd[g:(Intercept)]": "Fixed(1)", "sd[g:x]": "Fixed(0.5)",
-                "corr[g]": "Fixed(0.3)", "sigma": "Fixed(0.7)"}
+                "corr[g]": Fixed(0.3), "sigma": "Fixed(0.7)"}
 
 
 @pytest.fixture(scope="module")

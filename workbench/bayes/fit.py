@@ -176,7 +176,8 @@ def _add_marginal_ranef(idata, data, layout, rng) -> None:
     for k, bl in enumerate(layout.blocks):
         sd = flat(f"sd{k}")
         if f"corr{k}" in post:
-            Lc = np.linalg.cholesky(flat(f"corr{k}") + 0.0)
+            # a jitter of 1e-12 keeps a correlation at +-1 (tanh saturated) factorable
+            Lc = np.linalg.cholesky(flat(f"corr{k}") + 1e-12 * np.eye(bl.q))
         else:
             Lc = np.broadcast_to(np.eye(bl.q), (S, bl.q, bl.q))
         chols.append(sd[:, :, None] * Lc)

@@ -188,9 +188,39 @@ def loglik_graph(data: dict, beta, chols: list, s2, q_list: list[int], levels: l
 
 
 # --------------------------------------------------------------------------- conditional draws
+def _draw_one_block(A, ZX, Zy, beta, C, s2, rng):
+    """Conditional draws for one factor block, unrolled over the q x q entries so that every
+    operation is elementwise over (draws, levels) arrays."""
+    q = A.shape[1]
+    inv = (1.0 / s2)[:, None]
+    c = [[C[:, a, i][:, None] for i in range(q)] for a in range(q)]
+    T = [[sum(A[None, :, a, b] * c[b][j] for b in range(q)) for j in range(q)] for a in range(q)]
+    M = [[None] * q for _ in range(q)]
+    for i in range(q):
+        for j in range(i + 1):
+            val = sum(c[a][i] * T[a][j] for a in range(q)) * inv
+            M[i][j] = M[j][i] = (1.0 + val) if i == j else val
+    u = [Zy[None, :, a] - beta @ ZX[:, a, :].T for a in range(q)]
+    v = [sum(c[a][i] * u[a] for a in range(q)) * inv for i in range(q)]
+    L = [[None] * q for _ in range(q)]
+    for j in range(q):
+        d = M[j][j] - sum((L[j][k] ** 2 for k in range(j)), 0.0)
+        L[j][j] = np.sqrt(d)
+        for i in range(j + 1, q):
+            L[i][j] = (M[i][j] - sum((L[i][k] * L[j][k] for k in range(j)), 0.0)) / L[j][j]
+    w = []
+    for i in range(q):  # w = L^-1 v + e
+        w.append((v[i] - sum((L[i][k] * w[k] for k in range(i)), 0.0)) / L[i][i])
+    w = [wi + rng.standard_normal(wi.shape) for wi in w]
+    x = [None] * q
+    for i in reversed(range(q)):  # x = L^-T w ~ N(M^-1 v, M^-1)
+        x[i] = (w[i] - sum((L[k][i] * x[k] for k in range(i + 1, q)), 0.0)) / L[i][i]
+    return np.stack([sum(c[a][i] * x[i] for i in range(q)) for a in range(q)], axis=-1)
+
+
 def draw_ranef(stats: dict, beta: np.ndarray, chols: list[np.ndarray], s2: np.ndarray,
                q_list: list[int], levels: list[int], rng: np.random.Generator,
-               chunk: int = 256) -> list[np.ndarray]:
+               chunk: int | None = None) -> list[np.ndarray]:
     """Exact draws of the random effects given each posterior draw of (beta, G, s2).
 
     Parameters
@@ -215,17 +245,10 @@ def draw_ranef(stats: dict, beta: np.ndarray, chols: list[np.ndarray], s2: np.nd
         q, J = q_list[0], levels[0]
         A, ZX, Zy = stats["m_ZtWZ"], stats["m_ZtWX"], stats["m_ZtWy"]
         out = np.empty((S, J, q))
-        eye = np.eye(q)
+        chunk = chunk or max(16, 2**19 // (J * q))
         for a in range(0, S, chunk):
             sl = slice(a, min(S, a + chunk))
-            C = chols[0][sl]
-            M = eye + np.einsum("sai,jab,sbk->sjik", C, A, C) / s2[sl, None, None, None]
-            u = Zy[None] - np.einsum("jap,sp->sja", ZX, beta[sl])
-            v = np.einsum("sja,sai->sji", u, C) / s2[sl, None, None]
-            Lm = np.linalg.cholesky(M)
-            x = np.linalg.solve(Lm, v[..., None])[..., 0] + rng.standard_normal(v.shape)
-            uu = np.linalg.solve(np.swapaxes(Lm, -1, -2), x[..., None])[..., 0]
-            out[sl] = np.einsum("sai,sji->sja", C, uu)
+            out[sl] = _draw_one_block(A, ZX, Zy, beta[sl], chols[0][sl], s2[sl], rng)
         return [out]
     from scipy.linalg import block_diag, cholesky, solve_triangular
 

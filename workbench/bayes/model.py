@@ -21,7 +21,6 @@ Parameterisations: ``centered`` (``b ~ N(0, G)``), ``noncentered`` (``b = z C'``
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 
 import numpy as np
@@ -188,10 +187,6 @@ def _vector(prefix: str, families: tuple[str, ...], data: dict):
     for idx, val in parts.values():
         out = pt.set_subtensor(out[np.asarray(idx)], val)
     return out
-
-
-def _safe(name: str) -> str:
-    return re.sub(r"[^A-Za-z0-9_]", "_", name)
 
 
 def build_model(layout: Layout, data: dict[str, np.ndarray]):
