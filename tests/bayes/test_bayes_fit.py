@@ -174,3 +174,17 @@ def test_pymc_sampler_gives_the_same_record(bayes, data):
     for k in bayes.beta:
         assert abs(fit.beta[k] - bayes.beta[k]) < 0.5 * bayes.beta_se[k]
     assert list(posterior_frame(fit).columns) == list(posterior_frame(bayes).columns)
+
+
+def test_eight_schools_published_posterior():
+    """The classic eight-schools model (mu ~ N(0, 5), tau ~ HalfCauchy(5), as in PyMC's and
+    ArviZ's example ``non_centered_eight``): posterior means mu ~ 4.4, tau ~ 3.6, with no
+    divergences in the marginal form."""
+    data = pd.read_csv(DATA / "eight_schools.csv")
+    fit = workbench.fit("y ~ 1 + (1 | school)", data, method="bayes", known_sd="sigma",
+                        priors={"beta": "Normal(0, 5)", "sd": "HalfCauchy(5)"}, seed=8,
+                        draws=4000, tune=1000, chains=2, progressbar=False)
+    assert fit.beta["(Intercept)"] == pytest.approx(4.4, abs=0.25)
+    assert fit.beta_se["(Intercept)"] == pytest.approx(3.3, abs=0.25)
+    assert fit.varcorr[0]["sdcor"] == pytest.approx(3.6, abs=0.3)
+    assert fit.diagnostics["divergences"] == 0
