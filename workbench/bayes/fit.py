@@ -1,4 +1,13 @@
-"""``fit_bayes``: a design -> PyMC posterior -> the :class:`~workbench.record.Fit` record."""
+"""``fit_bayes``: a design -> PyMC posterior -> the :class:`~workbench.record.Fit` record.
+
+Defaults, chosen on ``benchmarks/bench_bayes.py`` (``y ~ 1 + x + (1 + x | g)``, 2 chains x 1000
+draws after 1000 tuning, 2 CPUs): the marginal parameterisation sampled by nutpie had no
+divergences and reached 59x (30 groups of 5) and 190x (100 groups of 10) the ESS per second of
+PyMC's default non-centered ``pm.sample``; a refit of new data of the same shape took 0.36 s and
+0.30 s wall.  Non-centered / nutpie reached 5x, marginal / pymc 4-16x, centered / nutpie 1-2x.
+So ``parameterization="auto"`` is ``marginal`` for one grouping factor (``noncentered`` for
+several, where the marginal form would be dense) and ``sampler="auto"`` is nutpie.
+"""
 
 from __future__ import annotations
 
