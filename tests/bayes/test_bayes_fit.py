@@ -174,6 +174,14 @@ def test_pymc_sampler_gives_the_same_record(bayes, data):
     for k in bayes.beta:
         assert abs(fit.beta[k] - bayes.beta[k]) < 0.5 * bayes.beta_se[k]
     assert list(posterior_frame(fit).columns) == list(posterior_frame(bayes).columns)
+    # compile once: a refit reuses the cached model and its NUTS step
+    before = cache_stats()["compiles"]
+    again = workbench.fit(FORMULA, data.assign(y=data.y - 1.0), method="bayes", sampler="pymc",
+                          parameterization="noncentered", seed=6, draws=300, tune=300, chains=2,
+                          progressbar=False)
+    assert cache_stats()["compiles"] == before
+    assert again.diagnostics["compile_seconds"] == 0.0
+    assert again.beta["(Intercept)"] - fit.beta["(Intercept)"] == pytest.approx(-1.0, abs=0.3)
 
 
 def test_eight_schools_published_posterior():
