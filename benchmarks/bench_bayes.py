@@ -19,7 +19,7 @@ The baseline is PyMC's default: the textbook non-centered model with ``LKJCholes
 
 Run::
 
-    python benchmarks/bench_bayes.py            # both sizes, six configurations (5-30 min)
+    python benchmarks/bench_bayes.py            # both sizes, 5 configurations + 2 baselines (5-30 min)
     python benchmarks/bench_bayes.py --quick    # 30 x 5, marginal / nutpie only
     python benchmarks/bench_bayes.py --sizes 100x10 --configs centered/nutpie
 
