@@ -20,8 +20,6 @@ writes the tables and figures to a directory.
 from __future__ import annotations
 
 import math
-import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -29,6 +27,7 @@ import numpy as np
 import pandas as pd
 
 from .errors import WorkbenchError
+from .io import atomic_write_text
 from .record import Fit
 
 PARAM_COLUMNS = ["parameter", "method", "estimate", "se", "lower", "upper", "interval"]
@@ -161,7 +160,7 @@ def compare(*fits) -> Comparison:
     """
     if not fits:
         raise WorkbenchError("compare needs at least one fit")
-    params, groups, vcs, methods = [], [], [], []
+    params, groups, methods = [], [], []
     seen: dict[str, int] = {}
     for obj in fits:
         if isinstance(obj, pd.DataFrame):
@@ -261,7 +260,6 @@ def _raw_and_shrinkage(fit: Fit):
     for t in design.terms:
         L = t.nlevels
         counts = np.bincount(t.codes, minlength=L)
-        wsum = np.bincount(t.codes, weights=w, minlength=L)
         for j, lev in enumerate(t.levels):
             sizes[(t.group, lev)] = int(counts[j])
         # per-level weighted least squares of resid on the term's columns
@@ -363,29 +361,6 @@ def format_latex(df: pd.DataFrame, digits: int = 4) -> str:
 
 
 # --------------------------------------------------------------------------- files
-def file_mode() -> int:
-    """Permissions of a new file under the current umask (``mkstemp`` makes them 0600)."""
-    mask = os.umask(0)
-    os.umask(mask)
-    return 0o666 & ~mask
-
-
-def atomic_write_text(path, text: str) -> None:
-    """Write text to ``path`` through a temporary file in the same folder and ``os.replace``."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-        os.chmod(tmp, file_mode())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-
-
 def compare_and_write(formula: str, data: pd.DataFrame, out_dir, priors: dict | None = None,
                       seed: int = 0, figures: bool = True, known_sd: str | None = None,
                       progress: bool = False, **bayes_options) -> dict:
@@ -449,4 +424,4 @@ def compare_and_write(formula: str, data: pd.DataFrame, out_dir, priors: dict | 
 
 
 __all__ = ["compare", "Comparison", "group_effects", "shrinkage_factor", "compare_and_write",
-           "format_markdown", "format_latex", "atomic_write_text"]
+           "format_markdown", "format_latex"]

@@ -13,7 +13,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from .compare import atomic_write_text, compare
+from .compare import compare
+from .io import atomic_write_text
 
 DESIGN_PATH = Path(__file__).resolve().parents[1] / "studies" / "designs" / "demo.toml"
 DEFAULT_DESIGN = {

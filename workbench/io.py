@@ -137,11 +137,19 @@ def atomic_path(path: str | os.PathLike, *, make_parents: bool = True) -> Iterat
         yield tmp
         if tmp.exists():
             _fsync(tmp)
+            os.chmod(tmp, file_mode())
         os.replace(tmp, dest)
     except BaseException:
         with contextlib.suppress(OSError):
             tmp.unlink()
         raise
+
+
+def file_mode() -> int:
+    """Permissions of a new file under the current umask (``mkstemp`` makes them 0600)."""
+    mask = os.umask(0)
+    os.umask(mask)
+    return 0o666 & ~mask
 
 
 def _fsync(path: Path) -> None:

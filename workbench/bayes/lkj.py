@@ -66,7 +66,7 @@ def lkj_cholesky(name: str, m: int, eta):
     return L
 
 
-def stack_matrix(entries) -> "TensorVariable":
+def stack_matrix(entries):
     """Nested lists of scalar tensors (``None`` for zero) -> a matrix tensor."""
     import pytensor.tensor as pt
 

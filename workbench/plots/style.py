@@ -8,8 +8,6 @@ reader can match them across figures.
 from __future__ import annotations
 
 import contextlib
-import os
-import tempfile
 from pathlib import Path
 
 OKABE_ITO = {
@@ -103,25 +101,16 @@ def save(fig, path_stem, formats=("png", "pdf")) -> list[Path]:
     """
     import matplotlib.pyplot as plt
 
-    from ..compare import file_mode
+    from ..io import atomic_write
 
     stem = Path(path_stem)
     stem.parent.mkdir(parents=True, exist_ok=True)
     out = []
     for fmt in formats:
         path = stem.with_name(f"{stem.name}.{fmt}")
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=f".{fmt}")
-        os.close(fd)
-        try:
-            meta = {"Software": None} if fmt == "png" else ({"CreationDate": None} if fmt == "pdf"
-                                                             else {"Date": None})
-            fig.savefig(tmp, format=fmt, metadata=meta)
-            os.chmod(tmp, file_mode())
-            os.replace(tmp, path)
-        except BaseException:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
-            raise
+        meta = {"Software": None} if fmt == "png" else ({"CreationDate": None} if fmt == "pdf"
+                                                         else {"Date": None})
+        atomic_write(path, lambda tmp: fig.savefig(tmp, format=fmt, metadata=meta))
         out.append(path)
     plt.close(fig)
     return out

@@ -348,7 +348,6 @@ class BlockedSystem:
         from scipy.linalg import solve_triangular
 
         q, m, p = self.q1, self.nr, self.p
-        lam = f.lambdas[0]
         Lf = np.moveaxis(f.L11, 0, -1)  # (q, q, L)
         T = np.moveaxis(f.T1, 0, -1)  # L^-1 lam'
         # N' = M^-1 lam' = L^-T T: back substitution per level

@@ -120,7 +120,6 @@ class VarianceScaleModel:
         UX, Uy = self.UX, self.Uy
         XUUX = np.einsum("jap,jaq->pq", UX, UX)
         XUUy = np.einsum("jap,ja->p", UX, Uy)
-        yUUy = float(np.einsum("ja,ja->", Uy, Uy))
         A = (self.XX - XUUX) / s2 + np.einsum("jap,jab,jbq->pq", UX, Minv, UX)
         b = (self.Xy - XUUy) / s2 + np.einsum("jap,jab,jb->p", UX, Minv, Uy)
         beta = np.linalg.solve(A, b)
