@@ -164,20 +164,7 @@ def assemble_fit(system: BlockedSystem, theta: np.ndarray, reml: bool = True, le
 
     varcorr = []
     for blk, lam in zip(st.blocks, f.lambdas):
-        G = s2 * (lam @ lam.T)
-        for glabel, sl in blk.terms:
-            cols = blk.columns[sl]
-            Gt = G[sl, sl]
-            sds = np.sqrt(np.clip(np.diag(Gt), 0, None))
-            for i, c in enumerate(cols):
-                varcorr.append({"grp": glabel, "var1": c, "var2": None, "vcov": float(Gt[i, i]),
-                                "sdcor": float(sds[i]), "sdcor_ci": None})
-            for i in range(len(cols)):
-                for j in range(i + 1, len(cols)):
-                    den = sds[i] * sds[j]
-                    cor = Gt[i, j] / den if den > 0 else math.nan
-                    varcorr.append({"grp": glabel, "var1": cols[i], "var2": cols[j],
-                                    "vcov": float(Gt[i, j]), "sdcor": float(cor), "sdcor_ci": None})
+        varcorr.extend(blk.varcorr_rows(s2 * (lam @ lam.T)))
     if not known:
         varcorr.append({"grp": "Residual", "var1": None, "var2": None, "vcov": float(s2),
                         "sdcor": float(sigma), "sdcor_ci": None})

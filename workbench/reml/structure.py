@@ -54,6 +54,29 @@ class FactorBlock:
     def nlevels(self) -> int:
         return len(self.levels)
 
+    def varcorr_rows(self, G: np.ndarray) -> list[dict]:
+        """Rows of lme4's ``as.data.frame(VarCorr())`` for this block's covariance G.
+
+        Per original term: its variances, then the correlations between its columns.  A
+        negative variance (possible in a nobound fit) has no sd (NaN), nor do its correlations.
+        """
+        rows = []
+        for glabel, sl in self.terms:
+            cols = self.columns[sl]
+            Gt = G[sl, sl]
+            d = np.diag(Gt)
+            sds = np.where(d >= 0, np.sqrt(np.abs(d)), np.nan)
+            for i, c in enumerate(cols):
+                rows.append({"grp": glabel, "var1": c, "var2": None, "vcov": float(d[i]),
+                             "sdcor": float(sds[i]), "sdcor_ci": None})
+            for i in range(len(cols)):
+                for j in range(i + 1, len(cols)):
+                    den = sds[i] * sds[j]
+                    cor = Gt[i, j] / den if den > 0 else float("nan")
+                    rows.append({"grp": glabel, "var1": cols[i], "var2": cols[j],
+                                 "vcov": float(Gt[i, j]), "sdcor": float(cor), "sdcor_ci": None})
+        return rows
+
     def lam(self, theta: np.ndarray) -> np.ndarray:
         """The q x q lower-triangular relative covariance factor for ``theta``."""
         lam = np.zeros((self.q, self.q))

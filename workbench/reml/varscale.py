@@ -290,21 +290,7 @@ def fit_from_psi(model: VarianceScaleModel, psi: np.ndarray, label: str | None =
     se = np.sqrt(np.diag(vcov))
     z = norm.ppf(0.5 + level / 2)
     names = design.fixed_names
-    varcorr = []
-    for glabel, sl in blk.terms:
-        cols = blk.columns[sl]
-        Gt = G[sl, sl]
-        d = np.diag(Gt)
-        sds = np.where(d >= 0, np.sqrt(np.abs(d)), np.nan)
-        for i, c in enumerate(cols):
-            varcorr.append({"grp": glabel, "var1": c, "var2": None, "vcov": float(d[i]),
-                            "sdcor": float(sds[i]), "sdcor_ci": None})
-        for i in range(len(cols)):
-            for j in range(i + 1, len(cols)):
-                den = sds[i] * sds[j]
-                cor = Gt[i, j] / den if den > 0 else math.nan
-                varcorr.append({"grp": glabel, "var1": cols[i], "var2": cols[j],
-                                "vcov": float(Gt[i, j]), "sdcor": float(cor), "sdcor_ci": None})
+    varcorr = blk.varcorr_rows(G)
     varcorr.append({"grp": "Residual", "var1": None, "var2": None, "vcov": float(s2),
                     "sdcor": math.sqrt(s2), "sdcor_ci": None})
     # b_j = G W D M^-1 U'r ; Var(b_j | y) = G - G W D M^-1 D W' G
