@@ -127,6 +127,31 @@ class Fit:
         df["interval"] = self.interval
         return df
 
+    # ------------------------------------------------------------------ Bayesian draws
+    def draws(self) -> pd.DataFrame:
+        """Posterior draws (bayes) with the tidy parameter names as columns."""
+        from .bayes.draws import posterior_frame
+
+        return posterior_frame(self)
+
+    def prior_draws(self, n: int = 1000, seed: int = 0) -> pd.DataFrame:
+        """Draws from the priors of a Bayesian fit, same columns as :meth:`draws`."""
+        from .bayes.draws import prior_frame
+
+        return prior_frame(self, n, seed)
+
+    def posterior_predictive(self, seed: int = 0) -> np.ndarray:
+        """Replicated responses, one row per posterior draw: shape (chains x draws, nobs)."""
+        from .bayes.draws import posterior_predictive
+
+        return posterior_predictive(self, seed)
+
+    def prior_predictive(self, n: int = 500, seed: int = 0) -> np.ndarray:
+        """Responses simulated from the priors: shape (n, nobs)."""
+        from .bayes.draws import prior_predictive
+
+        return prior_predictive(self, n, seed)
+
     def ranef_frame(self) -> pd.DataFrame:
         """The ``ranef`` rows as a DataFrame."""
         return pd.DataFrame(self.ranef)

@@ -101,6 +101,11 @@ def test_frames_and_predictive(bayes, data):
     assert yrep.shape == (1000, len(data))
     assert abs(yrep.mean() - data.y.mean()) < 0.2
     assert prior_predictive(bayes, n=50, seed=0).shape == (50, len(data))
+    # the same draws are available on the fit itself
+    assert bayes.draws().equals(post)
+    assert bayes.prior_draws(n=300, seed=1).equals(pri)
+    np.testing.assert_array_equal(bayes.posterior_predictive(seed=0), yrep)
+    assert bayes.prior_predictive(n=50, seed=0).shape == (50, len(data))
 
 
 def test_refit_new_data_without_recompiling(bayes, data):
