@@ -35,6 +35,16 @@ def varcorr_param_name(row: dict) -> str:
     return f"cor[{g}:{row['var1']},{row['var2']}]"
 
 
+def varcorr_var_name(row: dict) -> str:
+    """Variance-scale name of a ``varcorr`` row: ``var[g:T]``, ``cov[g:T1,T2]``, ``var[Residual]``."""
+    if row["grp"] == "Residual":
+        return "var[Residual]"
+    g = _base_group(row["grp"])
+    if row.get("var2") is None:
+        return f"var[{g}:{row['var1']}]"
+    return f"cov[{g}:{row['var1']},{row['var2']}]"
+
+
 @dataclass(eq=False)
 class Fit:
     """A fitted model, REML/ML or Bayesian.

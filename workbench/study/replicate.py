@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 from scipy.stats import norm
 
-from ..record import _base_group, varcorr_param_name
+from ..record import varcorr_param_name, varcorr_var_name
 from ..simulate.generate import generate
 from ..simulate.schema import SimDesign
 
@@ -41,16 +41,6 @@ def sampler_seed(seed: int, condition: int, replicate: int) -> int:
     """An integer sampler seed for a Bayesian fit of one replicate."""
     ss = np.random.SeedSequence(seed, spawn_key=(condition, replicate, 1))
     return int(ss.generate_state(1)[0])
-
-
-def var_name(row: dict) -> str:
-    """Variance-scale name of a ``varcorr`` row: ``var[g:T]``, ``cov[g:T1,T2]``, ``var[Residual]``."""
-    if row["grp"] == "Residual":
-        return "var[Residual]"
-    g = _base_group(row["grp"])
-    if row.get("var2") is None:
-        return f"var[{g}:{row['var1']}]"
-    return f"cov[{g}:{row['var1']},{row['var2']}]"
 
 
 def sd_to_var_name(name: str) -> str | None:
@@ -106,7 +96,7 @@ def fit_values(fit, kind: str, level: float = 0.95,
         if kind == "profile" and profile and name in profile:
             ci = profile[name]
         out[name] = (_f(r.get("sdcor")), _f(r.get("sdcor_se")), _f(ci[0]), _f(ci[1]))
-        recorded_var[var_name(r)] = _f(r.get("vcov"))
+        recorded_var[varcorr_var_name(r)] = _f(r.get("vcov"))
     # variance scale
     for vname, vest in recorded_var.items():
         vp = var_params.get(vname) or {}
