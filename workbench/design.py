@@ -123,6 +123,9 @@ def _level_labels(col: pd.Series) -> tuple[np.ndarray, list[str]]:
         cat = col.cat.remove_unused_categories()
         labels = [str(c) for c in cat.cat.categories]
         return cat.cat.codes.to_numpy(np.int64), labels
+    if pd.api.types.is_integer_dtype(col) and not pd.api.types.is_bool_dtype(col):
+        codes, uniq = pd.factorize(col.to_numpy(), sort=True)
+        return codes.astype(np.int64, copy=False), uniq.astype(str).tolist()
     if pd.api.types.is_numeric_dtype(col) and not pd.api.types.is_bool_dtype(col):
         codes, uniq = pd.factorize(col.to_numpy(dtype=float), sort=True)
         if np.all(np.mod(uniq, 1.0) == 0):
