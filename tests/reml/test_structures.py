@@ -136,3 +136,32 @@ def test_bad_input_is_a_clear_error(mutate, known, match):
     data = mutate(_slopes_data(2).assign(s=1.0))
     with pytest.raises(workbench.WorkbenchError, match=match):
         workbench.fit("y ~ 1 + x + (1 | g)", data, known_sd=known)
+
+
+# Two data sets (drawn by benchmarks/lme4_crosscheck.py, seed 2) on which a gradient search
+# stopped at lambda_11 = 0: the criterion is even in each diagonal entry of lambda, so its
+# gradient there is exactly zero, but it was no minimum; lme4 (derivative-free) found a
+# criterion 3.27 and 0.62 lower.
+DATA_DIR = __import__("pathlib").Path(__file__).parent / "data"
+
+
+def test_zero_gradient_boundary_point_is_not_accepted_intercept():
+    from scipy.optimize import minimize_scalar
+
+    data = pd.read_csv(DATA_DIR / "boundary_stationary_intercept.csv")
+    fit = workbench.fit("y ~ 1 + x + (1 | g)", data)
+    crit = make_criterion(build_design("y ~ 1 + x + (1 | g)", data))
+    grid = np.linspace(0, 3, 301)
+    t0 = grid[np.argmin([crit([t]) for t in grid])]
+    best = minimize_scalar(lambda t: crit([t]), bounds=(max(t0 - 0.02, 0), t0 + 0.02),
+                           method="bounded", options={"xatol": 1e-10}).fun
+    assert crit([0.0]) - best > 3.0  # the boundary is far from optimal here
+    assert fit.criterion <= best + 1e-9 * abs(best)
+    assert not fit.singular
+
+
+def test_zero_gradient_boundary_point_is_not_accepted_slopes():
+    data = pd.read_csv(DATA_DIR / "boundary_stationary_slopes.csv")
+    fit = workbench.fit("y ~ 1 + x + (1 + x | g)", data)
+    best = _multistart_min("y ~ 1 + x + (1 + x | g)", data, starts=6)
+    assert fit.criterion <= best + 1e-7 * abs(best)

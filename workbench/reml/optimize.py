@@ -8,9 +8,11 @@ correlation to +-1.  So the search has three stages, each recorded:
    there is one (one grouping factor), otherwise Powell's COBYQA (a derivative-free
    trust-region method of the BOBYQA family that lme4 uses), honouring the bounds;
 2. when a diagonal entry ends near zero, the fit with it pinned at exactly zero is tried (a
-   singular fit has its optimum on the boundary), and so is a restart from inside the feasible
-   region (the profiled criterion is not convex: the boundary point can be a local minimum with
-   a better one inside);
+   singular fit has its optimum on the boundary), and the criterion is probed along that entry
+   (it is even in each diagonal entry, so zero is always a stationary point, often not a
+   minimum, and the profiled criterion is not convex): any better point found starts a new
+   search; after a gradient search, a derivative-free search from lme4's start confirms the
+   boundary fit;
 3. the projected gradient is checked; if it is not small, an L-BFGS-B polish runs from the best
    point (boundary entries held at zero).
 
@@ -213,17 +215,44 @@ def optimize_theta(
         stages.append({"stage": f"boundary {near}", "criterion": float(res_b.fun),
                        "evaluations": nev, "success": bool(res_b.success),
                        "improved": bool(f.best_f < before)})
-        # (b) the boundary point can be a local minimum with a better one inside (the profiled
-        # criterion is not convex): restart from inside before accepting a singular fit.
-        x0 = f.best_x.copy()
-        inside = [i for i in np.flatnonzero(diagonal) if i not in near]
-        scale = float(np.mean(x0[inside])) if inside else 1.0
-        x0[near] = 0.5 * max(scale, 0.2)
-        before = f.best_f
-        res_i, nev = local(x0)
-        stages.append({"stage": "interior restart", "criterion": float(res_i.fun),
-                       "evaluations": nev, "success": bool(res_i.success),
-                       "improved": bool(f.best_f < before)})
+        # (b) the boundary point can be a stationary point that is no minimum: the criterion
+        # is even in each diagonal entry of lambda, so its gradient there is exactly zero and
+        # a gradient method stops on it.  Probe along each such entry, and search again from
+        # any better point found, until the boundary holds (at most three rounds).
+        for _ in range(3):
+            before = f.best_f
+            n0 = f.n
+            zero = [int(i) for i in np.flatnonzero(diagonal) if f.best_x[i] < boundary_tol]
+            inside = [i for i in np.flatnonzero(diagonal) if i not in zero]
+            scale = max(float(np.mean(f.best_x[inside])) if inside else 1.0, 0.2)
+            base = f.best_x.copy()
+            for i in zero:
+                for h in (0.01, 0.05, 0.2, 0.5, 1.0, 2.0):
+                    x = base.copy()
+                    x[i] = h * scale
+                    f(x)
+            if not f.best_f < before - 1e-10 * max(1.0, abs(before)):
+                stages.append({"stage": "boundary probe", "criterion": float(f.best_f),
+                               "evaluations": f.n - n0, "improved": False})
+                break
+            res_i, nev = local(f.best_x.copy(), radius=0.05 * scale)
+            stages.append({"stage": "boundary probe + restart", "criterion": float(f.best_f),
+                           "evaluations": f.n - n0, "success": bool(res_i.success),
+                           "improved": True})
+            success = bool(res_i.success)
+        # (c) after a gradient search, confirm a boundary fit by a derivative-free search from
+        # lme4's start (BOBYQA's way), which does not stop at zero-gradient points.
+        if objective is not None and any(f.best_x[i] < boundary_tol for i in np.flatnonzero(diagonal)):
+            before = f.best_f
+            res_c, nev = cobyqa(np.asarray(theta0, dtype=float), radius=radius)
+            improved = f.best_f < before - 1e-10 * max(1.0, abs(before))
+            stages.append({"stage": "COBYQA check", "criterion": float(res_c.fun),
+                           "evaluations": nev, "success": bool(res_c.success),
+                           "improved": bool(improved)})
+            if improved:
+                res_p, nev = local(f.best_x.copy())
+                stages.append({"stage": "L-BFGS-B from COBYQA", "criterion": float(f.best_f),
+                               "evaluations": nev, "success": bool(res_p.success)})
         methods.append("boundary")
 
     grad = _projected_gradient(f, f.best_x, lower, objective=objective)
