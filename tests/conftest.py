@@ -20,6 +20,14 @@ def load_reference_data(name: str) -> pd.DataFrame:
     return pd.read_csv(REFERENCE / name, dtype={c: str for c in FACTORS.get(name, [])})
 
 
+def load_shared_data(name: str) -> pd.DataFrame:
+    """A data set from ../shared/data; the test is skipped where that folder is absent."""
+    path = DATA / name
+    if not path.exists():
+        pytest.skip("../shared/data is not present")
+    return pd.read_csv(path)
+
+
 @pytest.fixture(scope="session")
 def lme4_reference() -> dict:
     if not (REFERENCE / "lme4_reference.json").exists():

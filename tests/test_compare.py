@@ -12,15 +12,12 @@ from workbench.compare import (Comparison, compare, format_latex, format_markdow
 from workbench.errors import WorkbenchError
 from workbench.record import Fit
 
-from tests.conftest import DATA, load_reference_data
+from tests.conftest import load_reference_data, load_shared_data
 
 
 @pytest.fixture(scope="module")
 def radon():
-    path = DATA / "radon_mn.csv"
-    if not path.exists():
-        pytest.skip("../shared/data is not present")
-    return pd.read_csv(path)
+    return load_shared_data("radon_mn.csv")
 
 
 @pytest.fixture(scope="module")
@@ -88,10 +85,7 @@ def test_shrinkage_identity_and_closed_form(radon, radon_fits):
 
 def test_shrinkage_known_sd():
     """Eight schools form: k_j = tau^2 / (tau^2 + s_j^2)."""
-    path = DATA / "eight_schools.csv"
-    if not path.exists():
-        pytest.skip("../shared/data is not present")
-    d = pd.read_csv(path)
+    d = load_shared_data("eight_schools.csv")
     f = workbench.fit("y ~ 1 + (1 | school)", d, known_sd="sigma")
     # pin tau away from the boundary by rebuilding at a chosen theta
     from workbench.reml.fit import assemble_fit
