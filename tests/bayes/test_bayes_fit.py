@@ -16,7 +16,7 @@ from workbench.bayes.draws import (posterior_frame, posterior_predictive, prior_
                                    prior_predictive)
 from workbench.bayes.priors import Fixed
 from workbench.design import build_design
-from workbench.reml.structure import build_structure
+from workbench.structure import build_structure
 
 FORMULA = "y ~ 1 + x + (1 + x | g)"
 OPTS = dict(draws=500, tune=500, chains=2, progressbar=False)

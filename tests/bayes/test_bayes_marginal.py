@@ -10,7 +10,7 @@ from tests.bayes.conftest import crossed_data, slopes_data
 from tests.conftest import DATA
 from workbench.bayes.marginal import draw_ranef, loglik_graph, stacked_Z, sufficient_stats
 from workbench.design import build_design
-from workbench.reml.structure import build_structure
+from workbench.structure import build_structure
 
 
 def _case(which):

@@ -10,7 +10,7 @@ from workbench.bayes.marginal import stacked_Z
 from workbench.bayes.model import build_model, make_layout, model_data
 from workbench.bayes.priors import resolve_priors
 from workbench.design import build_design
-from workbench.reml.structure import build_structure
+from workbench.structure import build_structure
 
 PRIORS = {"beta[(Intercept)]": "Normal(1, 3)", "beta[x]": "StudentT(3, 0, 2.5)",
           "sd[g:(Intercept)]": "HalfCauchy(2)", "sd[g:x]": "InverseGamma(2, 0.5)",

@@ -11,7 +11,7 @@ from workbench.api import fit
 from workbench.bayes.priors import Fixed, Prior, default_priors, parse_prior, resolve_priors
 from workbench.design import build_design
 from workbench.errors import SpecError
-from workbench.reml.structure import build_structure
+from workbench.structure import build_structure
 
 
 @pytest.mark.parametrize("text, family, args", [

@@ -9,7 +9,7 @@ import workbench
 from tests.conftest import DATA
 from workbench.design import build_design
 from workbench.reml.criterion import make_criterion
-from workbench.reml.structure import build_structure
+from workbench.structure import build_structure
 
 
 def _multistart_min(formula, data, reml=True, starts=6, seed=0):

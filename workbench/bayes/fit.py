@@ -128,7 +128,7 @@ def fit_bayes(design, label: str | None = None, *, draws: int = 1000, tune: int 
     if priors is not None and not isinstance(priors, dict):
         raise SpecError("option priors must be a dict {key: 'Dist(args)'}")
 
-    from ..reml.structure import build_structure
+    from ..structure import build_structure
     from .model import PARAMETERIZATIONS, make_layout, model_data
 
     if parameterization not in PARAMETERIZATIONS + ("auto",):

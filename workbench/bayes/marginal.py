@@ -36,24 +36,10 @@ def _weights(design) -> tuple[np.ndarray, bool]:
     return 1.0 / design.known_sd ** 2, True
 
 
-def _per_level(codes, U, V, L, w):
-    a, b = U.shape[1], V.shape[1]
-    out = np.empty((L, a, b))
-    for i in range(a):
-        for j in range(b):
-            out[:, i, j] = np.bincount(codes, weights=w * U[:, i] * V[:, j], minlength=L)
-    return out
-
-
-def stacked_Z(structure, n: int) -> sp.csr_matrix:
-    """Sparse n x Q matrix of all random-effects columns (block, level, column order)."""
-    mats = []
-    for blk in structure.blocks:
-        q = blk.q
-        rows = np.repeat(np.arange(n), q)
-        cols = (blk.codes[:, None] * q + np.arange(q)[None, :]).ravel()
-        mats.append(sp.csr_matrix((blk.Z.ravel(), (rows, cols)), shape=(n, blk.nlevels * q)))
-    return sp.hstack(mats).tocsr()
+def stacked_Z(structure, n: int | None = None) -> sp.csr_matrix:
+    """Sparse n x Q matrix of all random-effects columns (block, level, column order): the
+    structure's :meth:`~workbench.structure.Structure.stacked_Z`."""
+    return structure.stacked_Z()
 
 
 def sufficient_stats(design, structure) -> dict[str, np.ndarray]:
@@ -69,12 +55,11 @@ def sufficient_stats(design, structure) -> dict[str, np.ndarray]:
     }
     if len(structure.blocks) == 1:
         blk = structure.blocks[0]
-        L = blk.nlevels
-        out["m_ZtWZ"] = _per_level(blk.codes, blk.Z, blk.Z, L, w)
-        out["m_ZtWX"] = _per_level(blk.codes, blk.Z, X, L, w)
-        out["m_ZtWy"] = _per_level(blk.codes, blk.Z, y[:, None], L, w)[:, :, 0]
+        out["m_ZtWZ"] = np.moveaxis(blk.cross(blk.Z, blk.Z, w), -1, 0)
+        out["m_ZtWX"] = np.moveaxis(blk.cross(blk.Z, X, w), -1, 0)
+        out["m_ZtWy"] = np.moveaxis(blk.cross(blk.Z, y[:, None], w)[:, 0], -1, 0)
     else:
-        Z = stacked_Z(structure, design.n)
+        Z = structure.stacked_Z()
         ZW = Z.multiply(w[:, None]).tocsr()
         out["m_ZtWZ"] = np.asarray((ZW.T @ Z).todense())
         out["m_ZtWX"] = np.asarray(ZW.T @ X)
@@ -84,7 +69,7 @@ def sufficient_stats(design, structure) -> dict[str, np.ndarray]:
 
 def n_stacked(structure) -> int:
     """Total number of random effects (levels x columns over all factors)."""
-    return sum(b.nlevels * b.q for b in structure.blocks)
+    return structure.nranef
 
 
 # --------------------------------------------------------------------------- PyTensor graph

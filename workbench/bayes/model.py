@@ -7,7 +7,7 @@ model therefore refits new data of the same layout, default (data-scaled) priors
 without recompiling.
 
 Variables every parameterisation leaves in the posterior (block ``k`` is the k-th factor block
-of :func:`workbench.reml.structure.build_structure`):
+of :func:`workbench.structure.build_structure`):
 
 * ``beta`` (p,) fixed effects, formula order;
 * ``sd{k}`` (q_k,) group sds of block k's columns; ``corr{k}`` (q_k, q_k) their correlation

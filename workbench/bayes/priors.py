@@ -330,7 +330,7 @@ def resolve_priors(design: Design, structure, user: dict | None = None) -> dict[
     Parameters
     ----------
     design : Design
-    structure : workbench.reml.structure.Structure
+    structure : workbench.structure.Structure
     user : dict, optional
         ``{key: "Dist(args)" or Prior}``.
 

@@ -24,7 +24,7 @@ import scipy.sparse as sp
 from scipy.linalg import cholesky, LinAlgError
 
 from ..design import Design
-from .structure import Structure, build_structure
+from ..structure import Structure, build_structure
 
 
 def _batched_chol(A: np.ndarray) -> np.ndarray:
@@ -59,22 +59,6 @@ def _batched_tri_inv(L: np.ndarray) -> np.ndarray:
     return np.linalg.solve(L, eye)
 
 
-def _per_level_outer(codes: np.ndarray, U: np.ndarray, V: np.ndarray, L: int,
-                     symmetric: bool = False) -> np.ndarray:
-    """Per-level sums of outer(U_i, V_i), level last: shape (U.shape[1], V.shape[1], L)."""
-    a, b = U.shape[1], V.shape[1]
-    out = np.empty((a, b, L))
-    for i in range(a):
-        for j in range(i if symmetric else 0, b):
-            if symmetric and j == i and np.all(U[:, i] == 1.0):
-                out[i, j] = np.bincount(codes, minlength=L)
-            else:
-                out[i, j] = np.bincount(codes, weights=U[:, i] * V[:, j], minlength=L)
-            if symmetric:
-                out[j, i] = out[i, j]
-    return out
-
-
 def _lead_factor(lam: np.ndarray, A11: np.ndarray):
     """Per-level Cholesky of lam' A11_l lam + I and T_l = L_l^-1 lam', vectorised over levels.
 
@@ -102,14 +86,6 @@ def _lead_factor(lam: np.ndarray, A11: np.ndarray):
             row -= Lf[i, k][None, :] * T[k]
         T[i] = row / Lf[i, i][None, :]
     return Lf, T
-
-
-def _sparse_Z(codes: np.ndarray, Z: np.ndarray, L: int) -> sp.csr_matrix:
-    """The n x (L q) sparse indicator-times-columns matrix of one factor block."""
-    n, q = Z.shape
-    rows = np.repeat(np.arange(n), q)
-    cols = (codes[:, None] * q + np.arange(q)[None, :]).ravel()
-    return sp.csr_matrix((Z.ravel(), (rows, cols)), shape=(n, L * q))
 
 
 def _pair_structure(A1r: sp.csr_matrix, L1: int, q1: int, nr: int):
@@ -193,22 +169,19 @@ class BlockedSystem:
         b1 = blocks[0]
         Z1 = b1.Z if w is None else b1.Z * w[:, None]
         self.L1, self.q1 = b1.nlevels, b1.q
-        self.A11 = _per_level_outer(b1.codes, Z1, Z1, self.L1, symmetric=True)
+        self.A11 = b1.cross(Z1, Z1, symmetric=True)
         self.single = len(blocks) == 1
         # sizes of the rest: other blocks' u, then beta, then y
         self.rest_sizes = [b.nlevels * b.q for b in blocks[1:]]
         self.nu_rest = int(sum(self.rest_sizes))
         self.nr = self.nu_rest + self.p + 1
         if self.single:
-            self.A1r = _per_level_outer(b1.codes, Z1, Xy, self.L1)
+            self.A1r = b1.cross(Z1, Xy)
             self.Arr = Xy.T @ Xy
         else:
-            Zr = [
-                _sparse_Z(b.codes, b.Z if w is None else b.Z * w[:, None], b.nlevels)
-                for b in blocks[1:]
-            ]
+            Zr = [b.sparse_Z(w) for b in blocks[1:]]
             R = sp.hstack(Zr + [sp.csr_matrix(Xy)], format="csr")
-            Z1s = _sparse_Z(b1.codes, Z1, self.L1)
+            Z1s = b1.sparse_Z(w)
             self.A1r = (Z1s.T @ R).tocsr()
             self.A1r.sort_indices()
             self.Arr = (R.T @ R).toarray()

@@ -13,7 +13,7 @@ import scipy.sparse as sp
 
 from ..errors import WorkbenchError
 from ..record import Fit
-from .structure import build_structure
+from ..structure import build_structure
 
 MAX_DENSE_N = 5000
 
@@ -25,14 +25,7 @@ def build_Z(design, dense: bool = True):
     -------
     Z : ndarray or sparse matrix, shape (n, sum of levels * q)
     """
-    blocks = build_structure(design).blocks
-    mats = []
-    for b in blocks:
-        n, q = b.Z.shape
-        rows = np.repeat(np.arange(n), q)
-        cols = (b.codes[:, None] * q + np.arange(q)[None, :]).ravel()
-        mats.append(sp.csr_matrix((b.Z.ravel(), (rows, cols)), shape=(n, b.nlevels * q)))
-    Z = sp.hstack(mats, format="csr")
+    Z = build_structure(design).stacked_Z()
     return Z.toarray() if dense else Z
 
 

@@ -22,7 +22,7 @@ import math
 import numpy as np
 
 from ..errors import NotYetSupportedError, WorkbenchError
-from .structure import build_structure
+from ..structure import build_structure
 
 
 class VarianceScaleModel:
@@ -53,15 +53,9 @@ class VarianceScaleModel:
         # free entries of G: those the formula lets be non-zero (a term's lower triangle)
         self.pos = [(r, c) for (r, c) in blk.positions]
         X, y, Z, codes = design.X, design.y, blk.Z, blk.codes
-        H = np.zeros((J, q, q))
-        ZX = np.zeros((J, q, self.p))
-        Zy = np.zeros((J, q))
-        for a in range(q):
-            for b in range(q):
-                H[:, a, b] = np.bincount(codes, Z[:, a] * Z[:, b], minlength=J)
-            for k in range(self.p):
-                ZX[:, a, k] = np.bincount(codes, Z[:, a] * X[:, k], minlength=J)
-            Zy[:, a] = np.bincount(codes, Z[:, a] * y, minlength=J)
+        H = np.moveaxis(blk.cross(Z, Z, symmetric=True), -1, 0)  # (J, q, q)
+        ZX = np.moveaxis(blk.cross(Z, X), -1, 0)  # (J, q, p)
+        Zy = np.moveaxis(blk.cross(Z, y[:, None])[:, 0], -1, 0)  # (J, q)
         ev, W = np.linalg.eigh(H)
         tol = ev.max(axis=1, keepdims=True) * 1e-10
         D = np.sqrt(np.where(ev > tol, ev, 0.0))

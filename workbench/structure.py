@@ -1,4 +1,8 @@
-"""Random-effects structure and its relative covariance parameters theta.
+"""Random-effects structure: levels, columns, theta layout, stacked Z and per-level cross-products.
+
+lme4's ``reTrms``, MixedModels.jl's ``ReMat``: both fitters (the REML/ML engine and the Bayesian
+model) read the random-effects terms through this module, and only this module builds the sparse
+random-effects model matrix Z or the per-level sufficient statistics ``sum_{i in level l} u_i v_i'``.
 
 Terms that share a grouping factor are amalgamated into one *factor block* (as MixedModels.jl
 does), whose relative covariance factor lambda is lower triangular with structural zeros where
@@ -13,8 +17,45 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+import scipy.sparse as sp
 
-from ..design import Design
+from .design import Design
+
+
+def per_level_cross(codes: np.ndarray, U: np.ndarray, V: np.ndarray, nlevels: int,
+                    weights: np.ndarray | None = None, symmetric: bool = False) -> np.ndarray:
+    """Per-level sums of weighted outer products, level last.
+
+    ``out[a, b, l] = sum over rows i of level l of w_i U[i, a] V[i, b]`` (``w = 1`` if no
+    ``weights``): the blocks of ``Z_l' W V_l`` for the rows of each level, without forming Z.
+
+    Parameters
+    ----------
+    codes : ndarray of int, shape (n,)
+        Level of each row.
+    U, V : ndarray, shapes (n, a) and (n, b)
+    nlevels : int
+    weights : ndarray, shape (n,), optional
+    symmetric : bool
+        ``U is V``: compute the upper triangle and mirror it (a column of ones on the diagonal
+        is counted, not summed).
+
+    Returns
+    -------
+    ndarray, shape (a, b, nlevels)
+    """
+    a, b = U.shape[1], V.shape[1]
+    out = np.empty((a, b, nlevels))
+    for i in range(a):
+        for j in range(i if symmetric else 0, b):
+            if weights is None and symmetric and j == i and np.all(U[:, i] == 1.0):
+                out[i, j] = np.bincount(codes, minlength=nlevels)
+            else:
+                prod = U[:, i] * V[:, j] if weights is None else weights * U[:, i] * V[:, j]
+                out[i, j] = np.bincount(codes, weights=prod, minlength=nlevels)
+            if symmetric:
+                out[j, i] = out[i, j]
+    return out
 
 
 @dataclass(frozen=True, eq=False)
@@ -77,6 +118,24 @@ class FactorBlock:
                                  "vcov": float(Gt[i, j]), "sdcor": float(cor), "sdcor_ci": None})
         return rows
 
+    def sparse_Z(self, row_scale: np.ndarray | None = None) -> sp.csr_matrix:
+        """This block's n x (levels q) random-effects model matrix, level-major columns.
+
+        Row i has the block's columns ``Z[i]`` (times ``row_scale[i]`` if given) in the
+        columns of its level: ``Z @ b.ravel()`` is ``sum_k Z[i, k] b[level_i, k]``.
+        """
+        Z = self.Z if row_scale is None else self.Z * row_scale[:, None]
+        n, q = Z.shape
+        rows = np.repeat(np.arange(n), q)
+        cols = (self.codes[:, None] * q + np.arange(q)[None, :]).ravel()
+        return sp.csr_matrix((Z.ravel(), (rows, cols)), shape=(n, self.nlevels * q))
+
+    def cross(self, U: np.ndarray, V: np.ndarray, weights: np.ndarray | None = None,
+              symmetric: bool = False) -> np.ndarray:
+        """Per-level ``sum w_i U_i V_i'`` over this block's levels, shape (a, b, levels); see
+        :func:`per_level_cross`."""
+        return per_level_cross(self.codes, U, V, self.nlevels, weights, symmetric)
+
     def lam(self, theta: np.ndarray) -> np.ndarray:
         """The q x q lower-triangular relative covariance factor for ``theta``."""
         lam = np.zeros((self.q, self.q))
@@ -99,6 +158,15 @@ class Structure:
         """One lambda matrix per block."""
         theta = np.asarray(theta, dtype=float)
         return [b.lam(theta) for b in self.blocks]
+
+    @property
+    def nranef(self) -> int:
+        """Number of stacked random effects (levels x columns over all blocks)."""
+        return sum(b.nlevels * b.q for b in self.blocks)
+
+    def stacked_Z(self, row_scale: np.ndarray | None = None) -> sp.csr_matrix:
+        """The sparse n x :attr:`nranef` matrix of all blocks' Z, block by block, level-major."""
+        return sp.hstack([b.sparse_Z(row_scale) for b in self.blocks], format="csr")
 
 
 def build_structure(design: Design) -> Structure:
