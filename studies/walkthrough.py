@@ -325,7 +325,7 @@ for label, fit, y_, codes, sa, s in [
     ge = group_effects(fit).set_index("level").reindex(levels)
     check(f"5 {label}: posterior mean of beta = GLS beta", maxabs(m_beta, list(fit.beta.values())), 1e-8)
     check(f"5 {label}: posterior mean of b = BLUPs", maxabs(m_b, ge["estimate"]), 1e-8)
-    check(f"5 {label}: posterior covariance of beta = (X'V^-1 X)^-1", maxabs(cov_beta, fit.extra["vcov"]), 1e-8)
+    check(f"5 {label}: posterior covariance of beta = (X'V^-1 X)^-1", maxabs(cov_beta, fit.state.vcov), 1e-8)
     check(f"5 {label}: posterior sd of b given beta = conditional sd", maxabs(cond_sd_b, ge["sd"]), 1e-8)
     print(f"{label}: posterior sd of b exceeds the conditional sd by up to "
           f"{np.max(post_sd_b / ge['sd'] - 1):.1%} (the uncertainty in beta)")
@@ -363,7 +363,7 @@ def averaged(fit, sd_grid, log_prior=None, sigma_values=None):
     sig = [None] if known else (L.sigma_grid(fit) if sigma_values is None else sigma_values)
     w = np.exp(lp - lp.max())
     w /= w.sum()
-    system = fit.extra["system"]
+    system = fit.state.system
     beta_m, b_m = 0.0, 0.0
     for i, sa in enumerate(sd_grid):
         for j, s in enumerate(sig):

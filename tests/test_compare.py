@@ -90,7 +90,7 @@ def test_shrinkage_known_sd():
     # pin tau away from the boundary by rebuilding at a chosen theta
     from workbench.reml.fit import assemble_fit
 
-    g = assemble_fit(f.extra["system"], np.array([6.0]))
+    g = assemble_fit(f.state.system, np.array([6.0]))
     ge = group_effects(g)
     np.testing.assert_allclose(ge["shrinkage"], 36.0 / (36.0 + d["sigma"].to_numpy() ** 2))
     np.testing.assert_allclose(ge["estimate"], ge["shrinkage"] * ge["raw"], atol=1e-9)

@@ -1,8 +1,13 @@
 """One fit record for every method.
 
 A :class:`Fit` holds what both fitters report, under the same names, and keeps the fitter's own
-record (optimizer summary, InferenceData) beside it.  ``to_dict()`` is the JSON record the CLI
-writes; :meth:`Fit.params` is the tidy parameter table that :func:`workbench.compare` stacks.
+state beside it, typed: :class:`RemlState` (theta, the factored system, the optimizer's record)
+or :class:`BayesState` (InferenceData, priors, sampler settings).  Every fit is made once by
+:func:`build_fit` and never changed afterwards (a copy with other intervals is a new record).
+Code that needs one fitter's state asks for it through :meth:`Fit.reml_state` or
+:meth:`Fit.bayes_state`, which raise a plain error for the other kind of fit.  ``to_dict()`` is the
+JSON record the CLI writes; :meth:`Fit.params` is the tidy parameter table that
+:func:`workbench.compare` stacks.
 
 Parameter names, everywhere: ``beta[NAME]``, ``sd[GROUP:TERM]``, ``cor[GROUP:TERM1,TERM2]``,
 ``sigma``; on the variance scale ``var[GROUP:TERM]``, ``var[Residual]``.
@@ -17,6 +22,8 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+
+from .errors import WorkbenchError
 
 
 def _base_group(grp: str) -> str:
@@ -45,9 +52,74 @@ def varcorr_var_name(row: dict) -> str:
     return f"cov[{g}:{row['var1']},{row['var2']}]"
 
 
-@dataclass(eq=False)
+@dataclass(frozen=True, eq=False)
+class RemlState:
+    """What the REML/ML engine keeps of a fit.
+
+    Attributes
+    ----------
+    vcov : ndarray, shape (p, p)
+        Covariance of the fixed effects.
+    reml : bool
+        REML (True) or ML (False).
+    theta : ndarray or None
+        Relative covariance parameters at the optimum (lme4's ``getME(fit, "theta")``); None for
+        a fit on the variance scale that left the lme4 parameter space (``nobound``).
+    system : BlockedSystem or None
+        The factored penalized least-squares system (None when ``theta`` is).
+    optimizer : OptSummary or None
+        The optimizer's own record.
+    varscale : VarianceScaleModel or None
+        The variance-scale model when one was built (``nobound``, ``vc_se``).
+    psi : ndarray or None
+        Variance-scale parameters (vech(G), sigma^2) of a fit made on that scale.
+    var_params : dict or None
+        ``{name: {"estimate", "se"}}`` on the variance scale (``vc_se``).
+    """
+
+    vcov: np.ndarray
+    reml: bool
+    theta: np.ndarray | None = None
+    system: Any = None
+    optimizer: Any = None
+    varscale: Any = None
+    psi: np.ndarray | None = None
+    var_params: dict | None = None
+
+
+@dataclass(frozen=True, eq=False)
+class BayesState:
+    """What the Bayesian fitter keeps of a fit.
+
+    Attributes
+    ----------
+    idata : arviz.InferenceData
+        The posterior, with internal variable names (``beta``, ``sd0``, ``corr0``, ``b0``, ...).
+    priors : dict
+        Resolved :class:`~workbench.bayes.priors.Prior` objects by tidy parameter name.
+    structure : Structure
+        The random-effects structure the model was built on.
+    parameterization, sampler : str or None
+    seed : int or None
+    layout : object
+        The compiled-model cache key (:class:`~workbench.bayes.model.Layout`).
+    """
+
+    idata: Any
+    priors: dict
+    structure: Any
+    parameterization: str | None = None
+    sampler: str | None = None
+    seed: int | None = None
+    layout: Any = None
+
+
+ENGINE_METHODS = ("reml", "ml")
+
+
+@dataclass(frozen=True, eq=False)
 class Fit:
-    """A fitted model, REML/ML or Bayesian.
+    """A fitted model, REML/ML or Bayesian; made by :func:`build_fit`, never changed after.
 
     Attributes
     ----------
@@ -79,9 +151,11 @@ class Fit:
     interval : str
         Kind of the intervals in ``beta_ci``/``sdcor_ci``: ``"wald"``, ``"profile"``,
         ``"credible"``.
-    design, extra : object
-        The :class:`~workbench.design.Design` and fitter-specific objects (theta, system,
-        InferenceData), kept out of ``to_dict()``.
+    design : Design
+        Kept out of ``to_dict()``.
+    state : RemlState or BayesState or None
+        The fitter's own state, kept out of ``to_dict()``; read it through
+        :meth:`reml_state` / :meth:`bayes_state`.
     """
 
     method: str
@@ -102,7 +176,41 @@ class Fit:
     interval: str = "wald"
     label: str | None = None
     design: Any = field(default=None, repr=False)
-    extra: dict = field(default_factory=dict, repr=False)
+    state: RemlState | BayesState | None = field(default=None, repr=False)
+
+    # ------------------------------------------------------------------ fitter state
+    def reml_state(self, what: str, need_system: bool = False,
+                   error: type[WorkbenchError] = WorkbenchError) -> RemlState:
+        """The engine's state, for ``what`` (a plural noun phrase naming the caller's result).
+
+        Parameters
+        ----------
+        what : str
+            Used in the message, e.g. ``"profile intervals"``.
+        need_system : bool
+            Also require the factored system and theta (a ``nobound`` fit on the variance
+            scale has neither).
+        error : WorkbenchError subclass
+            The class to raise.
+
+        Raises
+        ------
+        WorkbenchError
+            ``"profile intervals need a REML/ML fit; this fit is bayes"``.
+        """
+        state = self.state
+        if self.method not in ENGINE_METHODS or not isinstance(state, RemlState):
+            raise error(f"{what} need a REML/ML fit; this fit is {self.method}")
+        if need_system and state.system is None:
+            raise error(f"{what} need the engine's factored system, which a nobound fit on the "
+                        "variance scale does not have")
+        return state
+
+    def bayes_state(self, what: str, error: type[WorkbenchError] = WorkbenchError) -> BayesState:
+        """The Bayesian fitter's state, for ``what``; a plain error for any other fit."""
+        if self.method != "bayes" or not isinstance(self.state, BayesState):
+            raise error(f"{what} need a Bayesian fit (method='bayes'); this fit is {self.method}")
+        return self.state
 
     # ------------------------------------------------------------------ exports
     def to_dict(self) -> dict:
@@ -174,6 +282,52 @@ class Fit:
 
     def __str__(self) -> str:
         return self.summary()
+
+
+def build_fit(*, method: str, design, structure, beta: dict, beta_se: dict, beta_ci: dict,
+              sigma: float | None, varcorr: list, ranef: list, converged: bool, singular: bool,
+              state: RemlState | BayesState, criterion: float | None = None,
+              diagnostics: dict | None = None, interval: str = "wald",
+              label: str | None = None) -> Fit:
+    """The one way a fitter makes its :class:`Fit`: everything passed in, nothing set after.
+
+    ``formula``, ``nobs`` and ``ngroups`` come from the design and its random-effects structure;
+    ``loglik`` is ``-criterion / 2``.
+    """
+    return Fit(
+        method=method,
+        formula=design.spec.formula,
+        nobs=design.n,
+        ngroups={blk.group: blk.nlevels for blk in structure.blocks},
+        criterion=criterion,
+        loglik=None if criterion is None else -criterion / 2.0,
+        beta=beta,
+        beta_se=beta_se,
+        beta_ci=beta_ci,
+        sigma=sigma,
+        varcorr=varcorr,
+        ranef=ranef,
+        converged=bool(converged),
+        singular=bool(singular),
+        diagnostics={} if diagnostics is None else diagnostics,
+        interval=interval,
+        label=label,
+        design=design,
+        state=state,
+    )
+
+
+def wald_fixed_effects(names, beta: np.ndarray, vcov: np.ndarray,
+                       level: float) -> tuple[dict, dict, dict]:
+    """(beta, beta_se, beta_ci) dicts by name: estimates, sqrt(diag(vcov)) and Wald intervals
+    ``beta +- z_{(1+level)/2} se``."""
+    from scipy.stats import norm
+
+    se = np.sqrt(np.diag(vcov))
+    z = norm.ppf(0.5 + level / 2)
+    return ({k: float(v) for k, v in zip(names, beta)},
+            {k: float(v) for k, v in zip(names, se)},
+            {k: [float(b - z * s), float(b + z * s)] for k, b, s in zip(names, beta, se)})
 
 
 def _jsonable(obj):

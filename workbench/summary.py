@@ -313,7 +313,7 @@ def _reml_notes(fit) -> list[str]:
 def find_priors(fit) -> dict | None:
     """The priors a Bayesian fit used, wherever the fitter stored them (None if not found)."""
     for source in (getattr(fit, "priors", None), (fit.diagnostics or {}).get("priors"),
-                   (fit.extra or {}).get("priors")):
+                   getattr(fit.state, "priors", None)):
         if source:
             return source if isinstance(source, dict) else {"priors": source}
     return None

@@ -65,7 +65,7 @@ def test_record_shape(bayes, reml):
                                 "corr[g]", "sigma"}
     assert isinstance(d["warnings"], list) and all(isinstance(w, str) for w in d["warnings"])
     assert bayes.converged == (d["divergences"] == 0 and d["max_rhat"] <= 1.01)
-    assert "idata" in bayes.extra and "priors" in bayes.extra
+    assert bayes.state.idata is not None and bayes.state.priors
     rec = bayes.to_dict()  # JSON-serialisable
     import json
 
@@ -138,7 +138,7 @@ def test_exact_gaussian_posterior(data, exact, parameterization):
                         parameterization=parameterization, draws=1000, tune=500, chains=2,
                         progressbar=False)
     beta, beta_sd, b, b_sd = exact
-    post = fit.extra["idata"].posterior
+    post = fit.state.idata.posterior
     assert_matches(post["beta"].values.reshape(-1, 2), beta, beta_sd, nchains=2)
     assert_matches(post["b0"].values.reshape(2000, -1), b, b_sd, nchains=2)
     assert fit.diagnostics["priors"]["sigma"] == "Fixed(0.7)"
@@ -157,7 +157,7 @@ def test_eight_schools_known_sd_exact():
     assert "sigma" not in fit.diagnostics["priors"]
     w = 1.0 / (data.sigma.to_numpy() ** 2 + 25.0)
     mu, mu_sd = np.sum(w * data.y) / np.sum(w), math.sqrt(1.0 / np.sum(w))
-    post = fit.extra["idata"].posterior
+    post = fit.state.idata.posterior
     assert_matches(post["beta"].values.reshape(-1, 1), [mu], [mu_sd], nchains=2)
     d = build_design("y ~ 1 + (1 | school)", data, known_sd="sigma")
     _, _, b, b_sd = gaussian_posterior(d, build_structure(d), [np.array([[25.0]])])

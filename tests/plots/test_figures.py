@@ -122,7 +122,7 @@ def test_shrinkage_known_sd_uses_standard_errors():
 
     d = load_shared_data("eight_schools.csv")
     f = workbench.fit("y ~ 1 + (1 | school)", d, known_sd="sigma")
-    g = assemble_fit(f.extra["system"], np.array([6.0]))
+    g = assemble_fit(f.state.system, np.array([6.0]))
     axes = _labelled(plot_shrinkage(g))
     assert "standard error" in axes[0].get_xlabel()
     # the BLUP/raw points lie on the drawn curve tau^2 / (tau^2 + s_j^2)

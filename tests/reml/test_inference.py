@@ -92,7 +92,7 @@ def test_lrt_rejects_non_nested_and_different_data(sleep_fits):
         lrt(a, b)
     with pytest.raises(ComparisonError, match="same number of parameters"):
         lrt(a, a)
-    with pytest.raises(ComparisonError, match="REML or ML"):
+    with pytest.raises(ComparisonError, match="need a REML/ML fit; this fit is bayes"):
         lrt(dataclasses.replace(a, method="bayes"), a)
 
 

@@ -158,7 +158,7 @@ def test_bad_requests(reml_fits):
         profile_ci(fit, level=1.5)
     import dataclasses
 
-    with pytest.raises(WorkbenchError, match="REML or ML"):
+    with pytest.raises(WorkbenchError, match="need a REML/ML fit; this fit is bayes"):
         profile_ci(dataclasses.replace(fit, method="bayes"))
 
 

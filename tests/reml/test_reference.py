@@ -47,7 +47,7 @@ def test_criterion_and_fixed_effects(fits, name, meth):
 @pytest.mark.parametrize("name,meth", CASES)
 def test_theta_and_varcorr(fits, name, meth):
     fit, ref = fits[(name, meth)]
-    np.testing.assert_allclose(fit.extra["theta"], np.atleast_1d(ref["theta"]), atol=1e-4)
+    np.testing.assert_allclose(fit.state.theta, np.atleast_1d(ref["theta"]), atol=1e-4)
     got = {(r["grp"], r["var1"], r["var2"]): r for r in fit.varcorr}
     assert len(got) == len(ref["varcorr"])
     for r in ref["varcorr"]:
@@ -69,7 +69,7 @@ def test_blups_and_conditional_sds(fits, name):
 
 def test_dyestuff2_is_exactly_singular(fits):
     fit, _ = fits[("dyestuff2", "REML")]
-    assert fit.extra["theta"][0] == 0.0
+    assert fit.state.theta[0] == 0.0
     batch = [r for r in fit.varcorr if r["grp"] == "Batch"][0]
     assert batch["sdcor"] == 0.0
     assert all(r["value"] == 0.0 and r["cond_sd"] == 0.0 for r in fit.ranef)
@@ -87,7 +87,7 @@ def test_insteval(lme4_reference, name):
         # lme4's theta reaches our optimum, 5e-8 lower); the SEs follow theta there.
         assert _rel(fit.beta_se[k], ref["beta_se"][k]) < 1e-4
     assert _rel(fit.sigma, ref["sigma"]) < 1e-5
-    np.testing.assert_allclose(fit.extra["theta"], ref["theta"], rtol=1e-4)
+    np.testing.assert_allclose(fit.state.theta, ref["theta"], rtol=1e-4)
 
 
 def test_criterion_is_a_pure_function_of_theta(lme4_reference):

@@ -29,7 +29,7 @@ def test_nobound_reml_is_anova(dataset):
     data = load_reference_data(dataset)
     J, n, msb, msw = _anova(data)
     fit = workbench.fit("Yield ~ 1 + (1 | Batch)", data, nobound=True)
-    vp = fit.extra["var_params"]
+    vp = fit.state.var_params
     np.testing.assert_allclose(vp["var[Batch:(Intercept)]"]["estimate"], (msb - msw) / n, rtol=1e-7, atol=1e-9)
     np.testing.assert_allclose(vp["var[Residual]"]["estimate"], msw, rtol=1e-7)
     if msb < msw:  # dyestuff2: the bounded fit sits at 0, the unbounded one below it
@@ -42,7 +42,7 @@ def test_expected_information_ses_are_the_anova_sampling_variances():
     data = load_reference_data("dyestuff.csv")
     J, n, _, _ = _anova(data)
     fit = workbench.fit("Yield ~ 1 + (1 | Batch)", data, vc_se="expected")
-    vp = fit.extra["var_params"]
+    vp = fit.state.var_params
     # the inverse information at the estimates, which equal the ANOVA ones to ~1e-7
     s2a, msw = vp["var[Batch:(Intercept)]"]["estimate"], vp["var[Residual]"]["estimate"]
     var_a = 2 * (msw + n * s2a) ** 2 / ((J - 1) * n**2) + 2 * msw**2 / (J * (n - 1) * n**2)
@@ -79,9 +79,11 @@ def test_observed_information_is_minus_the_hessian_of_the_loglik():
 
 
 def _G_s2(fit):
-    from workbench.reml.fit import _G_s2
-
-    return _G_s2(fit)
+    """(G, sigma^2) of a one-factor fit, from its theta: G = sigma^2 lambda lambda'."""
+    st = fit.reml_state("tests", need_system=True)
+    lam = st.system.structure.lambdas(st.theta)[0]
+    s2 = fit.sigma**2
+    return s2 * lam @ lam.T, s2
 
 
 def test_nobound_interior_optimum_is_the_bounded_one():

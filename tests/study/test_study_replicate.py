@@ -21,7 +21,7 @@ def fake_fit(var_params=None, sdcor_ci=None):
     ]
     return SimpleNamespace(beta={"(Intercept)": 1.0}, beta_se={"(Intercept)": 0.1},
                            beta_ci={"(Intercept)": [0.8, 1.2]}, varcorr=varcorr,
-                           extra={"var_params": var_params} if var_params else {},
+                           state=SimpleNamespace(var_params=var_params),
                            diagnostics={}, converged=True, singular=False)
 
 

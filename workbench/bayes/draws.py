@@ -10,22 +10,24 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from ..errors import SpecError, WorkbenchError
+from ..errors import SpecError
 from .lkj import draw_lkj_cholesky
 from .priors import Prior, corr_matrix
 
 
-def _require_bayes(fit) -> None:
-    if fit.method != "bayes" or "idata" not in fit.extra:
-        raise WorkbenchError("posterior draws need a Bayesian fit (method='bayes')")
+def _require_bayes(fit):
+    return fit.bayes_state("posterior and prior draws")
 
 
 def posterior_arrays(fit) -> dict:
     """Posterior draws as arrays: ``beta`` (S, p), ``sd``/``corr``/``b`` lists per factor block
     ((S, q), (S, q, q) or None, (S, levels, q)), ``sigma`` (S,) or None; S = chains x draws."""
-    _require_bayes(fit)
-    post = fit.extra["idata"].posterior
-    st = fit.extra["structure"]
+    state = _require_bayes(fit)
+    return arrays_from_posterior(state.idata.posterior, state.structure)
+
+
+def arrays_from_posterior(post, st) -> dict:
+    """:func:`posterior_arrays` of an InferenceData posterior on the structure ``st``."""
 
     def flat(name):
         a = np.asarray(post[name].values, dtype=float)
@@ -73,8 +75,8 @@ def posterior_frame(fit) -> pd.DataFrame:
         Columns ``chain``, ``draw`` then ``beta[NAME]``, ``sd[GROUP:TERM]``,
         ``cor[GROUP:T1,T2]``, ``sigma``.
     """
-    df = frame_from_arrays(posterior_arrays(fit), fit.design, fit.extra["structure"])
-    post = fit.extra["idata"].posterior
+    df = frame_from_arrays(posterior_arrays(fit), fit.design, fit.state.structure)
+    post = fit.state.idata.posterior
     nc, nd = post.sizes["chain"], post.sizes["draw"]
     df.insert(0, "draw", np.tile(np.arange(nd), nc))
     df.insert(0, "chain", np.repeat(np.arange(nc), nd))
@@ -108,8 +110,8 @@ def draw_prior(prior: Prior, rng: np.random.Generator, size: int) -> np.ndarray:
 
 def prior_arrays(fit, n: int = 1000, seed: int = 0) -> dict:
     """Prior draws in the shape of :func:`posterior_arrays` (group effects included)."""
-    _require_bayes(fit)
-    design, st, priors = fit.design, fit.extra["structure"], fit.extra["priors"]
+    state = _require_bayes(fit)
+    design, st, priors = fit.design, state.structure, state.priors
     rng = np.random.default_rng(seed)
     beta = np.column_stack([draw_prior(priors[f"beta[{nm}]"], rng, n) for nm in design.fixed_names])
     out = {"beta": beta, "sd": [], "corr": [], "b": [], "sigma": None}
@@ -147,7 +149,7 @@ def prior_frame(fit, n: int = 1000, seed: int = 0) -> pd.DataFrame:
     SpecError
         A prior is improper (``Flat()``, ``HalfFlat()``).
     """
-    return frame_from_arrays(prior_arrays(fit, n, seed), fit.design, fit.extra["structure"])
+    return frame_from_arrays(prior_arrays(fit, n, seed), fit.design, fit.state.structure)
 
 
 # --------------------------------------------------------------------------- predictive
@@ -161,7 +163,7 @@ def _predict(arrays: dict, design, structure, rng) -> np.ndarray:
 
 def posterior_predictive(fit, seed: int = 0) -> np.ndarray:
     """Replicated responses, one row per posterior draw: shape (chains x draws, nobs)."""
-    return _predict(posterior_arrays(fit), fit.design, fit.extra["structure"],
+    return _predict(posterior_arrays(fit), fit.design, fit.state.structure,
                     np.random.default_rng(seed))
 
 
@@ -169,7 +171,7 @@ def prior_predictive(fit, n: int = 500, seed: int = 0) -> np.ndarray:
     """Responses simulated from the priors: shape (n, nobs)."""
     rng = np.random.default_rng(seed)
     arrays = prior_arrays(fit, n, int(rng.integers(2**31)))
-    return _predict(arrays, fit.design, fit.extra["structure"], rng)
+    return _predict(arrays, fit.design, fit.state.structure, rng)
 
 
 __all__ = ["posterior_frame", "prior_frame", "posterior_arrays", "prior_arrays", "draw_prior",

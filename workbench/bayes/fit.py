@@ -17,7 +17,7 @@ import time
 import numpy as np
 
 from ..errors import SpecError
-from ..record import Fit
+from ..record import BayesState, Fit, build_fit
 from .priors import prior_strings, resolve_priors
 
 DEFAULT_PARAMETERIZATION = "auto"
@@ -100,9 +100,9 @@ def fit_bayes(design, label: str | None = None, *, draws: int = 1000, tune: int 
         ``method="bayes"``: posterior means, sds and 95% equal-tailed intervals; ``diagnostics``
         with ``max_rhat``, ``min_ess_bulk``, ``min_ess_tail``, ``divergences``,
         ``sampling_seconds``, ``compile_seconds``, ``sampler``, ``parameterization``, ``priors``,
-        ``warnings``, ``seed``; ``extra["idata"]`` (ArviZ InferenceData, internal variable
-        names), ``extra["priors"]`` (resolved :class:`~.priors.Prior` objects),
-        ``extra["structure"]``.
+        ``warnings``, ``seed``; a :class:`~workbench.record.BayesState` with the ArviZ
+        InferenceData (internal variable names), the resolved :class:`~.priors.Prior` objects
+        and the structure.
 
     Raises
     ------
@@ -157,13 +157,12 @@ def fit_bayes(design, label: str | None = None, *, draws: int = 1000, tune: int 
         _add_marginal_ranef(idata, data, layout, np.random.default_rng(s_ranef))
         sampling_s += time.perf_counter() - t1
 
-    fit = assemble_bayes_fit(design, structure, idata, resolved, label=label)
-    diag = fit.diagnostics
-    diag.update({"sampling_seconds": sampling_s, "compile_seconds": compile_s, "sampler": samp,
-                 "parameterization": param, "priors": prior_strings(resolved), "seed": seed,
-                 "draws": draws, "tune": tune, "chains": chains,
-                 "target_accept": float(target_accept)})
-    return fit
+    settings = {"sampling_seconds": sampling_s, "compile_seconds": compile_s, "sampler": samp,
+                "parameterization": param, "priors": prior_strings(resolved), "seed": seed,
+                "draws": draws, "tune": tune, "chains": chains,
+                "target_accept": float(target_accept)}
+    return assemble_bayes_fit(design, structure, idata, resolved, label=label, settings=settings,
+                              layout=layout)
 
 
 def _add_marginal_ranef(idata, data, layout, rng) -> None:
@@ -205,19 +204,20 @@ def _summ(x: np.ndarray) -> tuple[float, float, float, float]:
     return float(np.mean(x)), float(np.std(x, ddof=1)) if x.size > 1 else 0.0, float(lo), float(hi)
 
 
-def assemble_bayes_fit(design, structure, idata, priors, label=None) -> Fit:
-    """The record of a posterior (means, sds, 95% equal-tailed intervals, diagnostics)."""
-    from .draws import frame_from_arrays, posterior_arrays
+def assemble_bayes_fit(design, structure, idata, priors, label=None, settings: dict | None = None,
+                       layout=None) -> Fit:
+    """The record of a posterior (means, sds, 95% equal-tailed intervals, diagnostics).
 
-    proto = Fit(method="bayes", formula=design.spec.formula, nobs=design.n, ngroups={},
-                criterion=None, loglik=None, beta={}, beta_se={}, beta_ci={}, sigma=None,
-                varcorr=[], ranef=[], converged=False, singular=False, interval="credible",
-                label=label, design=design)
-    proto.extra.update({"idata": idata, "priors": priors, "structure": structure})
-    arr = posterior_arrays(proto)
+    ``settings`` (sampler, parameterisation, seed, timings, ...) are added to the diagnostics.
+    """
+    from .draws import arrays_from_posterior, frame_from_arrays
+
+    settings = settings or {}
+    arr = arrays_from_posterior(idata.posterior, structure)
+    beta, beta_se, beta_ci = {}, {}, {}
     for j, name in enumerate(design.fixed_names):
         m, s, lo, hi = _summ(arr["beta"][:, j])
-        proto.beta[name], proto.beta_se[name], proto.beta_ci[name] = m, s, [lo, hi]
+        beta[name], beta_se[name], beta_ci[name] = m, s, [lo, hi]
     varcorr = []
     for k, blk in enumerate(structure.blocks):
         sd, corr = arr["sd"][k], arr["corr"][k]
@@ -234,13 +234,13 @@ def assemble_bayes_fit(design, structure, idata, priors, label=None) -> Fit:
                     varcorr.append({"grp": glabel, "var1": blk.columns[i], "var2": blk.columns[j],
                                     "vcov": float(np.mean(r * sd[:, i] * sd[:, j])), "sdcor": m,
                                     "sdcor_se": s, "sdcor_ci": [lo, hi]})
+    sigma = None
     if arr["sigma"] is not None:
         m, s, lo, hi = _summ(arr["sigma"])
         varcorr.append({"grp": "Residual", "var1": None, "var2": None,
                         "vcov": float(np.mean(arr["sigma"] ** 2)), "sdcor": m, "sdcor_se": s,
                         "sdcor_ci": [lo, hi]})
-        proto.sigma = m
-    proto.varcorr = varcorr
+        sigma = m
     ranef = []
     for k, blk in enumerate(structure.blocks):
         b = arr["b"][k]
@@ -251,15 +251,19 @@ def assemble_bayes_fit(design, structure, idata, priors, label=None) -> Fit:
                 ranef.append({"group": blk.group, "term": term, "level": lev,
                               "value": float(mean[lev_i, i]), "cond_sd": float(sd[lev_i, i]),
                               "lower": float(lo[lev_i, i]), "upper": float(hi[lev_i, i])})
-    proto.ranef = ranef
-    proto.ngroups = {blk.group: blk.nlevels for blk in structure.blocks}
     frame = frame_from_arrays(arr, design, structure)
     post = idata.posterior
     nc, nd = post.sizes["chain"], post.sizes["draw"]
-    proto.diagnostics = convergence(frame, nc, nd, idata, priors)
-    proto.converged = proto.diagnostics["divergences"] == 0 and not (
-        proto.diagnostics["max_rhat"] is not None and proto.diagnostics["max_rhat"] > RHAT_MAX)
-    return proto
+    diagnostics = {**convergence(frame, nc, nd, idata, priors), **settings}
+    converged = diagnostics["divergences"] == 0 and not (
+        diagnostics["max_rhat"] is not None and diagnostics["max_rhat"] > RHAT_MAX)
+    state = BayesState(idata=idata, priors=priors, structure=structure,
+                       parameterization=settings.get("parameterization"),
+                       sampler=settings.get("sampler"), seed=settings.get("seed"), layout=layout)
+    return build_fit(method="bayes", design=design, structure=structure, beta=beta,
+                     beta_se=beta_se, beta_ci=beta_ci, sigma=sigma, varcorr=varcorr, ranef=ranef,
+                     converged=converged, singular=False, state=state, criterion=None,
+                     diagnostics=diagnostics, interval="credible", label=label)
 
 
 def convergence(frame, nchains: int, ndraws: int, idata, priors) -> dict:

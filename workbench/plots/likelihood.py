@@ -29,9 +29,7 @@ LOG2PI = float(np.log(2.0 * np.pi))
 
 
 def _system(fit: Fit):
-    if fit.method not in ("reml", "ml") or "system" not in fit.extra:
-        raise WorkbenchError("likelihood curves need a REML or ML fit")
-    system = fit.extra["system"]
+    system = fit.reml_state("likelihood curves", need_system=True).system
     if system.structure.ntheta != 1:
         raise WorkbenchError(
             "likelihood curves are implemented for one scalar random term (a random intercept)"

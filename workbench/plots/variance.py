@@ -27,8 +27,8 @@ def _interval_for(reml: Fit, name: str, row: dict, profile) -> tuple[list | None
             return [h["lower"], h["upper"]], kind, f"{kind} 95% interval"
     if row.get("sdcor_ci"):
         return list(row["sdcor_ci"]), reml.interval, f"{reml.interval} 95% interval"
-    if name.startswith("sd[") and reml.extra.get("system") is not None \
-            and reml.extra["system"].structure.ntheta == 1:
+    system = getattr(reml.state, "system", None)
+    if name.startswith("sd[") and system is not None and system.structure.ntheta == 1:
         try:
             ci = L.profile_interval(reml, reml=reml.method == "reml")
         except Exception:  # noqa: BLE001 - a missing interval is drawn as missing

@@ -137,8 +137,7 @@ def bootstrap(fit: Fit, n: int, seed: int, workers: int | None = None,
     BootstrapResult
         ``.estimates`` (replicates x parameters) and ``.ci(level)`` percentile intervals.
     """
-    if fit.method not in ("reml", "ml"):
-        raise WorkbenchError(f"bootstrap needs a REML or ML fit, got method '{fit.method}'")
+    fit.reml_state("parametric bootstrap replicates", need_system=True)
     if not isinstance(n, (int, np.integer)) or n < 1:
         raise WorkbenchError(f"n must be a positive integer, got {n!r}")
     if workers is not None and (not isinstance(workers, (int, np.integer)) or workers < 1):
@@ -192,11 +191,9 @@ def with_bootstrap_ci(fit: Fit, n: int = 1000, seed: int = 0, workers: int | Non
 
     if result is None:
         result = bootstrap(fit, n, seed, workers)
-    out = with_intervals(fit, result.ci(level), "bootstrap")
-    out.diagnostics["interval_level"] = level
-    out.diagnostics["bootstrap"] = {"n": result.n, "seed": result.seed,
-                                    "failures": result.failures}
-    return out
+    return with_intervals(fit, result.ci(level), "bootstrap", {
+        "interval_level": level,
+        "bootstrap": {"n": result.n, "seed": result.seed, "failures": result.failures}})
 
 
 __all__ = ["bootstrap", "BootstrapResult", "with_bootstrap_ci"]

@@ -6,15 +6,14 @@ import math
 import time
 
 import numpy as np
-from scipy.stats import norm
 
 from ..design import Design
 from ..errors import NotYetSupportedError, WorkbenchError
-from ..record import Fit
+from ..record import Fit, RemlState, build_fit, wald_fixed_effects
 from .blocked import BlockedSystem
 from .criterion import criterion_from_factor, make_criterion, make_objective
 from .optimize import optimize_theta
-from .varscale import VarianceScaleModel, fit_from_psi, variance_parameters
+from .varscale import VarianceScaleModel, fit_from_psi, variance_se
 
 SINGULAR_TOL = 1e-4  # lme4's isSingular tolerance on theta entries bounded at zero
 
@@ -41,15 +40,16 @@ def fit_reml(design: Design, reml: bool = True, level: float = 0.95, label: str 
         REML with one grouping factor only (see :mod:`workbench.reml.varscale`).
     vc_se : {None, "expected", "observed"}
         Also compute variance-scale estimates and standard errors from that information
-        matrix of the REML likelihood (one grouping factor), stored as
-        ``extra["var_params"]`` = ``{name: {"estimate", "se"}}`` with names
+        matrix of the REML likelihood (one grouping factor), stored as the state's
+        ``var_params`` = ``{name: {"estimate", "se"}}`` with names
         ``var[g:TERM]``, ``cov[g:T1,T2]``, ``var[Residual]``.  Defaults to "expected" when
         ``nobound`` is set.
 
     Returns
     -------
     Fit
-        With ``extra["theta"]``, ``extra["system"]`` and ``extra["optimizer"]`` kept.
+        With a :class:`~workbench.record.RemlState` (theta, the factored system, the
+        optimizer's record; ``var_params`` with ``vc_se``).
     """
     if blas_threads is not None:
         from threadpoolctl import threadpool_limits
@@ -69,18 +69,8 @@ def fit_reml(design: Design, reml: bool = True, level: float = 0.95, label: str 
     theta0, radius = (st.theta0, 0.2) if objective is not None else _start_from_blocks(design, st, reml)
     theta, value, opt = optimize_theta(crit, theta0, st.lower, st.diagonal, objective=objective,
                                        radius=radius, canonical=lambda t: canonical_theta(st, t))
-    fit = assemble_fit(system, theta, reml=reml, level=level, label=label)
-    fit.converged = opt.converged
-    fit.diagnostics = {"optimizer": opt.to_dict(), "theta": theta.tolist(),
-                       "seconds": time.perf_counter() - t0}
-    fit.extra["optimizer"] = opt
-    if nobound:
-        fit = _continue_unbounded(fit, level, label)
-        vc_se = vc_se or "expected"
-    if vc_se is not None:
-        fit.extra["var_params"] = variance_parameters(fit, vc_se)
-    fit.diagnostics["seconds"] = time.perf_counter() - t0
-    return fit
+    return record_fit(system, theta, opt, reml=reml, level=level, label=label, nobound=nobound,
+                      vc_se=vc_se, started=t0)
 
 
 def canonical_theta(st, theta: np.ndarray) -> np.ndarray:
@@ -128,103 +118,118 @@ def _start_from_blocks(design: Design, st, reml: bool):
     return theta0, min(radius, 0.2)
 
 
-def _continue_unbounded(fit: Fit, level: float, label: str | None) -> Fit:
-    """Fisher scoring on the variance scale from the bounded optimum (see ``nobound``)."""
-    model = VarianceScaleModel(fit.design)
-    psi0 = model.pack(*_G_s2(fit))
-    psi, value, iters, ok = model.fisher_scoring(psi0)
-    stage = {"stage": "Fisher scoring (nobound)", "criterion": float(value), "iterations": iters,
-             "success": bool(ok)}
-    if value < fit.criterion - 1e-9 * abs(fit.criterion):
-        out = fit_from_psi(model, psi, label=label, level=level)
-        out.converged = bool(ok)
-        out.diagnostics = dict(fit.diagnostics)
-        out.extra["optimizer"] = fit.extra["optimizer"]
-    else:
-        out = fit
-        out.extra["varscale"] = model
-    out.diagnostics["optimizer"] = dict(out.diagnostics["optimizer"])
-    out.diagnostics["optimizer"]["stages"] = out.diagnostics["optimizer"]["stages"] + [stage]
-    out.diagnostics["nobound"] = True
-    return out
+def record_fit(system: BlockedSystem, theta: np.ndarray, opt, reml: bool = True,
+               level: float = 0.95, label: str | None = None, nobound: bool = False,
+               vc_se: str | None = None, started: float | None = None) -> Fit:
+    """The fit record after the optimizer: the bounded fit at ``theta``, or (``nobound``) the
+    variance-scale fit Fisher scoring reaches from it, with variance-scale SEs (``vc_se``).
+
+    ``opt`` is the optimizer's record; ``started`` the ``perf_counter`` time the fit began
+    (``diagnostics["seconds"]`` counts from it).
+    """
+    est = _Estimates(system, theta, reml)
+    optimizer = opt.to_dict()
+    converged = opt.converged
+    model = psi = None
+    if nobound:
+        # Fisher scoring on the variance scale from the bounded optimum
+        model = VarianceScaleModel(system.design)
+        lam = system.structure.lambdas(theta)[0]
+        s2 = est.sigma**2
+        psi0 = model.pack(s2 * lam @ lam.T, s2)
+        psi1, value, iters, ok = model.fisher_scoring(psi0)
+        stage = {"stage": "Fisher scoring (nobound)", "criterion": float(value),
+                 "iterations": iters, "success": bool(ok)}
+        optimizer = dict(optimizer, stages=optimizer["stages"] + [stage])
+        if value < est.criterion - 1e-9 * abs(est.criterion):
+            psi, converged = psi1, bool(ok)
+        vc_se = vc_se or "expected"
+    elif vc_se is not None:
+        model = VarianceScaleModel(system.design)
+    var_params = None
+    if vc_se is not None:
+        if psi is None:
+            lam = model.block.lam(theta)
+            s2 = est.sigma**2
+            var_params = variance_se(model, model.pack(s2 * lam @ lam.T, s2), vc_se)
+        else:
+            var_params = variance_se(model, psi, vc_se)
+    diagnostics = {"optimizer": optimizer, "theta": np.asarray(theta).tolist(),
+                   "seconds": None if started is None else time.perf_counter() - started}
+    if nobound:
+        diagnostics["nobound"] = True
+    if psi is not None:
+        return fit_from_psi(model, psi, label=label, level=level, converged=converged,
+                            diagnostics=diagnostics, optimizer=opt, var_params=var_params)
+    return assemble_fit(system, theta, reml=reml, level=level, label=label, converged=converged,
+                        diagnostics=diagnostics, optimizer=opt, varscale=model,
+                        var_params=var_params, estimates=est)
 
 
-def _G_s2(fit: Fit):
-    system = fit.extra["system"]
-    lam = system.structure.lambdas(fit.extra["theta"])[0]
-    s2 = fit.sigma**2
-    return s2 * lam @ lam.T, s2
+class _Estimates:
+    """What a factor at theta gives: criterion, GLS fixed effects and their covariance, sigma,
+    variance components and conditional modes."""
+
+    def __init__(self, system: BlockedSystem, theta: np.ndarray, reml: bool):
+        design = system.design
+        st = system.structure
+        f = system.factor(theta)
+        self.criterion = criterion_from_factor(system, f, reml)
+        self.beta, us = system.solve(f)
+        _, _, r2 = system.logdets(f)
+        n, p = system.n, system.p
+        if design.known_sd is not None:
+            self.sigma = None
+            s2 = 1.0
+        else:
+            s2 = r2 / (n - p) if reml else r2 / n
+            self.sigma = math.sqrt(s2)
+        Rinv = np.linalg.inv(system.beta_precision_factor(f))
+        self.vcov = s2 * (Rinv.T @ Rinv)
+
+        self.varcorr = []
+        for blk, lam in zip(st.blocks, f.lambdas):
+            self.varcorr.extend(blk.varcorr_rows(s2 * (lam @ lam.T)))
+        if self.sigma is not None:
+            self.varcorr.append({"grp": "Residual", "var1": None, "var2": None,
+                                 "vcov": float(s2), "sdcor": float(self.sigma),
+                                 "sdcor_ci": None})
+
+        self.ranef = []
+        inv_blocks = system.cond_inverse_blocks(f)
+        for blk, lam, u, B in zip(st.blocks, f.lambdas, us, inv_blocks):
+            b = u @ lam.T  # (L, q)
+            # diag(lam B lam') per level, without forming the q x q products
+            cvar = s2 * np.einsum("ij,ljk,ik->li", lam, B, lam, optimize=True)
+            csd = np.sqrt(np.clip(cvar, 0, None))
+            g = blk.group
+            for k, term in enumerate(blk.columns):
+                self.ranef.extend(
+                    {"group": g, "term": term, "level": lev, "value": val, "cond_sd": sd}
+                    for lev, val, sd in zip(blk.levels, b[:, k].tolist(), csd[:, k].tolist()))
+        self.singular = bool(np.any(np.asarray(theta)[st.diagonal] < SINGULAR_TOL))
 
 
 def assemble_fit(system: BlockedSystem, theta: np.ndarray, reml: bool = True, level: float = 0.95,
-                 label: str | None = None) -> Fit:
-    """Everything lme4 reports about a fit at a given theta (no optimisation)."""
+                 label: str | None = None, *, converged: bool = True,
+                 diagnostics: dict | None = None, optimizer=None, varscale=None,
+                 var_params: dict | None = None, estimates: _Estimates | None = None) -> Fit:
+    """Everything lme4 reports about a fit at a given theta (no optimisation).
+
+    The keyword arguments are the rest of the record (the optimizer's verdict and record,
+    variance-scale results); ``estimates`` reuses a computation at this theta.
+    """
+    est = estimates if estimates is not None else _Estimates(system, theta, reml)
     design = system.design
-    st = system.structure
-    f = system.factor(theta)
-    value = criterion_from_factor(system, f, reml)
-    beta, us = system.solve(f)
-    _, _, r2 = system.logdets(f)
-    n, p = system.n, system.p
-    known = design.known_sd is not None
-    if known:
-        sigma = None
-        s2 = 1.0
-    else:
-        s2 = r2 / (n - p) if reml else r2 / n
-        sigma = math.sqrt(s2)
-    R = system.beta_precision_factor(f)
-    Rinv = np.linalg.inv(R)
-    vcov = s2 * (Rinv.T @ Rinv)
-    se = np.sqrt(np.diag(vcov))
-    z = norm.ppf(0.5 + level / 2)
-    names = design.fixed_names
-    beta_d = {k: float(v) for k, v in zip(names, beta)}
-    se_d = {k: float(v) for k, v in zip(names, se)}
-    ci_d = {k: [float(b - z * s), float(b + z * s)] for k, b, s in zip(names, beta, se)}
-
-    varcorr = []
-    for blk, lam in zip(st.blocks, f.lambdas):
-        varcorr.extend(blk.varcorr_rows(s2 * (lam @ lam.T)))
-    if not known:
-        varcorr.append({"grp": "Residual", "var1": None, "var2": None, "vcov": float(s2),
-                        "sdcor": float(sigma), "sdcor_ci": None})
-
-    ranef = []
-    inv_blocks = system.cond_inverse_blocks(f)
-    for blk, lam, u, B in zip(st.blocks, f.lambdas, us, inv_blocks):
-        b = u @ lam.T  # (L, q)
-        # diag(lam B lam') per level, without forming the q x q products
-        cvar = s2 * np.einsum("ij,ljk,ik->li", lam, B, lam, optimize=True)
-        csd = np.sqrt(np.clip(cvar, 0, None))
-        g = blk.group
-        for k, term in enumerate(blk.columns):
-            ranef.extend({"group": g, "term": term, "level": lev, "value": val, "cond_sd": sd}
-                         for lev, val, sd in zip(blk.levels, b[:, k].tolist(), csd[:, k].tolist()))
-
-    singular = bool(np.any(np.asarray(theta)[st.diagonal] < SINGULAR_TOL))
-    fit = Fit(
-        method="reml" if reml else "ml",
-        formula=design.spec.formula,
-        nobs=n,
-        ngroups={blk.group: blk.nlevels for blk in st.blocks},
-        criterion=value,
-        loglik=-value / 2.0,
-        beta=beta_d,
-        beta_se=se_d,
-        beta_ci=ci_d,
-        sigma=sigma,
-        varcorr=varcorr,
-        ranef=ranef,
-        converged=True,
-        singular=singular,
-        interval="wald",
-        label=label,
-        design=design,
-    )
-    fit.extra.update({"theta": np.asarray(theta, dtype=float), "system": system, "vcov": vcov,
-                      "reml": reml})
-    return fit
+    beta, se, ci = wald_fixed_effects(design.fixed_names, est.beta, est.vcov, level)
+    state = RemlState(vcov=est.vcov, reml=reml, theta=np.asarray(theta, dtype=float),
+                      system=system, optimizer=optimizer, varscale=varscale,
+                      var_params=var_params)
+    return build_fit(method="reml" if reml else "ml", design=design, structure=system.structure,
+                     criterion=est.criterion, beta=beta, beta_se=se, beta_ci=ci, sigma=est.sigma,
+                     varcorr=est.varcorr, ranef=est.ranef, converged=converged,
+                     singular=est.singular, diagnostics=diagnostics, interval="wald",
+                     label=label, state=state)
 
 
-__all__ = ["fit_reml", "assemble_fit", "make_criterion"]
+__all__ = ["fit_reml", "record_fit", "assemble_fit", "make_criterion"]

@@ -31,8 +31,8 @@ def build_Z(design, dense: bool = True):
 
 def build_G(fit: Fit) -> np.ndarray:
     """Covariance of the stacked random effects, block diagonal, same order as :func:`build_Z`."""
-    system = fit.extra["system"]
-    theta = fit.extra["theta"]
+    state = fit.reml_state("the GLS matrices", need_system=True)
+    system, theta = state.system, state.theta
     s2 = 1.0 if fit.sigma is None else fit.sigma**2
     mats = []
     for b, lam in zip(system.structure.blocks, system.structure.lambdas(theta)):
@@ -58,8 +58,7 @@ def build_V(fit: Fit) -> np.ndarray:
     WorkbenchError
         For a Bayesian fit, or for more than ``MAX_DENSE_N`` observations.
     """
-    if fit.method not in ("reml", "ml"):
-        raise WorkbenchError("build_V needs a REML or ML fit")
+    fit.reml_state("the GLS matrices", need_system=True)
     design = fit.design
     if design.n > MAX_DENSE_N:
         raise WorkbenchError(

@@ -31,10 +31,11 @@ class ComparisonError(WorkbenchError):
     """Fits that cannot be compared: different data, not nested, wrong kind of fit."""
 
 
-def _check_engine_fit(fit: Fit, what: str) -> None:
-    if not isinstance(fit, Fit) or fit.method not in ("reml", "ml") or "system" not in fit.extra:
-        method = getattr(fit, "method", type(fit).__name__)
-        raise ComparisonError(f"{what} needs REML or ML fits; got '{method}'")
+def _check_engine_fit(fit: Fit, what: str):
+    """The fit's engine state (with its factored system), or a ComparisonError."""
+    if not isinstance(fit, Fit):
+        raise ComparisonError(f"{what} need a REML/ML fit; got a {type(fit).__name__}")
+    return fit.reml_state(what, need_system=True, error=ComparisonError)
 
 
 def n_params(fit: Fit) -> int:
@@ -43,26 +44,27 @@ def n_params(fit: Fit) -> int:
     Fixed effects + covariance parameters theta + 1 for the residual sd (0 when residual sds
     are known).
     """
-    _check_engine_fit(fit, "the parameter count")
-    ntheta = fit.extra["system"].structure.ntheta
+    ntheta = _check_engine_fit(fit, "parameter counts").system.structure.ntheta
     return len(fit.beta) + ntheta + (0 if fit.design.known_sd is not None else 1)
 
 
 def aic(fit: Fit) -> float:
     """Akaike's criterion, ``-2 logLik + 2 npar`` (lme4's ``AIC``)."""
-    return -2.0 * float(fit.loglik) + 2.0 * n_params(fit)
+    k = n_params(fit)  # refuses a fit without an engine state before loglik is read
+    return -2.0 * float(fit.loglik) + 2.0 * k
 
 
 def bic(fit: Fit) -> float:
     """Schwarz's criterion, ``-2 logLik + log(nobs) npar`` (lme4's ``BIC``)."""
-    return -2.0 * float(fit.loglik) + math.log(fit.nobs) * n_params(fit)
+    k = n_params(fit)
+    return -2.0 * float(fit.loglik) + math.log(fit.nobs) * k
 
 
 # ---------------------------------------------------------------------------- LRT
 def _structure_sets(fit: Fit) -> tuple[set, set]:
     """Variances {(group, column)} and correlations {(group, {c1, c2})} of a fit."""
     var, cor = set(), set()
-    for blk in fit.extra["system"].structure.blocks:
+    for blk in fit.reml_state("random-effects terms", need_system=True).system.structure.blocks:
         for _label, sl in blk.terms:
             cols = blk.columns[sl]
             for i, c in enumerate(cols):
@@ -162,8 +164,8 @@ def lrt(fit0: Fit, fit1: Fit, refit: bool = True) -> LRTResult:
         Different data, models that are not nested, equal parameter counts, or REML fits
         with different fixed effects compared without refitting.
     """
-    _check_engine_fit(fit0, "a likelihood-ratio test")
-    _check_engine_fit(fit1, "a likelihood-ratio test")
+    _check_engine_fit(fit0, "likelihood-ratio tests")
+    _check_engine_fit(fit1, "likelihood-ratio tests")
     _same_data(fit0, fit1)
     small, big = sorted((fit0, fit1), key=n_params)
     if n_params(small) == n_params(big):
@@ -212,10 +214,11 @@ class _VarPar:
     """Deviance and fixed-effects covariance as functions of (theta, sigma), as lmerTest."""
 
     def __init__(self, fit: Fit):
-        self.system = fit.extra["system"]
+        state = fit.reml_state("Satterthwaite degrees of freedom", need_system=True)
+        self.system = state.system
         self.reml = fit.method == "reml"
         self.known = fit.design.known_sd is not None
-        theta = np.asarray(fit.extra["theta"], dtype=float)
+        theta = np.asarray(state.theta, dtype=float)
         self.x0 = theta if self.known else np.append(theta, float(fit.sigma))
         self.ntheta = theta.size
 

@@ -72,10 +72,7 @@ def ml_fit(fit: Fit) -> Fit:
     -------
     Fit
     """
-    if fit.method not in ("reml", "ml") or "system" not in fit.extra:
-        raise ProfileError(
-            f"profiles need a REML or ML fit with its engine state; got method '{fit.method}'"
-        )
+    fit.reml_state("profiles", need_system=True, error=ProfileError)
     if fit.method == "ml":
         return fit
     from .fit import fit_reml
@@ -493,8 +490,9 @@ class _Profiles:
     def __init__(self, fit: Fit):
         mfit = ml_fit(fit)
         self.mfit = mfit
-        system = mfit.extra["system"]
-        theta = np.asarray(mfit.extra["theta"], dtype=float)
+        state = mfit.reml_state("profiles", need_system=True, error=ProfileError)
+        system = state.system
+        theta = np.asarray(state.theta, dtype=float)
         self.ss = SigmaScale(system)
         self.base = float(mfit.criterion)
         self.s_hat = self.ss.from_theta(theta, mfit.sigma)
@@ -602,7 +600,7 @@ def profile_ci(fit: Fit, level: float = 0.95, parameters: list[str] | None = Non
     return pd.DataFrame(rows, columns=["parameter", "lower", "upper"])
 
 
-def with_intervals(fit: Fit, table: pd.DataFrame, kind: str) -> Fit:
+def with_intervals(fit: Fit, table: pd.DataFrame, kind: str, diagnostics: dict | None = None) -> Fit:
     """A copy of ``fit`` whose ``beta_ci`` and ``varcorr`` ``sdcor_ci`` come from ``table``.
 
     Parameters
@@ -612,6 +610,8 @@ def with_intervals(fit: Fit, table: pd.DataFrame, kind: str) -> Fit:
         Columns ``parameter``, ``lower``, ``upper`` (tidy names).
     kind : str
         The new ``interval`` label (``"profile"``, ``"bootstrap"``).
+    diagnostics : dict, optional
+        Entries added to a copy of the fit's diagnostics (how the intervals were made).
 
     Returns
     -------
@@ -628,9 +628,8 @@ def with_intervals(fit: Fit, table: pd.DataFrame, kind: str) -> Fit:
         new = dict(row)
         new["sdcor_ci"] = ci.get(varcorr_param_name(row))
         varcorr.append(new)
-    diagnostics = dict(fit.diagnostics)
     return dataclasses.replace(fit, beta_ci=beta_ci, varcorr=varcorr, interval=kind,
-                               diagnostics=diagnostics, extra=dict(fit.extra))
+                               diagnostics={**fit.diagnostics, **(diagnostics or {})})
 
 
 def with_profile_ci(fit: Fit, level: float = 0.95) -> Fit:
@@ -649,9 +648,7 @@ def with_profile_ci(fit: Fit, level: float = 0.95) -> Fit:
     -------
     Fit
     """
-    out = with_intervals(fit, profile_ci(fit, level), "profile")
-    out.diagnostics["interval_level"] = level
-    return out
+    return with_intervals(fit, profile_ci(fit, level), "profile", {"interval_level": level})
 
 
 __all__ = ["profile", "profile_ci", "with_profile_ci", "with_intervals", "SigmaScale", "ml_fit",

@@ -18,11 +18,6 @@ from ..errors import WorkbenchError
 from ..record import Fit
 
 
-def _check_fit(fit: Fit) -> None:
-    if fit.method not in ("reml", "ml") or "system" not in fit.extra or fit.design is None:
-        raise WorkbenchError(
-            f"simulation from a fit needs a REML or ML fit of this session; got method '{fit.method}'"
-        )
 
 
 def fitted_parts(fit: Fit) -> dict:
@@ -34,10 +29,10 @@ def fitted_parts(fit: Fit) -> dict:
         ``mean`` (X beta_hat), ``lambdas`` (per factor block), ``blocks``, ``sigma`` (1.0 with
         known sds), ``noise_sd`` (per-row residual sd), ``blups`` (per block, shape (L, q)).
     """
-    _check_fit(fit)
-    system = fit.extra["system"]
+    state = fit.reml_state("simulations from a fit", need_system=True)
+    system = state.system
     design = fit.design
-    theta = np.asarray(fit.extra["theta"], dtype=float)
+    theta = np.asarray(state.theta, dtype=float)
     st = system.structure
     beta = np.array([fit.beta[k] for k in design.fixed_names])
     known = design.known_sd is not None

@@ -46,6 +46,7 @@ class VarianceScaleModel:
         if design.known_sd is not None:
             raise NotYetSupportedError("variance-scale REML with known residual sds is not implemented")
         blk = st.blocks[0]
+        self.structure = st
         self.block = blk
         self.design = design
         q, J = blk.q, blk.nlevels
@@ -239,10 +240,22 @@ def variance_parameters(fit, information: str = "expected") -> dict:
         ``cov[g:TERM1,TERM2]``, ``var[Residual]``.  The information is that of the REML
         likelihood (ML fits: of the REML likelihood too, as MLwiN's RIGLS).
     """
+    state = fit.reml_state("variance-scale standard errors")
+    model = state.varscale or VarianceScaleModel(fit.design)
+    if state.psi is not None:
+        psi = np.asarray(state.psi, dtype=float)
+    else:
+        lam = model.block.lam(state.theta)
+        s2 = fit.sigma**2
+        psi = model.pack(s2 * lam @ lam.T, s2)
+    return variance_se(model, psi, information)
+
+
+def variance_se(model: VarianceScaleModel, psi: np.ndarray, information: str = "expected") -> dict:
+    """``{name: {"estimate", "se"}}`` at variance parameters psi, the SEs from the inverse of
+    the expected or observed REML information (see :func:`variance_parameters`)."""
     if information not in ("expected", "observed"):
         raise WorkbenchError(f"information must be 'expected' or 'observed', not '{information}'")
-    model = fit.extra.get("varscale") or VarianceScaleModel(fit.design)
-    psi = _psi_from_fit(model, fit)
     if information == "expected":
         _, info, _ = model.score_information(psi)
     else:
@@ -255,25 +268,18 @@ def variance_parameters(fit, information: str = "expected") -> dict:
     return {k: {"estimate": float(v), "se": float(s)} for k, v, s in zip(model.names, psi, se)}
 
 
-def _psi_from_fit(model: VarianceScaleModel, fit) -> np.ndarray:
-    if "psi" in fit.extra:
-        return np.asarray(fit.extra["psi"], dtype=float)
-    lam = model.block.lam(fit.extra["theta"])
-    s2 = fit.sigma**2
-    return model.pack(s2 * lam @ lam.T, s2)
-
-
 def fit_from_psi(model: VarianceScaleModel, psi: np.ndarray, label: str | None = None,
-                 level: float = 0.95):
+                 level: float = 0.95, *, converged: bool = True, diagnostics: dict | None = None,
+                 optimizer=None, var_params: dict | None = None):
     """A REML :class:`~workbench.record.Fit` at variance parameters psi (G may be indefinite).
 
     Variances below zero get ``sdcor`` NaN (there is no sd), as do correlations involving them;
     ``singular`` is True when G is not positive definite.  BLUPs are G Z_j' V_j^-1 r_j; their
-    conditional sds are those of G - G Z_j' V_j^-1 Z_j G where that is non-negative.
+    conditional sds are those of G - G Z_j' V_j^-1 Z_j G where that is non-negative.  The
+    keyword arguments are the rest of the record (optimizer verdict and record, variance-scale
+    SEs).  The state has no theta or factored system (psi may lie outside lme4's space).
     """
-    from scipy.stats import norm
-
-    from ..record import Fit
+    from ..record import RemlState, build_fit, wald_fixed_effects
 
     psi = np.asarray(psi, dtype=float)
     value = model.criterion(psi)
@@ -281,9 +287,6 @@ def fit_from_psi(model: VarianceScaleModel, psi: np.ndarray, label: str | None =
     G, _ = model.unpack(psi)
     design, blk = model.design, model.block
     vcov = np.linalg.inv(A)
-    se = np.sqrt(np.diag(vcov))
-    z = norm.ppf(0.5 + level / 2)
-    names = design.fixed_names
     varcorr = blk.varcorr_rows(G)
     varcorr.append({"grp": "Residual", "var1": None, "var2": None, "vcov": float(s2),
                     "sdcor": math.sqrt(s2), "sdcor_ci": None})
@@ -297,14 +300,11 @@ def fit_from_psi(model: VarianceScaleModel, psi: np.ndarray, label: str | None =
     ranef = [{"group": blk.group, "term": term, "level": lev, "value": float(v), "cond_sd": float(s)}
              for k, term in enumerate(blk.columns)
              for lev, v, s in zip(blk.levels, b[:, k], csd[:, k])]
-    fit = Fit(
-        method="reml", formula=design.spec.formula, nobs=design.n,
-        ngroups={blk.group: blk.nlevels}, criterion=float(value), loglik=-float(value) / 2,
-        beta={k: float(v) for k, v in zip(names, beta)},
-        beta_se={k: float(v) for k, v in zip(names, se)},
-        beta_ci={k: [float(bb - z * s), float(bb + z * s)] for k, bb, s in zip(names, beta, se)},
-        sigma=math.sqrt(s2), varcorr=varcorr, ranef=ranef, converged=True,
-        singular=bool(np.linalg.eigvalsh(G)[0] <= 0), interval="wald", label=label, design=design,
-    )
-    fit.extra.update({"psi": psi, "vcov": vcov, "reml": True, "varscale": model})
-    return fit
+    beta_d, se_d, ci_d = wald_fixed_effects(design.fixed_names, beta, vcov, level)
+    state = RemlState(vcov=vcov, reml=True, optimizer=optimizer, varscale=model, psi=psi,
+                      var_params=var_params)
+    return build_fit(method="reml", design=design, structure=model.structure,
+                     criterion=float(value), beta=beta_d, beta_se=se_d, beta_ci=ci_d,
+                     sigma=math.sqrt(s2), varcorr=varcorr, ranef=ranef, converged=converged,
+                     singular=bool(np.linalg.eigvalsh(G)[0] <= 0), diagnostics=diagnostics,
+                     interval="wald", label=label, state=state)

@@ -88,7 +88,7 @@ def fit_values(fit, kind: str, level: float = 0.95,
         for name, (lo, hi) in profile.items():
             if name in out:
                 out[name] = out[name][:2] + (_f(lo), _f(hi))
-    var_params = (fit.extra or {}).get("var_params") or {}
+    var_params = getattr(fit.state, "var_params", None) or {}
     recorded_var = {}
     for r in fit.varcorr:
         name = varcorr_param_name(r)

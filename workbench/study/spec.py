@@ -25,7 +25,7 @@ evaluate, the replicates and a seed::
     options = { nobound = true }           # passed to workbench.fit
 
 Interval kinds: ``wald_var`` (estimate +- z SE on the variance scale for variances and
-covariances, SEs from the fit's ``extra["var_params"]``; sd intervals are the square roots of
+covariances, SEs from the fit's state's ``var_params``; sd intervals are the square roots of
 the variance interval), ``wald_sd`` (Wald on the sd scale by the delta method; variance
 intervals are its squares), ``profile`` and ``credible`` (the intervals the fitter recorded,
 ``beta_ci`` and ``sdcor_ci``; ask the fitter for profile intervals through ``options``).
