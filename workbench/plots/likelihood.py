@@ -25,8 +25,6 @@ from scipy.optimize import minimize_scalar
 from ..errors import WorkbenchError
 from ..record import Fit
 
-LOG2PI = float(np.log(2.0 * np.pi))
-
 
 def _system(fit: Fit):
     system = fit.reml_state("likelihood curves", need_system=True).system
@@ -44,32 +42,23 @@ def component_name(fit: Fit) -> str:
     return f"sd[{row['grp']}:{row['var1']}]"
 
 
-def _pieces(system, theta: float):
-    f = system.factor(np.array([max(theta, 0.0)]))
-    return system.logdets(f)
-
-
 def deviance(fit: Fit, sd, sigma=None, reml: bool = True) -> float:
     """``-2 log`` restricted (``reml=True``) or full likelihood at group sd ``sd`` and ``sigma``.
 
     With known residual sds ``sigma`` is ignored.  Constants as lme4's criterion, so at the
     fit's estimates this equals ``fit.criterion`` (for the matching ``reml``).
     """
+    from ..reml.criterion import deviance as deviance_of
+
     system = _system(fit)
-    n, p = system.n, system.p
-    known = fit.design.known_sd is not None
-    if known:
-        ldL2, ldRX2, r2 = _pieces(system, float(sd))
-        val = ldL2 + r2 + n * LOG2PI + 2 * np.log(fit.design.known_sd).sum()
-        if reml:
-            val += ldRX2 - p * LOG2PI
-        return float(val)
-    if sigma is None or sigma <= 0:
+    if fit.design.known_sd is not None:
+        theta = float(sd)
+    elif sigma is None or sigma <= 0:
         raise WorkbenchError("deviance needs a positive residual sd")
-    ldL2, ldRX2, r2 = _pieces(system, float(sd) / float(sigma))
-    m = n - p if reml else n
-    val = ldL2 + m * (LOG2PI + 2 * np.log(sigma)) + r2 / sigma**2
-    return float(val + ldRX2) if reml else float(val)
+    else:
+        theta = float(sd) / float(sigma)
+    f = system.factor(np.array([max(theta, 0.0)]))
+    return deviance_of(system, system.logdets(f), reml, sigma)
 
 
 def profile_deviance(fit: Fit, sd_grid, reml: bool = True) -> tuple[np.ndarray, np.ndarray]:

@@ -1,15 +1,22 @@
-"""The profiled REML criterion and ML deviance as pure functions of theta.
+"""-2 log L of a factored system, and the profiled criterion as a pure function of theta.
 
+:func:`deviance` is the one formula for -2 log L (REML or ML) from the pieces of a factor,
+``log|L|^2``, ``log|R_X|^2`` and the penalized RSS ``r^2`` (MixedModels.jl's ``objective``); the
+fit, the profiles, the Satterthwaite code and the likelihood plots all call it.
 ``make_criterion(design, reml=True)`` returns a callable ``theta -> float`` (lme4's
-``devFunOnly = TRUE``, MixedModels.jl's ``objective``): calling it changes nothing, and it can be
-evaluated, plotted or optimised on its own.
+``devFunOnly = TRUE``): calling it changes nothing, and it can be evaluated, plotted or
+optimised on its own.
 
 With sigma profiled out (Bates et al. 2015, eqs. 34 and 41)::
 
     ML:   log|L|^2 + n (1 + log(2 pi r^2 / n))
     REML: log|L|^2 + log|R_X|^2 + (n - p)(1 + log(2 pi r^2 / (n - p)))
 
-With known residual sds s_i (no sigma to profile), on rows scaled by 1/s_i::
+With sigma given (profiles and plots hold it fixed), m = n (ML) or n - p (REML)::
+
+    log|L|^2 + r^2 / sigma^2 + m log(2 pi sigma^2)  [+ log|R_X|^2 for REML]
+
+With known residual sds s_i (no sigma), on rows scaled by 1/s_i::
 
     ML:   log|L|^2 + r^2 + n log(2 pi) + 2 sum log s_i
     REML: the same + log|R_X|^2 - p log(2 pi)
@@ -23,19 +30,58 @@ from ..design import Design
 from .blocked import BlockedSystem, Factor
 
 
-def criterion_from_factor(system: BlockedSystem, f: Factor, reml: bool) -> float:
-    """The criterion at a computed factor."""
+def deviance(system: BlockedSystem, logdets: tuple[float, float, float], reml: bool,
+             sigma: float | None = None) -> float:
+    """-2 log L (REML criterion or ML deviance, lme4's constants) from a factor's pieces.
+
+    Parameters
+    ----------
+    system : BlockedSystem
+        Gives n, p and the known residual sds, if any.
+    logdets : (float, float, float)
+        ``(log|L|^2, log|R_X|^2, r^2)`` as :meth:`BlockedSystem.logdets` returns them (a caller
+        may pass a larger ``r^2``: the profile of a fixed effect adds ``(b - beta_j)^2 / v_jj``).
+    reml : bool
+    sigma : float, optional
+        The residual sd; None profiles it out.  Ignored with known residual sds.
+
+    Returns
+    -------
+    float
+        See the module docstring for the formulas.
+    """
     n, p = system.n, system.p
-    ldL2, ldRX2, r2 = system.logdets(f)
-    if system.design.known_sd is not None:
-        val = ldL2 + r2 + n * np.log(2 * np.pi) + 2 * np.log(system.design.known_sd).sum()
+    ldL2, ldRX2, r2 = logdets
+    known_sd = system.design.known_sd
+    if known_sd is not None:
+        val = ldL2 + r2 + n * np.log(2 * np.pi) + 2 * np.log(known_sd).sum()
         if reml:
             val += ldRX2 - p * np.log(2 * np.pi)
         return float(val)
+    if sigma is not None:
+        s2 = float(sigma) ** 2
+        m = n - p if reml else n
+        val = ldL2 + r2 / s2 + m * (np.log(2 * np.pi) + np.log(s2))
+        return float(val + ldRX2) if reml else float(val)
     if reml:
         nmp = n - p
         return float(ldL2 + ldRX2 + nmp * (1.0 + np.log(2.0 * np.pi * r2 / nmp)))
     return float(ldL2 + n * (1.0 + np.log(2.0 * np.pi * r2 / n)))
+
+
+def deviance_at(system: BlockedSystem, theta, reml: bool, sigma: float | None = None) -> float:
+    """:func:`deviance` at ``theta``; ``inf`` where the system cannot be factored."""
+    try:
+        f = system.factor(theta)
+    except (np.linalg.LinAlgError, ValueError):
+        return float("inf")
+    val = deviance(system, system.logdets(f), reml, sigma)
+    return val if np.isfinite(val) else float("inf")
+
+
+def criterion_from_factor(system: BlockedSystem, f: Factor, reml: bool) -> float:
+    """The profiled criterion at a computed factor."""
+    return deviance(system, system.logdets(f), reml)
 
 
 def make_criterion(design: Design | BlockedSystem, reml: bool = True):
@@ -55,12 +101,7 @@ def make_criterion(design: Design | BlockedSystem, reml: bool = True):
     system = design if isinstance(design, BlockedSystem) else BlockedSystem(design)
 
     def criterion(theta) -> float:
-        try:
-            f = system.factor(theta)
-        except (np.linalg.LinAlgError, ValueError):
-            return float("inf")
-        val = criterion_from_factor(system, f, reml)
-        return val if np.isfinite(val) else float("inf")
+        return deviance_at(system, theta, reml)
 
     criterion.system = system
     criterion.reml = reml

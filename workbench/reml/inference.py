@@ -23,8 +23,7 @@ import pandas as pd
 
 from ..errors import WorkbenchError
 from ..record import Fit
-
-LOG2PI = math.log(2.0 * math.pi)
+from .criterion import deviance
 
 
 class ComparisonError(WorkbenchError):
@@ -228,15 +227,9 @@ class _VarPar:
         return theta, s2
 
     def deviance(self, x) -> float:
-        theta, s2 = self._split(x)
-        f = self.system.factor(theta)
-        ldL2, ldRX2, r2 = self.system.logdets(f)
-        n, p = self.system.n, self.system.p
-        m = n - p if self.reml else n
-        val = ldL2 + r2 / s2 + m * (LOG2PI + math.log(s2))
-        if self.reml:
-            val += ldRX2
-        return float(val)
+        f = self.system.factor(x[: self.ntheta])
+        sigma = None if self.known else float(x[-1])
+        return deviance(self.system, self.system.logdets(f), self.reml, sigma)
 
     def vcov(self, x) -> np.ndarray:
         theta, s2 = self._split(x)

@@ -35,8 +35,8 @@ import pandas as pd
 
 from ..errors import WorkbenchError
 from ..record import Fit, _base_group
+from .criterion import deviance, deviance_at
 
-LOG2PI = math.log(2.0 * math.pi)
 # Deviance reported for sigma-scale values that are no covariance matrix (correlations that do
 # not fit together): large but finite, so that line searches back off instead of failing.
 INFEASIBLE = 1e30
@@ -190,19 +190,7 @@ class SigmaScale:
         sigma = self.sigma_of(s)
         if sigma <= 0:
             return INFEASIBLE
-        system = self.system
-        try:
-            f = system.factor(theta)
-        except (np.linalg.LinAlgError, ValueError):
-            return math.inf
-        ldL2, _, r2 = system.logdets(f)
-        n = system.n
-        if self.known:
-            val = ldL2 + r2 + n * LOG2PI + 2.0 * np.log(system.design.known_sd).sum()
-        else:
-            s2 = sigma * sigma
-            val = ldL2 + r2 / s2 + n * (LOG2PI + math.log(s2))
-        return float(val) if np.isfinite(val) else math.inf
+        return deviance_at(self.system, theta, reml=False, sigma=None if self.known else sigma)
 
 
 # ---------------------------------------------------------------------------- one profile
@@ -465,18 +453,15 @@ class _BetaProfiler(_Profiler):
             f = system.factor(theta)
         except (np.linalg.LinAlgError, ValueError):
             return math.inf
-        ldL2, _, r2 = system.logdets(f)
+        ldL2, ldRX2, r2 = system.logdets(f)
         beta, _ = system.solve(f)
         R = system.beta_precision_factor(f)
         Rinv = np.linalg.inv(R)
         vjj = float(Rinv[:, self.j] @ Rinv[:, self.j])
+        # holding beta_j at b adds (b - beta_j)^2 / v_jj to the penalized RSS
         r2b = r2 + (b - beta[self.j]) ** 2 / vjj
-        n = system.n
-        if self.known:
-            val = ldL2 + r2b + n * LOG2PI + 2.0 * np.log(system.design.known_sd).sum()
-        else:
-            val = ldL2 + n * (1.0 + math.log(2.0 * math.pi * r2b / n))
-        return float(val) if np.isfinite(val) else math.inf
+        val = deviance(system, (ldL2, ldRX2, r2b), reml=False)
+        return val if np.isfinite(val) else math.inf
 
     def _dev(self, v, x0):
         x, dev = _minimize(lambda th: self._crit(th, v), np.maximum(x0, self.lower),
