@@ -177,8 +177,8 @@ def test_correlation_profile_reaching_one_gets_upper_limit_one():
 
 
 def test_root_finder_steps_around_infeasible_points():
-    from workbench.reml.profile import _root
+    from workbench.reml.profile.shared import zeta_root
 
     z = lambda v: math.tanh(v) if v < 1.5 else math.inf  # noqa: E731
-    assert _root(z, 0.5, 0.0, 0.0, 3.0, math.inf) == pytest.approx(math.atanh(0.5), abs=1e-5)
-    assert _root(z, -0.5, 0.0, 0.0, -2.0, z(-2.0)) == pytest.approx(-math.atanh(0.5), abs=1e-5)
+    assert zeta_root(z, 0.5, 0.0, 0.0, 3.0, math.inf) == pytest.approx(math.atanh(0.5), abs=1e-5)
+    assert zeta_root(z, -0.5, 0.0, 0.0, -2.0, z(-2.0)) == pytest.approx(-math.atanh(0.5), abs=1e-5)
