@@ -130,30 +130,23 @@ def record_fit(system: BlockedSystem, theta: np.ndarray, opt, reml: bool = True,
     est = _Estimates(system, theta, reml)
     optimizer = opt.to_dict()
     converged = opt.converged
-    model = psi = None
+    model = psi = var_params = None
+    if nobound or vc_se is not None:
+        model = VarianceScaleModel(system.design)
+        lam = model.block.lam(theta)
+        s2 = est.sigma**2
+        psi_bounded = model.pack(s2 * lam @ lam.T, s2)
     if nobound:
         # Fisher scoring on the variance scale from the bounded optimum
-        model = VarianceScaleModel(system.design)
-        lam = system.structure.lambdas(theta)[0]
-        s2 = est.sigma**2
-        psi0 = model.pack(s2 * lam @ lam.T, s2)
-        psi1, value, iters, ok = model.fisher_scoring(psi0)
+        psi1, value, iters, ok = model.fisher_scoring(psi_bounded)
         stage = {"stage": "Fisher scoring (nobound)", "criterion": float(value),
                  "iterations": iters, "success": bool(ok)}
         optimizer = dict(optimizer, stages=optimizer["stages"] + [stage])
         if value < est.criterion - 1e-9 * abs(est.criterion):
             psi, converged = psi1, bool(ok)
         vc_se = vc_se or "expected"
-    elif vc_se is not None:
-        model = VarianceScaleModel(system.design)
-    var_params = None
     if vc_se is not None:
-        if psi is None:
-            lam = model.block.lam(theta)
-            s2 = est.sigma**2
-            var_params = variance_se(model, model.pack(s2 * lam @ lam.T, s2), vc_se)
-        else:
-            var_params = variance_se(model, psi, vc_se)
+        var_params = variance_se(model, psi_bounded if psi is None else psi, vc_se)
     diagnostics = {"optimizer": optimizer, "theta": np.asarray(theta).tolist(),
                    "seconds": None if started is None else time.perf_counter() - started}
     if nobound:
