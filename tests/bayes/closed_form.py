@@ -3,7 +3,6 @@ beta (dense formulas, for small test data only)."""
 
 import numpy as np
 
-from workbench.bayes.marginal import stacked_Z
 
 
 def block_G(structure, covs):
@@ -24,7 +23,7 @@ def gaussian_posterior(design, structure, covs, sigma=None):
     The posterior is Gaussian: beta ~ N(GLS estimate, (X'V^-1X)^-1) and b has mean equal to
     the BLUPs and covariance G - G Z' P Z G, P = V^-1 - V^-1 X (X'V^-1X)^-1 X'V^-1.
     """
-    Z = stacked_Z(structure, design.n).toarray()
+    Z = structure.stacked_Z().toarray()
     G = block_G(structure, covs)
     R = np.diag(design.known_sd ** 2) if design.known_sd is not None else sigma ** 2 * np.eye(design.n)
     V = Z @ G @ Z.T + R

@@ -8,7 +8,7 @@ from scipy import stats
 
 from tests.bayes.conftest import crossed_data, slopes_data
 from tests.conftest import DATA
-from workbench.bayes.marginal import draw_ranef, loglik_graph, stacked_Z, sufficient_stats
+from workbench.bayes.marginal import draw_ranef, loglik_graph, sufficient_stats
 from workbench.design import build_design
 from workbench.structure import build_structure
 
@@ -40,7 +40,7 @@ def _params(st, rng):
 
 
 def _dense(design, st, chols, s2):
-    Z = stacked_Z(st, design.n).toarray()
+    Z = st.stacked_Z().toarray()
     G = np.zeros((Z.shape[1],) * 2)
     off = 0
     for blk, C in zip(st.blocks, chols):

@@ -6,7 +6,6 @@ import pytest
 from scipy import stats
 
 from tests.bayes.conftest import slopes_data
-from workbench.bayes.marginal import stacked_Z
 from workbench.bayes.model import build_model, make_layout, model_data
 from workbench.bayes.priors import resolve_priors
 from workbench.design import build_design
@@ -43,7 +42,7 @@ def test_log_density_term_by_term():
     ref += np.log(2) + stats.t(4, 0, 1.5).logpdf(sigma)
     # LKJ(3), q = 2: (1 - r^2)^(eta - 1) on r, plus the tanh Jacobian (a potential)
     ref += (3 - 1) * np.log(1 - r ** 2) + np.log(1 - r ** 2)
-    Z = stacked_Z(st, design.n).toarray()
+    Z = st.stacked_Z().toarray()
     S = np.array([[sd[0] ** 2, r * sd[0] * sd[1]], [r * sd[0] * sd[1], sd[1] ** 2]])
     V = Z @ np.kron(np.eye(st.blocks[0].nlevels), S) @ Z.T + sigma ** 2 * np.eye(design.n)
     ref += stats.multivariate_normal(design.X @ beta, V).logpdf(design.y)

@@ -25,7 +25,6 @@ from __future__ import annotations
 import math
 
 import numpy as np
-import scipy.sparse as sp
 
 MAX_DENSE = 500  # most stacked random effects for the dense (several-factor) marginal form
 
@@ -34,12 +33,6 @@ def _weights(design) -> tuple[np.ndarray, bool]:
     if design.known_sd is None:
         return np.ones(design.n), False
     return 1.0 / design.known_sd ** 2, True
-
-
-def stacked_Z(structure, n: int | None = None) -> sp.csr_matrix:
-    """Sparse n x Q matrix of all random-effects columns (block, level, column order): the
-    structure's :meth:`~workbench.structure.Structure.stacked_Z`."""
-    return structure.stacked_Z()
 
 
 def sufficient_stats(design, structure) -> dict[str, np.ndarray]:
@@ -254,4 +247,4 @@ def draw_ranef(stats: dict, beta: np.ndarray, chols: list[np.ndarray], s2: np.nd
     return outs
 
 
-__all__ = ["sufficient_stats", "loglik_graph", "draw_ranef", "n_stacked", "stacked_Z", "MAX_DENSE"]
+__all__ = ["sufficient_stats", "loglik_graph", "draw_ranef", "n_stacked", "MAX_DENSE"]
