@@ -28,6 +28,7 @@ import pandas as pd
 
 from .errors import WorkbenchError
 from .io import atomic_write_text
+from . import names
 from .record import Fit
 
 PARAM_COLUMNS = ["parameter", "method", "estimate", "se", "lower", "upper", "interval"]
@@ -188,8 +189,9 @@ def compare(*fits) -> Comparison:
     no_interval = parameters["lower"].isna() & parameters["upper"].isna()
     parameters.loc[no_interval, "interval"] = "none"
     parameters = _order_parameters(parameters)
-    vc = parameters[~parameters["parameter"].str.startswith("beta[")].copy()
-    vc["variance"] = np.where(vc["parameter"].str.startswith("cor["), np.nan, vc["estimate"] ** 2)
+    kinds = parameters["parameter"].map(names.kind)
+    vc = parameters[kinds != "beta"].copy()
+    vc["variance"] = np.where(kinds[vc.index] == "cor", np.nan, vc["estimate"] ** 2)
     variance_components = vc.reindex(columns=VC_COLUMNS).reset_index(drop=True)
     ge = pd.concat(groups, ignore_index=True) if groups else pd.DataFrame(columns=GROUP_COLUMNS)
     return Comparison(parameters, ge, variance_components, methods)
@@ -239,7 +241,7 @@ def _variances(fit: Fit) -> tuple[dict, float | None]:
     for r in fit.varcorr:
         if r["grp"] == "Residual":
             continue
-        g = r["grp"].rpartition(".")[0] if r["grp"].rpartition(".")[2].isdigit() else r["grp"]
+        g = names.base_group(r["grp"])
         if r.get("var2") is None:
             sds[(g, r["var1"])] = r["sdcor"]
             ncols[g] = ncols.get(g, 0) + 1
@@ -251,8 +253,7 @@ def _raw_and_shrinkage(fit: Fit):
     design = fit.design
     if design is None:
         return {}, {}, {}
-    names = list(design.fixed_names)
-    beta = np.array([fit.beta.get(k, 0.0) for k in names])
+    beta = np.array([fit.beta.get(k, 0.0) for k in design.fixed_names])
     resid = design.y - design.X @ beta
     w = np.ones_like(resid) if design.known_sd is None else 1.0 / design.known_sd**2
     scalar_sd, sigma = _variances(fit)

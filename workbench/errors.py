@@ -23,3 +23,7 @@ class NotYetSupportedError(WorkbenchError):
 
 class SpecError(WorkbenchError):
     """An invalid design, study or prior specification."""
+
+
+class ParameterNameError(WorkbenchError):
+    """A parameter name that cannot be built or read back (see :mod:`workbench.names`)."""

@@ -18,6 +18,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from .names import varcorr_param_name
+
 RHAT_MAX = 1.01
 ESS_MIN = 400
 
@@ -233,7 +235,6 @@ def _varcorr_intervals(fit) -> list[str]:
     rows = [r for r in fit.varcorr if r.get("sdcor_ci")]
     if not rows:
         return []
-    from .record import varcorr_param_name
 
     lo_h, hi_h = _interval_headers()
     kind = _INTERVAL_NAMES.get(fit.interval, fit.interval)

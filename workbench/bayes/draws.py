@@ -10,6 +10,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from .. import names
 from ..errors import SpecError, WorkbenchError
 from .lkj import draw_lkj_cholesky
 from .priors import Prior, corr_matrix
@@ -44,16 +45,16 @@ def frame_from_arrays(arrays: dict, design, structure) -> pd.DataFrame:
     """Tidy columns from :func:`posterior_arrays`-shaped draws."""
     cols = {}
     for j, name in enumerate(design.fixed_names):
-        cols[f"beta[{name}]"] = arrays["beta"][:, j]
+        cols[names.beta(name)] = arrays["beta"][:, j]
     for k, blk in enumerate(structure.blocks):
         for i, c in enumerate(blk.columns):
-            cols[f"sd[{blk.group}:{c}]"] = arrays["sd"][k][:, i]
+            cols[names.sd(blk.group, c)] = arrays["sd"][k][:, i]
     for k, blk in enumerate(structure.blocks):
         corr = arrays["corr"][k]
         for _, sl in blk.terms:
             for i in range(sl.start, sl.stop):
                 for j in range(i + 1, sl.stop):
-                    cols[f"cor[{blk.group}:{blk.columns[i]},{blk.columns[j]}]"] = corr[:, i, j]
+                    cols[names.cor(blk.group, blk.columns[i], blk.columns[j])] = corr[:, i, j]
     if arrays["sigma"] is not None:
         cols["sigma"] = arrays["sigma"]
     return pd.DataFrame(cols)
@@ -111,10 +112,10 @@ def prior_arrays(fit, n: int = 1000, seed: int = 0) -> dict:
     _require_bayes(fit)
     design, st, priors = fit.design, fit.extra["structure"], fit.extra["priors"]
     rng = np.random.default_rng(seed)
-    beta = np.column_stack([draw_prior(priors[f"beta[{nm}]"], rng, n) for nm in design.fixed_names])
+    beta = np.column_stack([draw_prior(priors[names.beta(nm)], rng, n) for nm in design.fixed_names])
     out = {"beta": beta, "sd": [], "corr": [], "b": [], "sigma": None}
     for blk in st.blocks:
-        sd = np.column_stack([draw_prior(priors[f"sd[{blk.group}:{c}]"], rng, n) for c in blk.columns])
+        sd = np.column_stack([draw_prior(priors[names.sd(blk.group, c)], rng, n) for c in blk.columns])
         Lb = np.broadcast_to(np.eye(blk.q), (n, blk.q, blk.q)).copy()
         correlated = False
         for label, sl in blk.terms:
@@ -122,7 +123,7 @@ def prior_arrays(fit, n: int = 1000, seed: int = 0) -> dict:
             if m < 2:
                 continue
             correlated = True
-            pr = priors[f"corr[{label}]"]
+            pr = priors[names.corr_key(label)]
             if pr.is_fixed:
                 Lt = np.linalg.cholesky(corr_matrix(pr, m))[None]
             else:

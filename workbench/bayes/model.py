@@ -25,6 +25,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .. import names
 from ..errors import NotYetSupportedError, SpecError
 from .marginal import MAX_DENSE, n_stacked, sufficient_stats
 from .priors import FAMILIES, Prior, corr_matrix
@@ -78,15 +79,15 @@ def make_layout(design, structure, priors: dict[str, Prior], parameterization: s
     blocks = []
     for blk in structure.blocks:
         sizes = tuple(sl.stop - sl.start for _, sl in blk.terms)
-        sdf = tuple(priors[f"sd[{blk.group}:{c}]"].family for c in blk.columns)
-        cf = tuple(priors[f"corr[{label}]"].family for label, sl in blk.terms if sl.stop - sl.start >= 2)
+        sdf = tuple(priors[names.sd(blk.group, c)].family for c in blk.columns)
+        cf = tuple(priors[names.corr_key(label)].family for label, sl in blk.terms if sl.stop - sl.start >= 2)
         blocks.append(BlockLayout(blk.nlevels, blk.q, sizes, sdf, cf))
     return Layout(
         parameterization=parameterization,
         n=design.n,
         p=design.p,
         known_sd=design.known_sd is not None,
-        beta_families=tuple(priors[f"beta[{n}]"].family for n in design.fixed_names),
+        beta_families=tuple(priors[names.beta(n)].family for n in design.fixed_names),
         sigma_family=None if design.known_sd is not None else priors["sigma"].family,
         blocks=tuple(blocks),
     )
@@ -111,17 +112,17 @@ def _prior_arrays(prefix: str, priors: list[Prior]) -> dict[str, np.ndarray]:
 def model_data(design, structure, priors: dict[str, Prior], layout: Layout) -> dict[str, np.ndarray]:
     """Every number the model of ``layout`` reads, by ``pm.Data`` name."""
     d: dict[str, np.ndarray] = {}
-    d.update(_prior_arrays("pbeta", [priors[f"beta[{n}]"] for n in design.fixed_names]))
+    d.update(_prior_arrays("pbeta", [priors[names.beta(n)] for n in design.fixed_names]))
     for k, blk in enumerate(structure.blocks):
-        d.update(_prior_arrays(f"psd{k}", [priors[f"sd[{blk.group}:{c}]"] for c in blk.columns]))
+        d.update(_prior_arrays(f"psd{k}", [priors[names.sd(blk.group, c)] for c in blk.columns]))
         t = 0
         for label, sl in blk.terms:
             m = sl.stop - sl.start
             if m < 2:
                 continue
-            pr = priors[f"corr[{label}]"]
+            pr = priors[names.corr_key(label)]
             if pr.is_fixed:
-                d[f"pcorr{k}_{t}_chol"] = np.linalg.cholesky(corr_matrix(pr, m, f"corr[{label}]"))
+                d[f"pcorr{k}_{t}_chol"] = np.linalg.cholesky(corr_matrix(pr, m, names.corr_key(label)))
             else:
                 d[f"pcorr{k}_{t}_eta"] = np.asarray(pr.args[0])
             t += 1

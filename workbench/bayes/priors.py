@@ -43,6 +43,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from .. import names
 from ..design import INTERCEPT, Design
 from ..errors import SpecError
 
@@ -92,19 +93,19 @@ class Prior:
     def __post_init__(self):
         if self.family not in FAMILIES:
             raise SpecError(_unknown_family_message(self.family))
-        names = FAMILIES[self.family][0]
+        argnames = FAMILIES[self.family][0]
         if self.family == "Fixed" and self.value is not None and not self.args:
             object.__setattr__(self, "args", (math.nan,))
-        if len(self.args) != len(names):
+        if len(self.args) != len(argnames):
             raise SpecError(
-                f"{self.family} takes {len(names)} argument{'s' if len(names) != 1 else ''}"
-                f"{' (' + ', '.join(names) + ')' if names else ''}, got {len(self.args)}"
+                f"{self.family} takes {len(argnames)} argument{'s' if len(argnames) != 1 else ''}"
+                f"{' (' + ', '.join(argnames) + ')' if argnames else ''}, got {len(self.args)}"
             )
         args = tuple(float(a) for a in self.args)
         object.__setattr__(self, "args", args)
         if self.family == "Fixed" and self.value is not None:
             return
-        for name, a in zip(names, args):
+        for name, a in zip(argnames, args):
             if not math.isfinite(a):
                 raise SpecError(f"{self}: argument {name} must be finite")
             if name in _POSITIVE_ARGS and a <= 0:
@@ -203,15 +204,15 @@ class Slot:
 
 def slots(design: Design, structure) -> list[Slot]:
     """Every prior-bearing parameter of a design, in record order."""
-    out = [Slot("beta", f"beta[{n}]", term=n) for n in design.fixed_names]
+    out = [Slot("beta", names.beta(n), term=n) for n in design.fixed_names]
     for blk in structure.blocks:
         for col in blk.columns:
-            out.append(Slot("sd", f"sd[{blk.group}:{col}]", group=blk.group, term=col))
+            out.append(Slot("sd", names.sd(blk.group, col), group=blk.group, term=col))
     for blk in structure.blocks:
         for label, sl in blk.terms:
             m = sl.stop - sl.start
             if m >= 2:
-                out.append(Slot("corr", f"corr[{label}]", group=blk.group, label=label, size=m))
+                out.append(Slot("corr", names.corr_key(label), group=blk.group, label=label, size=m))
     if design.known_sd is None:
         out.append(Slot("sigma", "sigma"))
     return out
@@ -226,11 +227,11 @@ def _matches(user_key: str, slot: Slot) -> int:
     if slot.kind == "sd":
         if user_key == slot.key:
             return 3
-        return 2 if user_key == f"sd[{slot.group}]" else 0
+        return 2 if user_key == names.group_key("sd", slot.group) else 0
     if slot.kind == "corr":
-        if user_key == f"corr[{slot.label}]":
+        if user_key == names.corr_key(slot.label):
             return 3
-        return 2 if user_key == f"corr[{slot.group}]" else 0
+        return 2 if user_key == names.group_key("corr", slot.group) else 0
     return 0
 
 
@@ -306,19 +307,19 @@ def default_priors(design: Design, structure) -> dict[str, Prior]:
     for name in design.fixed_names:
         if name == INTERCEPT:
             var = (2.5 * sy) ** 2 + sum((s * m) ** 2 for s, m in slope_scales.values())
-            out[f"beta[{name}]"] = Prior("Normal", (_round4(float(np.mean(y))), _round4(math.sqrt(var))))
+            out[names.beta(name)] = Prior("Normal", (_round4(float(np.mean(y))), _round4(math.sqrt(var))))
         else:
-            out[f"beta[{name}]"] = Prior("Normal", (0.0, _round4(slope_scales[name][0])))
+            out[names.beta(name)] = Prior("Normal", (0.0, _round4(slope_scales[name][0])))
     for blk in structure.blocks:
         for k, col in enumerate(blk.columns):
             z = blk.Z[:, k]
             sz = float(np.std(z))
             scale = 2.5 * sy if (col == INTERCEPT or not sz > 0) else 2.5 * sy / sz
-            out[f"sd[{blk.group}:{col}]"] = Prior("HalfNormal", (_round4(scale),))
+            out[names.sd(blk.group, col)] = Prior("HalfNormal", (_round4(scale),))
     for blk in structure.blocks:
         for label, sl in blk.terms:
             if sl.stop - sl.start >= 2:
-                out[f"corr[{label}]"] = Prior("LKJ", (2.0,))
+                out[names.corr_key(label)] = Prior("LKJ", (2.0,))
     if design.known_sd is None:
         out["sigma"] = Prior("Exponential", (_round4(1.0 / sy),))
     return out
@@ -365,7 +366,7 @@ def resolve_priors(design: Design, structure, user: dict | None = None) -> dict[
                 raise SpecError("prior key 'sigma': the residual sds are known (known_sd), "
                                 "so sigma has no prior")
             known = sorted({s.key for s in all_slots if s.kind == key.split("[")[0]}
-                           | {f"{s.kind}[{s.group}]" for s in all_slots
+                           | {names.group_key(s.kind, s.group) for s in all_slots
                               if s.kind == key.split("[")[0] and s.group})
             raise SpecError(f"prior key '{key}' names no parameter of this model"
                             + (f"; valid: {', '.join(known)}" if known else ""))

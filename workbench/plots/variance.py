@@ -6,7 +6,9 @@ import numpy as np
 import pandas as pd
 
 from ..errors import WorkbenchError
-from ..record import Fit, varcorr_param_name
+from ..names import kind as name_kind
+from ..names import varcorr_param_name
+from ..record import Fit
 from . import draws as D
 from . import likelihood as L
 from . import style
@@ -27,7 +29,7 @@ def _interval_for(reml: Fit, name: str, row: dict, profile) -> tuple[list | None
             return [h["lower"], h["upper"]], kind, f"{kind} 95% interval"
     if row.get("sdcor_ci"):
         return list(row["sdcor_ci"]), reml.interval, f"{reml.interval} 95% interval"
-    if name.startswith("sd[") and reml.extra.get("system") is not None \
+    if name_kind(name) == "sd" and reml.extra.get("system") is not None \
             and reml.extra["system"].structure.ntheta == 1:
         try:
             ci = L.profile_interval(reml, reml=reml.method == "reml")

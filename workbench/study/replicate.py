@@ -20,7 +20,8 @@ import numpy as np
 import pandas as pd
 from scipy.stats import norm
 
-from ..record import varcorr_param_name, varcorr_var_name
+from .. import names
+from ..names import varcorr_param_name, varcorr_var_name
 from ..simulate.generate import generate
 from ..simulate.schema import SimDesign
 
@@ -45,11 +46,7 @@ def sampler_seed(seed: int, condition: int, replicate: int) -> int:
 
 def sd_to_var_name(name: str) -> str | None:
     """``sd[g:T]`` -> ``var[g:T]``; ``sigma`` -> ``var[Residual]``; others None."""
-    if name == "sigma":
-        return "var[Residual]"
-    if name.startswith("sd["):
-        return "var[" + name[3:]
-    return None
+    return names.to_variance_scale(name) if names.kind(name) in ("sd", "sigma") else None
 
 
 def _f(x) -> float:
@@ -83,7 +80,7 @@ def fit_values(fit, kind: str, level: float = 0.95,
     out: dict[str, tuple[float, float, float, float]] = {}
     for k, est in fit.beta.items():
         lo, hi = (fit.beta_ci.get(k) or [NAN, NAN])[:2]
-        out[f"beta[{k}]"] = (_f(est), _f(fit.beta_se.get(k)), _f(lo), _f(hi))
+        out[names.beta(k)] = (_f(est), _f(fit.beta_se.get(k)), _f(lo), _f(hi))
     if kind == "profile" and profile:
         for name, (lo, hi) in profile.items():
             if name in out:
@@ -109,15 +106,15 @@ def fit_values(fit, kind: str, level: float = 0.95,
             out[name] = (_f(vp.get("estimate")), _f(vp.get("se")), NAN, NAN)
     # intervals per kind
     for name in list(out):
-        if name.startswith("beta["):
+        if names.kind(name) == "beta":
             continue
         est, se, lo, hi = out[name]
         vname = sd_to_var_name(name)
-        if name.startswith(("var[", "cov[")):
+        if names.kind(name) in ("var", "cov"):
             if kind == "wald_var":
                 out[name] = (est, se, est - z * se, est + z * se)
             else:
-                sdn = "sigma" if name == "var[Residual]" else ("sd[" + name[4:] if name.startswith("var[") else None)
+                sdn = names.to_sd_scale(name) if names.kind(name) == "var" else None
                 if sdn and sdn in out:
                     _, _, slo, shi = _sd_interval(out, sdn, kind, z, var_params)
                     lo2 = max(slo, 0.0) ** 2 if math.isfinite(slo) else NAN
@@ -125,7 +122,7 @@ def fit_values(fit, kind: str, level: float = 0.95,
                     out[name] = (est, se, lo2, hi2)
         elif vname is not None:
             out[name] = _sd_interval(out, name, kind, z, var_params)
-        elif name.startswith("cor[") and kind in ("wald_var", "wald_sd"):
+        elif names.kind(name) == "cor" and kind in ("wald_var", "wald_sd"):
             out[name] = (est, se, NAN, NAN)
     return out
 
@@ -155,20 +152,20 @@ def profile_intervals(fit, parameters: list[str], level: float) -> dict:
 
     want = set()
     for p in parameters:
-        if p.startswith("var[") or p == "var[Residual]":
-            p = "sigma" if p == "var[Residual]" else "sd[" + p[4:]
-        if p.startswith(("beta[", "sd[", "cor[")) or p == "sigma":
+        if names.kind(p) == "var":
+            p = names.to_sd_scale(p)
+        if names.kind(p) in ("beta", "sd", "cor", "sigma"):
             want.add(p)
-    have = set(f"beta[{k}]" for k in fit.beta) | {varcorr_param_name(r) for r in fit.varcorr}
-    names = [p for p in have if p in want]
-    if not names:
+    have = {names.beta(k) for k in fit.beta} | {varcorr_param_name(r) for r in fit.varcorr}
+    asked = [p for p in have if p in want]
+    if not asked:
         return {}
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            table = profile_ci(fit, level=level, parameters=names)
+            table = profile_ci(fit, level=level, parameters=asked)
     except Exception:  # a profile that cannot be traced leaves the intervals missing
-        return {n: (NAN, NAN) for n in names}
+        return {n: (NAN, NAN) for n in asked}
     return {r.parameter: (float(r.lower), float(r.upper)) for r in table.itertuples()}
 
 
