@@ -13,8 +13,8 @@ Three tidy tables (one row per quantity and method):
 ``variance_components``
     the ``sd``/``cor``/``sigma`` rows with the variance beside the sd.
 
-Each exports to CSV, Markdown and LaTeX; :func:`compare_and_write` fits a model every way and
-writes the tables and figures to a directory.
+Each exports to CSV, Markdown and LaTeX; :func:`workbench.jobs.compare_and_write` fits a model
+every way and writes the tables and figures to a directory.
 """
 
 from __future__ import annotations
@@ -361,68 +361,5 @@ def format_latex(df: pd.DataFrame, digits: int = 4) -> str:
     return "\n".join(lines) + "\n"
 
 
-# --------------------------------------------------------------------------- files
-def compare_and_write(formula: str, data: pd.DataFrame, out_dir, priors: dict | None = None,
-                      seed: int = 0, figures: bool = True, known_sd: str | None = None,
-                      progress: bool = False, **bayes_options) -> dict:
-    """Fit a model by REML, ML and Bayes, then write the tables and figures to ``out_dir``.
-
-    Every fit is done before anything is written, and each file is replaced atomically, so a
-    failure leaves no half-written output.
-
-    Parameters
-    ----------
-    formula : str
-    data : DataFrame
-    out_dir : str or Path
-    priors : dict, optional
-        Passed to the Bayesian fit (e.g. ``{"sd": "HalfCauchy(5)"}``).
-    seed : int
-        Seed of the Bayesian fit.
-    figures : bool
-        Also draw the comparison figures (shrinkage, group-effect intervals, fixed-effect
-        intervals, variance components).
-    known_sd : str, optional
-        Column of known residual sds.
-    progress : bool
-        Show the sampler's progress bar.
-    **bayes_options
-        ``draws``, ``tune``, ``chains``, ... for the Bayesian fit.
-
-    Returns
-    -------
-    dict
-        ``{"parameters", "group_effects", "variance_components", "side_by_side"}`` DataFrames,
-        plus ``"comparison"`` (the :class:`Comparison`), ``"fits"`` and ``"files"``.
-    """
-    from .api import fit as fit_model
-
-    fits = {
-        "reml": fit_model(formula, data, method="reml", known_sd=known_sd),
-        "ml": fit_model(formula, data, method="ml", known_sd=known_sd),
-    }
-    opts = dict(bayes_options)
-    opts.setdefault("seed", seed)
-    if priors:
-        opts["priors"] = priors
-    opts.setdefault("progressbar", progress)
-    fits["bayes"] = fit_model(formula, data, method="bayes", known_sd=known_sd, **opts)
-    comp = compare(*fits.values())
-    out = Path(out_dir)
-    if figures:
-        import matplotlib
-
-        if matplotlib.get_backend().lower() not in ("agg", "pdf", "svg", "cairo"):
-            matplotlib.use("Agg")
-    files = comp.write(out)
-    if figures:
-        from .plots.report import comparison_figures
-
-        files += comparison_figures(fits["reml"], fits["bayes"], comp, out)
-    result = dict(comp.tables(), side_by_side=comp.side_by_side())
-    result.update(comparison=comp, fits=fits, files=files)
-    return result
-
-
-__all__ = ["compare", "Comparison", "group_effects", "shrinkage_factor", "compare_and_write",
+__all__ = ["compare", "Comparison", "group_effects", "shrinkage_factor",
            "format_markdown", "format_latex"]
