@@ -23,11 +23,8 @@ import typer.core
 from typer.exceptions import Abort, TyperException
 
 from . import __version__
-from .errors import WorkbenchError
-
-
-class CliError(WorkbenchError):
-    """A bad combination of command-line options."""
+from .errors import CliError, WorkbenchError
+from .options import AUTO, METHODS, PARAMETERIZATIONS, SAMPLERS
 
 
 # ---------------------------------------------------------------------------- lazy study group
@@ -85,23 +82,10 @@ def _root(
 
 
 # ---------------------------------------------------------------------------- option types
-class Method(str, Enum):
-    reml = "reml"
-    ml = "ml"
-    bayes = "bayes"
-
-
-class Parameterization(str, Enum):
-    auto = "auto"
-    centered = "centered"
-    noncentered = "noncentered"
-    marginal = "marginal"
-
-
-class Sampler(str, Enum):
-    auto = "auto"
-    pymc = "pymc"
-    nutpie = "nutpie"
+# generated from workbench.options, so the command line offers what the fitters accept
+Method = Enum("Method", {m: m for m in METHODS}, type=str)
+Parameterization = Enum("Parameterization", {p: p for p in (AUTO,) + PARAMETERIZATIONS}, type=str)
+Sampler = Enum("Sampler", {s: s for s in (AUTO,) + SAMPLERS}, type=str)
 
 
 class Interval(str, Enum):

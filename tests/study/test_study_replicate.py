@@ -93,14 +93,12 @@ def test_maas_hox_reml_arm_gives_variance_scale_wald_intervals():
     from pathlib import Path
 
     from workbench.study.replicate import run_batch
+    from workbench.study.run import make_task
     from workbench.study.spec import load_study
 
     study = load_study(Path(__file__).resolve().parents[2] / "studies" / "maas_hox_2005.toml")
     c = study.conditions[0]  # 30 groups of 5, ICC 0.1
-    rows = run_batch({"condition": c.id, "design": c.design.model_dump(mode="json"), "truth": c.truth,
-                      "method": "reml", "spec": study.spec.methods["reml"].model_dump(mode="json"),
-                      "replicates": [0, 1], "seed": study.spec.seed, "parameters": study.parameters,
-                      "level": 0.95})
+    rows = run_batch(make_task(study, c, "reml", [0, 1], study.spec.seed))
     assert rows["error"].isna().all() and rows.shape[0] == 2 * 8
     v = rows[rows["parameter"].str.startswith(("var[", "cov["))]
     assert np.isfinite(v[["estimate", "se", "lower", "upper"]].to_numpy()).all()

@@ -27,10 +27,10 @@ import numpy as np
 
 from .. import names
 from ..errors import NotYetSupportedError, SpecError
+from ..options import AUTO, PARAMETERIZATIONS
 from .marginal import MAX_DENSE, n_stacked, sufficient_stats
 from .priors import FAMILIES, Prior, corr_matrix
 
-PARAMETERIZATIONS = ("centered", "noncentered", "marginal")
 
 
 @dataclass(frozen=True)
@@ -70,7 +70,7 @@ def make_layout(design, structure, priors: dict[str, Prior], parameterization: s
     """
     if parameterization not in PARAMETERIZATIONS:
         raise SpecError(f"unknown parameterization '{parameterization}'; choose one of "
-                        + ", ".join(PARAMETERIZATIONS + ("auto",)))
+                        + ", ".join(PARAMETERIZATIONS + (AUTO,)))
     if parameterization == "marginal" and len(structure.blocks) > 1 and n_stacked(structure) > MAX_DENSE:
         raise NotYetSupportedError(
             f"parameterization 'marginal' with several grouping factors needs a dense matrix over "

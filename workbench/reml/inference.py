@@ -21,14 +21,10 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from ..errors import WorkbenchError
+from ..errors import ComparisonError
 from ..record import Fit
 
 LOG2PI = math.log(2.0 * math.pi)
-
-
-class ComparisonError(WorkbenchError):
-    """Fits that cannot be compared: different data, not nested, wrong kind of fit."""
 
 
 def _check_engine_fit(fit: Fit, what: str) -> None:

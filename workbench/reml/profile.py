@@ -33,7 +33,7 @@ import warnings
 import numpy as np
 import pandas as pd
 
-from ..errors import WorkbenchError
+from ..errors import ProfileError
 from ..record import Fit, _base_group
 
 LOG2PI = math.log(2.0 * math.pi)
@@ -53,10 +53,6 @@ def single_threaded_blas():
     except ImportError:  # pragma: no cover - optional
         return contextlib.nullcontext()
     return threadpool_limits(limits=1, user_api="blas")
-
-
-class ProfileError(WorkbenchError):
-    """A profile that cannot be computed (unknown parameter, not a REML/ML fit)."""
 
 
 # ---------------------------------------------------------------------------- ML refit

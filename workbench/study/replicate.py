@@ -15,6 +15,7 @@ from __future__ import annotations
 import math
 import time
 import warnings
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
@@ -232,15 +233,57 @@ def _design(design_json: dict) -> SimDesign:
     return _DESIGNS[key]
 
 
-def run_batch(task: dict) -> pd.DataFrame:
+@dataclass(frozen=True)
+class Task:
+    """One unit of work: one condition x one method x a batch of replicates.
+
+    Built by :func:`workbench.study.run.make_task`; plain data (JSON-like fields), so it pickles
+    to Dask workers.
+
+    Attributes
+    ----------
+    condition : int
+        Condition id.
+    design : dict
+        The condition's :class:`SimDesign` as JSON.
+    truth : dict
+        True parameter values by name.
+    method : str
+        The arm's label.
+    spec : dict
+        The arm's :class:`~workbench.study.spec.MethodSpec` as JSON.
+    replicates : tuple of int
+    seed : int
+        The study's seed (each replicate's streams derive from it).
+    parameters : tuple of str
+        Parameters evaluated.
+    level : float
+        Interval coverage.
+    group_effects : bool
+        Also evaluate the group effects against the drawn ones.
+    groups : dict
+        ``{design factor: fitted group name}``.
+    """
+
+    condition: int
+    design: dict
+    truth: dict
+    method: str
+    spec: dict
+    replicates: tuple[int, ...]
+    seed: int
+    parameters: tuple[str, ...]
+    level: float
+    group_effects: bool = False
+    groups: dict = field(default_factory=dict)
+
+
+def run_batch(task: Task) -> pd.DataFrame:
     """Simulate and fit the replicates of one task.
 
     Parameters
     ----------
-    task : dict
-        ``condition`` (id), ``design`` (JSON dict), ``truth``, ``method`` (label),
-        ``spec`` (a MethodSpec as a dict), ``replicates`` (list of int), ``seed``,
-        ``parameters``, ``level``.
+    task : Task
 
     Returns
     -------
@@ -250,48 +293,48 @@ def run_batch(task: dict) -> pd.DataFrame:
     from ..api import fit as wb_fit
     from ..errors import SpecError, WorkbenchError
 
-    design = _design(task["design"])
-    spec = task["spec"]
+    design = _design(task.design)
+    spec = task.spec
     known = design.residual.known_sd.column if design.residual.known_sd is not None else None
     rows: list[dict] = []
-    want_effects = bool(task.get("group_effects"))
-    groups = task.get("groups") or {}
-    for rep in task["replicates"]:
+    want_effects = task.group_effects
+    groups = task.groups
+    for rep in task.replicates:
         drawn = None
         if want_effects:
-            data, raw = generate(design, replicate_rng(task["seed"], task["condition"], rep), True)
+            data, raw = generate(design, replicate_rng(task.seed, task.condition, rep), True)
             drawn = {groups.get(g, g): (labels, design.random[g].terms, b)
                      for g, (labels, b) in raw.items()}
         else:
-            data = generate(design, replicate_rng(task["seed"], task["condition"], rep))
+            data = generate(design, replicate_rng(task.seed, task.condition, rep))
         options = dict(spec.get("options") or {})
         if spec["method"] == "bayes":
-            options.setdefault("seed", sampler_seed(task["seed"], task["condition"], rep))
+            options.setdefault("seed", sampler_seed(task.seed, task.condition, rep))
             options.setdefault("progressbar", False)
             options.setdefault("cores", 1)  # one process per Dask worker already
-        base = {"condition": task["condition"], "replicate": rep, "method": task["method"]}
+        base = {"condition": task.condition, "replicate": rep, "method": task.method}
         t0 = time.perf_counter()
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
                 f = wb_fit(design.formula, data, method=spec["method"], known_sd=known,
-                           label=task["method"], **options)
+                           label=task.method, **options)
         except SpecError:
             raise  # a bad option or prior: the study is misconfigured, not this data set
         except (WorkbenchError, np.linalg.LinAlgError, ValueError, FloatingPointError) as exc:
             msg = " ".join(str(exc).split())[:300] or type(exc).__name__
             for kind in spec["intervals"]:
-                for p in task["parameters"]:
+                for p in task.parameters:
                     rows.append({**base, "interval": kind, "parameter": p, "level": None,
-                                 "truth": task["truth"].get(p, NAN), "estimate": NAN, "se": NAN,
+                                 "truth": task.truth.get(p, NAN), "estimate": NAN, "se": NAN,
                                  "lower": NAN, "upper": NAN, "converged": False, "singular": False,
                                  "divergences": NAN, "fit_time": time.perf_counter() - t0,
                                  "error": msg})
             continue
         dt = time.perf_counter() - t0
-        new = fit_rows(f, task["truth"], task["parameters"], spec["intervals"], task["level"], base)
+        new = fit_rows(f, task.truth, task.parameters, spec["intervals"], task.level, base)
         if drawn:
-            new += effect_rows(f, drawn, groups, spec["intervals"], task["level"], base)
+            new += effect_rows(f, drawn, groups, spec["intervals"], task.level, base)
         for r in new:
             r["fit_time"] = dt
         rows.extend(new)
