@@ -105,12 +105,12 @@ def _header(fit) -> list[str]:
     if fit.label and fit.label != fit.method:
         title += f"  [{fit.label}]"
     lines = [title, f"Formula: {fit.formula}"]
-    design = getattr(fit, "design", None)
+    design = fit.design
     if design is not None:
-        if getattr(design, "n_dropped", 0):
+        if design.n_dropped:
             k = design.n_dropped
             lines.append(f"Rows dropped for missing values: {k}")
-        if getattr(design, "dropped_columns", ()):
+        if design.dropped_columns:
             lines.append("Fixed effects dropped (rank-deficient design): "
                          + ", ".join(design.dropped_columns))
     return lines
@@ -163,7 +163,7 @@ def _ranef_arrays(fit, design) -> np.ndarray | None:
 
 
 def _scaled_residuals(fit) -> list[str]:
-    design = getattr(fit, "design", None)
+    design = fit.design
     if fit.method == "bayes" or design is None:
         return []
     fitted = _ranef_arrays(fit, design)
@@ -312,12 +312,8 @@ def _reml_notes(fit) -> list[str]:
 
 # ---------------------------------------------------------------------------- bayes
 def find_priors(fit) -> dict | None:
-    """The priors a Bayesian fit used, wherever the fitter stored them (None if not found)."""
-    for source in (getattr(fit, "priors", None), (fit.diagnostics or {}).get("priors"),
-                   (fit.extra or {}).get("priors")):
-        if source:
-            return source if isinstance(source, dict) else {"priors": source}
-    return None
+    """The priors a Bayesian fit used, ``{key: "Dist(args)"}`` (``diagnostics["priors"]``)."""
+    return (fit.diagnostics or {}).get("priors") or None
 
 
 def bayes_warnings(fit) -> list[str]:
