@@ -13,7 +13,7 @@ import pandas as pd
 from .. import names
 from ..errors import SpecError, WorkbenchError
 from .lkj import draw_lkj_cholesky
-from .priors import Prior, corr_matrix
+from .priors import FAMILIES, Prior, corr_matrix
 
 
 def _require_bayes(fit) -> None:
@@ -84,26 +84,11 @@ def posterior_frame(fit) -> pd.DataFrame:
 
 # --------------------------------------------------------------------------- priors
 def draw_prior(prior: Prior, rng: np.random.Generator, size: int) -> np.ndarray:
-    """Draws of a scalar prior (InverseGamma returns the sd, the square root of its draws)."""
-    f, a = prior.family, prior.args
-    if f == "Normal":
-        return rng.normal(a[0], a[1], size)
-    if f == "StudentT":
-        return a[1] + a[2] * rng.standard_t(a[0], size)
-    if f == "HalfNormal":
-        return np.abs(rng.normal(0.0, a[0], size))
-    if f == "HalfCauchy":
-        return np.abs(a[0] * rng.standard_cauchy(size))
-    if f == "HalfStudentT":
-        return np.abs(a[1] * rng.standard_t(a[0], size))
-    if f == "Exponential":
-        return rng.exponential(1.0 / a[0], size)
-    if f == "Uniform":
-        return rng.uniform(a[0], a[1], size)
-    if f == "InverseGamma":
-        return np.sqrt(1.0 / rng.gamma(a[0], 1.0 / a[1], size))
-    if f == "Fixed":
-        return np.full(size, a[0])
+    """Draws of a scalar prior by its family's numpy sampler (:data:`~.priors.FAMILIES`; a prior
+    on the variance gives the sd, the square root of its draws)."""
+    sample = FAMILIES[prior.family].sample
+    if sample is not None:
+        return sample(prior.args, rng, size)
     raise SpecError(f"the improper prior {prior} has no draws; give a proper prior for prior draws")
 
 

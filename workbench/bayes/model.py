@@ -104,7 +104,7 @@ def _groups(families: tuple[str, ...]) -> dict[str, list[int]]:
 def _prior_arrays(prefix: str, priors: list[Prior]) -> dict[str, np.ndarray]:
     out = {}
     for fam, idx in _groups(tuple(p.family for p in priors)).items():
-        for a, argname in enumerate(FAMILIES[fam][0]):
+        for a, argname in enumerate(FAMILIES[fam].args):
             out[f"{prefix}_{fam}_{argname}"] = np.array([priors[i].args[a] for i in idx], dtype=float)
     return out
 
@@ -143,34 +143,20 @@ def model_data(design, structure, priors: dict[str, Prior], layout: Layout) -> d
 
 # --------------------------------------------------------------------------- PyMC
 def _rv(fam: str, name: str, args: dict, shape):
-    """A PyMC variable of family ``fam``; returns the parameter itself (sd for InverseGamma)."""
+    """A PyMC variable of family ``fam`` (its :data:`~.priors.FAMILIES` entry); returns the
+    parameter itself (the sd for a prior on the variance, the value for ``Fixed``)."""
     import pymc as pm
     import pytensor.tensor as pt
 
-    a = args
-    if fam == "Normal":
-        return pm.Normal(name, mu=a["mu"], sigma=a["sigma"], shape=shape)
-    if fam == "StudentT":
-        return pm.StudentT(name, nu=a["nu"], mu=a["mu"], sigma=a["sigma"], shape=shape)
-    if fam == "Flat":
-        return pm.Flat(name, shape=shape)
-    if fam == "HalfNormal":
-        return pm.HalfNormal(name, sigma=a["sigma"], shape=shape)
-    if fam == "HalfCauchy":
-        return pm.HalfCauchy(name, beta=a["beta"], shape=shape)
-    if fam == "HalfStudentT":
-        return pm.HalfStudentT(name, nu=a["nu"], sigma=a["sigma"], shape=shape)
-    if fam == "Exponential":
-        return pm.Exponential(name, lam=a["lam"], shape=shape)
-    if fam == "HalfFlat":
-        return pm.HalfFlat(name, shape=shape)
-    if fam == "Uniform":
-        return pm.Uniform(name, lower=a["lower"], upper=a["upper"], shape=shape)
-    if fam == "InverseGamma":
-        return pt.sqrt(pm.InverseGamma(f"{name}_var", alpha=a["alpha"], beta=a["beta"], shape=shape))
+    family = FAMILIES[fam]
     if fam == "Fixed":
-        return a["value"]
-    raise SpecError(f"prior family {fam} cannot be used here")  # pragma: no cover
+        return args["value"]
+    if family.pymc is None:
+        raise SpecError(f"prior family {fam} cannot be used here")  # pragma: no cover
+    dist = getattr(pm, family.pymc)
+    if family.on_variance:
+        return pt.sqrt(dist(f"{name}_var", **args, shape=shape))
+    return dist(name, **args, shape=shape)
 
 
 def _vector(prefix: str, families: tuple[str, ...], data: dict):
@@ -180,7 +166,7 @@ def _vector(prefix: str, families: tuple[str, ...], data: dict):
     groups = _groups(families)
     parts = {}
     for fam, idx in groups.items():
-        args = {an: data[f"{prefix}_{fam}_{an}"] for an in FAMILIES[fam][0]}
+        args = {an: data[f"{prefix}_{fam}_{an}"] for an in FAMILIES[fam].args}
         parts[fam] = (idx, _rv(fam, f"{prefix}_{fam.lower()}", args, (len(idx),)))
     if len(groups) == 1:
         return next(iter(parts.values()))[1]
@@ -235,7 +221,7 @@ def build_model(layout: Layout, data: dict[str, np.ndarray]):
             sigma, s2 = None, pt.constant(1.0)
         else:
             fam = layout.sigma_family
-            args = {an: d[f"psigma_{fam}_{an}"] for an in FAMILIES[fam][0]}
+            args = {an: d[f"psigma_{fam}_{an}"] for an in FAMILIES[fam].args}
             sigma = _rv(fam, "sigma_raw", args, ())
             sigma = pm.Deterministic("sigma", sigma)
             s2 = sigma ** 2

@@ -47,29 +47,84 @@ from .. import names
 from ..design import INTERCEPT, Design
 from ..errors import SpecError
 
-# family -> (argument names, support of the parameter it describes)
-FAMILIES: dict[str, tuple[tuple[str, ...], str]] = {
-    "Normal": (("mu", "sigma"), "real"),
-    "StudentT": (("nu", "mu", "sigma"), "real"),
-    "Flat": ((), "real"),
-    "HalfNormal": (("sigma",), "positive"),
-    "HalfCauchy": (("beta",), "positive"),
-    "HalfStudentT": (("nu", "sigma"), "positive"),
-    "Exponential": (("lam",), "positive"),
-    "HalfFlat": ((), "positive"),
-    "Uniform": (("lower", "upper"), "interval"),
-    "InverseGamma": (("alpha", "beta"), "variance"),
-    "LKJ": (("eta",), "corr"),
-    "Fixed": (("value",), "fixed"),
-}
 KINDS = ("beta", "sd", "corr", "sigma")
-_ALLOWED = {
-    "beta": {"real", "interval", "fixed"},
-    "sd": {"positive", "interval", "variance", "fixed"},
-    "sigma": {"positive", "interval", "variance", "fixed"},
-    "corr": {"corr", "fixed"},
-}
-_POSITIVE_ARGS = {"sigma", "beta", "nu", "lam", "alpha", "eta"}
+_SCALES = frozenset({"sd", "sigma"})
+
+
+@dataclass(frozen=True)
+class Family:
+    """One prior family: everything the package knows about it, in one entry of :data:`FAMILIES`.
+
+    Attributes
+    ----------
+    name : str
+        As written in a prior string (``"HalfNormal"``) and as PyMC names the distribution.
+    args : tuple of str
+        Argument names, in order, as PyMC names them.
+    positive : tuple of str
+        The arguments that must be > 0.
+    support : str
+        ``real``, ``positive``, ``interval``, ``variance`` (a prior on the variance; the
+        parameter is its square root), ``corr`` or ``fixed``.
+    prior_on : frozenset of str
+        The parameter kinds (``beta``, ``sd``, ``sigma``, ``corr``) it may be a prior on.
+    pymc : str or None
+        The PyMC distribution (``pymc.<pymc>``, called with ``args`` by name); None where the
+        model builds the parameter itself (``LKJ``: the LKJ Cholesky factor; ``Fixed``: a
+        constant).
+    sample : callable or None
+        ``sample(args, rng, size)``: numpy draws of the *parameter* (the sd for a prior on the
+        variance); None for an improper family.
+    """
+
+    name: str
+    args: tuple[str, ...]
+    positive: tuple[str, ...]
+    support: str
+    prior_on: frozenset
+    pymc: str | None
+    sample: object = field(default=None, compare=False, repr=False)
+
+    @property
+    def on_variance(self) -> bool:
+        """A prior on the variance: the parameter is the square root of the PyMC variable."""
+        return self.support == "variance"
+
+
+def _family(name, args, positive, support, prior_on, pymc, sample) -> tuple[str, Family]:
+    return name, Family(name, tuple(args), tuple(positive), support, frozenset(prior_on), pymc,
+                        sample)
+
+
+#: The prior families by name.
+FAMILIES: dict[str, Family] = dict([
+    _family("Normal", ("mu", "sigma"), ("sigma",), "real", {"beta"}, "Normal",
+            lambda a, rng, n: rng.normal(a[0], a[1], n)),
+    _family("StudentT", ("nu", "mu", "sigma"), ("nu", "sigma"), "real", {"beta"}, "StudentT",
+            lambda a, rng, n: a[1] + a[2] * rng.standard_t(a[0], n)),
+    _family("Flat", (), (), "real", {"beta"}, "Flat", None),
+    _family("HalfNormal", ("sigma",), ("sigma",), "positive", _SCALES, "HalfNormal",
+            lambda a, rng, n: np.abs(rng.normal(0.0, a[0], n))),
+    _family("HalfCauchy", ("beta",), ("beta",), "positive", _SCALES, "HalfCauchy",
+            lambda a, rng, n: np.abs(a[0] * rng.standard_cauchy(n))),
+    _family("HalfStudentT", ("nu", "sigma"), ("nu", "sigma"), "positive", _SCALES, "HalfStudentT",
+            lambda a, rng, n: np.abs(a[1] * rng.standard_t(a[0], n))),
+    _family("Exponential", ("lam",), ("lam",), "positive", _SCALES, "Exponential",
+            lambda a, rng, n: rng.exponential(1.0 / a[0], n)),
+    _family("HalfFlat", (), (), "positive", _SCALES, "HalfFlat", None),
+    _family("Uniform", ("lower", "upper"), (), "interval", {"beta"} | _SCALES, "Uniform",
+            lambda a, rng, n: rng.uniform(a[0], a[1], n)),
+    _family("InverseGamma", ("alpha", "beta"), ("alpha", "beta"), "variance", _SCALES,
+            "InverseGamma", lambda a, rng, n: np.sqrt(1.0 / rng.gamma(a[0], 1.0 / a[1], n))),
+    _family("LKJ", ("eta",), ("eta",), "corr", {"corr"}, None, None),
+    _family("Fixed", ("value",), (), "fixed", set(KINDS), None,
+            lambda a, rng, n: np.full(n, a[0])),
+])
+
+
+def families_for(kind: str) -> list[str]:
+    """The families that may be a prior on a parameter kind (``Fixed`` left out)."""
+    return [f.name for f in FAMILIES.values() if kind in f.prior_on and f.name != "Fixed"]
 
 
 @dataclass(frozen=True)
@@ -93,7 +148,8 @@ class Prior:
     def __post_init__(self):
         if self.family not in FAMILIES:
             raise SpecError(_unknown_family_message(self.family))
-        argnames = FAMILIES[self.family][0]
+        fam = FAMILIES[self.family]
+        argnames = fam.args
         if self.family == "Fixed" and self.value is not None and not self.args:
             object.__setattr__(self, "args", (math.nan,))
         if len(self.args) != len(argnames):
@@ -108,7 +164,7 @@ class Prior:
         for name, a in zip(argnames, args):
             if not math.isfinite(a):
                 raise SpecError(f"{self}: argument {name} must be finite")
-            if name in _POSITIVE_ARGS and a <= 0:
+            if name in fam.positive and a <= 0:
                 raise SpecError(f"{self}: argument {name} must be positive")
         if self.family == "Uniform" and not args[0] < args[1]:
             raise SpecError(f"{self}: lower must be below upper")
@@ -116,7 +172,7 @@ class Prior:
     @property
     def support(self) -> str:
         """``real``, ``positive``, ``interval``, ``variance``, ``corr`` or ``fixed``."""
-        return FAMILIES[self.family][1]
+        return FAMILIES[self.family].support
 
     @property
     def is_fixed(self) -> bool:
@@ -249,13 +305,11 @@ def _check_key_syntax(key) -> None:
 
 
 def _check_value(prior: Prior, slot: Slot, user_key: str) -> None:
-    if prior.support not in _ALLOWED[slot.kind]:
-        need = {"beta": "a real-line distribution (Normal, StudentT, Flat, Uniform)",
-                "sd": "a positive distribution (HalfNormal, HalfCauchy, HalfStudentT, "
-                      "Exponential, Uniform, InverseGamma, HalfFlat)",
-                "sigma": "a positive distribution (HalfNormal, HalfCauchy, HalfStudentT, "
-                         "Exponential, Uniform, InverseGamma, HalfFlat)",
-                "corr": "LKJ(eta)"}[slot.kind]
+    if slot.kind not in FAMILIES[prior.family].prior_on:
+        what = {"beta": "a real-line distribution", "sd": "a positive distribution",
+                "sigma": "a positive distribution", "corr": "LKJ(eta)"}[slot.kind]
+        fams = families_for(slot.kind)
+        need = what if fams == ["LKJ"] else f"{what} ({', '.join(fams)})"
         raise SpecError(f"prior {user_key}={prior}: {slot.kind} needs {need}")
     if prior.family == "Uniform" and slot.kind in ("sd", "sigma") and prior.args[0] < 0:
         raise SpecError(f"prior {user_key}={prior}: an sd cannot be negative; use lower >= 0")
@@ -383,5 +437,5 @@ def prior_strings(priors: dict[str, Prior]) -> dict[str, str]:
     return {k: str(v) for k, v in priors.items()}
 
 
-__all__ = ["Prior", "Fixed", "FAMILIES", "parse_prior", "resolve_priors", "default_priors",
+__all__ = ["Prior", "Family", "families_for", "Fixed", "FAMILIES", "parse_prior", "resolve_priors", "default_priors",
            "prior_strings", "slots", "Slot", "corr_matrix"]
