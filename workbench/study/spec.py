@@ -22,7 +22,7 @@ evaluate, the replicates and a seed::
     [methods.reml]                         # label -> how to fit
     method = "reml"
     intervals = ["wald_var", "wald_sd"]
-    options = { nobound = true }           # passed to workbench.fit
+    options = { nobound = true }           # checked by workbench.options, passed to workbench.fit
 
 Interval kinds: ``wald_var`` (estimate +- z SE on the variance scale for variances and
 covariances, SEs from the fit's ``extra["var_params"]``; sd intervals are the square roots of
