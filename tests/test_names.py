@@ -47,6 +47,15 @@ def test_cor_and_cov_round_trip(t1, t2):
         assert str(parsed) == text
 
 
+def test_group_effect_names():
+    text = names.effect("g:h", "x")
+    assert text == "b[g:h:x]"
+    parsed = names.parse(text, groups=["g:h"])
+    assert (parsed.kind, parsed.group, parsed.terms) == ("b", "g:h", ("x",))
+    assert str(parsed) == text
+    assert names.to_variance_scale(text) is None and names.to_sd_scale(text) is None
+
+
 def test_residual_names():
     assert names.parse("sigma").kind == "sigma"
     assert names.parse("sigma").is_residual

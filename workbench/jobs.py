@@ -4,11 +4,11 @@ A job fits first and writes after, each file atomically, so a failure leaves no 
 output.  The modules it calls stay single-purpose: :mod:`workbench.compare` only compares,
 :mod:`workbench.plots` only draws from fits it is given.
 
-=====================  ===========================================================
-``run_demo``           simulate the demo design, fit REML, ML and Bayes, write all
-``compare_and_write``  fit one model every way, write the tables and figures
-``make_report_figures``  every report figure (1-7) from fixed seeds
-=====================  ===========================================================
+=========================  ===========================================================
+``run_demo``               simulate the demo design, fit REML, ML and Bayes, write all
+``compare_and_write``      fit one model every way, write the tables and figures
+``make_report_figures``    every report figure (1-7) from fixed seeds
+=========================  ===========================================================
 """
 
 from __future__ import annotations

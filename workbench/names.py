@@ -12,6 +12,7 @@ The tidy names, used by the fit record, the comparison tables, the study results
     var[GROUP:TERM]       variance of a random effect (the variance scale of ``sd``)
     cov[GROUP:T1,T2]      covariance of two
     var[Residual]         residual variance
+    b[GROUP:TERM]         the group effects of a term (one row per level in study results)
 
 ``GROUP`` is the grouping factor, as lme4 names it after nesting (``g``, ``g:h``); lme4 labels a
 second term on one factor ``g.1`` and :func:`base_group` maps it back to ``g``.
@@ -35,11 +36,10 @@ from dataclasses import dataclass
 
 from .errors import ParameterNameError
 
-KINDS = ("beta", "sd", "cor", "sigma", "var", "cov")
+KINDS = ("beta", "sd", "cor", "sigma", "var", "cov", "b")
 SIGMA = "sigma"
 RESIDUAL = "Residual"
 RESIDUAL_VAR = f"var[{RESIDUAL}]"
-_GROUPED = ("sd", "cor", "var", "cov")
 _PAIRS = ("cor", "cov")
 _SD_TO_VAR = {"sd": "var", "cor": "cov"}
 _VAR_TO_SD = {"var": "sd", "cov": "cor"}
@@ -51,11 +51,11 @@ class ParamName:
 
     Attributes
     ----------
-    kind : {"beta", "sd", "cor", "sigma", "var", "cov"}
+    kind : {"beta", "sd", "cor", "sigma", "var", "cov", "b"}
     group : str or None
         The grouping factor (``"Residual"`` for ``var[Residual]``; None for beta and sigma).
     terms : tuple of str
-        ``(NAME,)`` for beta, ``(TERM,)`` for sd/var, ``(T1, T2)`` for cor/cov, ``()`` otherwise.
+        ``(NAME,)`` for beta, ``(TERM,)`` for sd/var/b, ``(T1, T2)`` for cor/cov, ``()`` otherwise.
     """
 
     kind: str
@@ -102,6 +102,11 @@ def var(group: str, term: str) -> str:
 def cov(group: str, term1: str, term2: str) -> str:
     """``cov[GROUP:T1,T2]``."""
     return _build("cov", group, term1, term2)
+
+
+def effect(group: str, term: str) -> str:
+    """``b[GROUP:TERM]``: the group effects of one term."""
+    return _build("b", group, term)
 
 
 def _build(kind: str, group: str, *terms: str) -> str:
@@ -195,7 +200,8 @@ def parse(name: str, groups=None) -> ParamName:
     if k is None:
         raise ParameterNameError(
             f"'{name}' is not a parameter name; use beta[NAME], sd[GROUP:TERM], "
-            "cor[GROUP:T1,T2], sigma, var[GROUP:TERM], cov[GROUP:T1,T2] or var[Residual]")
+            "cor[GROUP:T1,T2], sigma, var[GROUP:TERM], cov[GROUP:T1,T2], var[Residual] or "
+            "b[GROUP:TERM]")
     if k == "sigma":
         return ParamName("sigma")
     inner = body(name)
@@ -266,5 +272,5 @@ def to_sd_scale(name: str) -> str | None:
 
 
 __all__ = ["ParamName", "KINDS", "SIGMA", "RESIDUAL", "RESIDUAL_VAR", "beta", "sd", "cor", "var",
-           "cov", "base_group", "varcorr_param_name", "varcorr_var_name", "kind", "body", "parse",
+           "cov", "effect", "base_group", "varcorr_param_name", "varcorr_var_name", "kind", "body", "parse",
            "beta_name", "to_variance_scale", "to_sd_scale", "corr_key", "group_key"]

@@ -104,3 +104,30 @@ def test_maas_hox_reml_arm_gives_variance_scale_wald_intervals():
     assert np.isfinite(v[["estimate", "se", "lower", "upper"]].to_numpy()).all()
     assert np.allclose(v["upper"] - v["estimate"], Z * v["se"])
     assert np.allclose(v["estimate"] - v["lower"], Z * v["se"])
+
+
+def test_tasks_carry_every_field_and_group_effect_rows_are_named(tmp_path):
+    """One task builder (plan and preflight alike); b[GROUP:TERM] rows against the drawn effects."""
+    import dataclasses
+
+    from workbench.study.replicate import Task, run_batch
+    from workbench.study.run import make_task, plan_tasks
+    from workbench.study.spec import load_study
+
+    from .conftest import STUDY, write_study
+
+    study = load_study(write_study(tmp_path, STUDY.replace("replicates = 12",
+                                                           "replicates = 2\ngroup_effects = true")))
+    tasks = plan_tasks(study, ["reml"], 2, study.spec.seed, {})
+    assert all(isinstance(t, Task) for t in tasks)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        tasks[0].seed = 1
+    c = study.conditions[0]
+    assert make_task(study, c, "reml", [0, 1], study.spec.seed) == tasks[0]
+    assert tasks[0].group_effects is True and tasks[0].groups == {"g": "g"}
+    rows = run_batch(tasks[0])
+    b = rows[rows["parameter"] == "b[g:(Intercept)]"]
+    levels = c.design.factors["g"].levels
+    assert rows["error"].isna().all()
+    assert len(b) == 2 * levels * len(tasks[0].spec["intervals"])
+    assert b["truth"].notna().all() and b["estimate"].notna().all()

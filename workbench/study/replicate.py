@@ -216,7 +216,7 @@ def effect_rows(fit, effects: dict, groups: dict, kinds: list[str], level: float
         if not (math.isfinite(lo) and math.isfinite(hi)):
             lo, hi = est - z * sd, est + z * sd
         for kind in kinds:
-            rows.append({**base, "interval": kind, "parameter": f"b[{key[0]}:{key[1]}]",
+            rows.append({**base, "interval": kind, "parameter": names.effect(key[0], key[1]),
                          "level": key[2], "truth": truth[key], "estimate": est, "se": sd,
                          "lower": lo, "upper": hi, "converged": bool(fit.converged),
                          "singular": bool(fit.singular), "divergences": divergences,
