@@ -101,16 +101,14 @@ def per_fit_split(study, method: str, reps: int = 5, profile: bool = False) -> N
 def bayes_cost(study, reps: int) -> None:
     """Seconds per replicate of the Bayesian arm, first (compiling) and later ones."""
     from workbench.study.replicate import run_batch
+    from workbench.study.run import make_task
 
     ms = study.spec.methods["bayes"]
     c = next(x for x in study.conditions if x.values == {"n_groups": 50, "group_size": 30, "icc": 0.2})
     times = []
     for r in range(reps):
         t0 = time.perf_counter()
-        rows = run_batch({"condition": c.id, "design": c.design.model_dump(mode="json"),
-                          "truth": c.truth, "method": "bayes", "spec": ms.model_dump(mode="json"),
-                          "replicates": [r], "seed": study.spec.seed, "parameters": study.parameters,
-                          "level": 0.95})
+        rows = run_batch(make_task(study, c, "bayes", [r], study.spec.seed))
         times.append(time.perf_counter() - t0)
         err = rows["error"].dropna()
         if len(err):

@@ -177,7 +177,7 @@ def test_compare_and_write(tmp_path, radon, monkeypatch):
 
     matplotlib.use("Agg")
     import workbench.api
-    from workbench.compare import compare_and_write
+    from workbench.jobs import compare_and_write
 
     real_fit = workbench.api.fit
     seen = {}

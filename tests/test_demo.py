@@ -10,7 +10,7 @@ import pandas as pd  # noqa: E402
 import pytest  # noqa: E402
 
 import workbench.api  # noqa: E402
-from workbench.demo import run_demo  # noqa: E402
+from workbench.jobs import run_demo  # noqa: E402
 
 EXPECTED = {"data.csv", "fits.json", "parameters.csv", "parameters.md", "parameters.tex",
             "group_effects.csv", "variance_components.csv", "side_by_side.csv",

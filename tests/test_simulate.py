@@ -57,8 +57,8 @@ def test_seeds_int_and_generator_reproduce_and_leave_global_state_alone():
         simulate(design, None)
 
 
-def test_workbench_simulate_is_callable_and_a_module():
-    data, true = workbench.simulate(str(DEMO), 1)
+def test_workbench_simulate_is_the_simulation_package():
+    data, true = workbench.simulate.simulate(str(DEMO), 1)
     assert "y" in data and "sigma" in true
     assert workbench.simulate.load_design is load_design
 

@@ -19,7 +19,7 @@ from .record import Fit
 from .reml.bootstrap import bootstrap
 from .reml.inference import lrt
 from .reml.profile import profile_ci
-from . import simulate  # callable: workbench.simulate(design, seed)
+from . import simulate
 
 __all__ = ["fit", "Fit", "Design", "build_design", "ModelSpec", "parse_formula", "WorkbenchError",
            "simulate", "compare", "bootstrap", "lrt", "profile_ci", "criterion"]

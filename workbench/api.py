@@ -5,11 +5,12 @@ from __future__ import annotations
 import pandas as pd
 
 from .design import build_design
-from .errors import SpecError, WorkbenchError
+from .errors import WorkbenchError
 from .formula import parse_formula
+from .options import METHODS, method_options
 from .record import Fit
 
-METHODS = ("reml", "ml", "bayes")
+__all__ = ["fit", "criterion", "METHODS"]
 
 
 def fit(formula: str, data: pd.DataFrame, method: str = "reml", *, known_sd: str | None = None,
@@ -29,15 +30,21 @@ def fit(formula: str, data: pd.DataFrame, method: str = "reml", *, known_sd: str
     label : str, optional
         Name of the fit in comparison tables (default: the method).
     **options
-        Passed to the fitter: for ``"bayes"``, ``draws``, ``tune``, ``chains``, ``seed``,
-        ``priors``, ``target_accept``, ... (see :func:`workbench.bayes.fit.fit_bayes`).
+        The method's options, checked by :class:`workbench.options.RemlOptions` (``nobound``,
+        ``vc_se``, ``level``, ``blas_threads``) or :class:`workbench.options.BayesOptions`
+        (``draws``, ``tune``, ``chains``, ``seed``, ``priors``, ``target_accept``, ...; see
+        :func:`workbench.bayes.fit.fit_bayes`).
 
     Returns
     -------
     Fit
+
+    Raises
+    ------
+    OptionError
+        An unknown method or option, or a bad option value, before any data is read.
     """
-    if method not in METHODS:
-        raise SpecError(f"unknown method '{method}'; choose one of {', '.join(METHODS)}")
+    opts = method_options(method, **options)
     spec = parse_formula(formula)
     design = build_design(spec, data, known_sd=known_sd)
     if not design.terms:
@@ -48,17 +55,10 @@ def fit(formula: str, data: pd.DataFrame, method: str = "reml", *, known_sd: str
     if method in ("reml", "ml"):
         from .reml.fit import fit_reml
 
-        allowed = {"nobound", "vc_se", "level", "blas_threads"}
-        unknown = sorted(set(options) - allowed)
-        if unknown:
-            raise SpecError(
-                f"unknown option(s) for method '{method}': {', '.join(unknown)} "
-                f"(known: {', '.join(sorted(allowed))})"
-            )
-        return fit_reml(design, reml=(method == "reml"), label=label, **options)
+        return fit_reml(design, reml=(method == "reml"), label=label, **opts.kwargs())
     from .bayes.fit import fit_bayes
 
-    return fit_bayes(design, label=label, **options)
+    return fit_bayes(design, label=label, **opts.kwargs())
 
 
 def criterion(formula: str, data: pd.DataFrame, reml: bool = True, *, known_sd: str | None = None):

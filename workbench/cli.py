@@ -23,11 +23,8 @@ import typer.core
 from typer.exceptions import Abort, TyperException
 
 from . import __version__
-from .errors import WorkbenchError
-
-
-class CliError(WorkbenchError):
-    """A bad combination of command-line options."""
+from .errors import CliError, WorkbenchError
+from .options import AUTO, METHODS, PARAMETERIZATIONS, SAMPLERS
 
 
 # ---------------------------------------------------------------------------- lazy study group
@@ -35,8 +32,7 @@ class _WorkbenchGroup(typer.core.TyperGroup):
     """The root group; mounts ``study`` (``workbench.study.cli.study_app``) on first use.
 
     Importing the study commands (dask, pyarrow) only when ``study`` is asked for keeps
-    ``workbench fit`` fast, and the other commands keep working if the study module is
-    missing or broken.
+    ``workbench fit`` fast.
     """
 
     _study = None
@@ -53,34 +49,12 @@ class _WorkbenchGroup(typer.core.TyperGroup):
     @classmethod
     def _study_command(cls):
         if cls._study is None:
-            try:
-                from .study.cli import study_app
-            except ImportError as exc:  # missing module, or a missing dependency of it
-                cls._study = _study_unavailable(f"{exc}")
-            else:
-                cmd = typer.main.get_command(study_app)
-                cmd.name = "study"
-                if not cmd.help:
-                    cmd.help = "Simulation studies: run, summarize, figures."
-                cls._study = cmd
+            from .study.cli import study_app
+
+            cmd = typer.main.get_command(study_app)
+            cmd.name = "study"
+            cls._study = cmd
         return cls._study
-
-
-def _study_unavailable(reason: str):
-    stub = typer.Typer(add_completion=False)
-
-    @stub.command(
-        "study",
-        help="Simulation studies (not available in this installation).",
-        context_settings={"allow_extra_args": True, "ignore_unknown_options": True},
-        add_help_option=False,
-    )
-    def _unavailable(ctx: typer.Context) -> None:
-        raise CliError(f"the study commands are not available: {reason}")
-
-    cmd = typer.main.get_command(stub)
-    cmd.name = "study"
-    return cmd
 
 
 app = typer.Typer(
@@ -108,23 +82,10 @@ def _root(
 
 
 # ---------------------------------------------------------------------------- option types
-class Method(str, Enum):
-    reml = "reml"
-    ml = "ml"
-    bayes = "bayes"
-
-
-class Parameterization(str, Enum):
-    auto = "auto"
-    centered = "centered"
-    noncentered = "noncentered"
-    marginal = "marginal"
-
-
-class Sampler(str, Enum):
-    auto = "auto"
-    pymc = "pymc"
-    nutpie = "nutpie"
+# generated from workbench.options, so the command line offers what the fitters accept
+Method = Enum("Method", {m: m for m in METHODS}, type=str)
+Parameterization = Enum("Parameterization", {p: p for p in (AUTO,) + PARAMETERIZATIONS}, type=str)
+Sampler = Enum("Sampler", {s: s for s in (AUTO,) + SAMPLERS}, type=str)
 
 
 class Interval(str, Enum):
@@ -168,33 +129,16 @@ def _write_text(path: str | Path, text: str) -> None:
         raise CliError(f"cannot write '{path}': {exc.strerror or exc}") from None
 
 
-def _lazy(module: str, attr: str, what: str):
-    """Import ``attr`` from ``workbench.<module>``; a clear error if it is not there."""
-    import importlib
-
-    try:
-        mod = importlib.import_module(f"workbench.{module}")
-    except ModuleNotFoundError as exc:
-        if exc.name and (exc.name == f"workbench.{module}" or f"workbench.{module}".startswith(exc.name + ".")):
-            raise CliError(f"{what} is not available in this version of workbench") from None
-        raise CliError(f"{what} needs the package '{exc.name}', which is not installed") from None
-    fn = getattr(mod, attr, None)
-    if fn is None:
-        raise CliError(f"{what} is not available in this version of workbench "
-                       f"(workbench.{module} has no '{attr}')")
-    return fn
-
-
 def _apply_interval(fit, ci: Interval, nboot: int, seed: int | None):
     """A copy of a REML/ML fit carrying profile or bootstrap intervals instead of Wald ones."""
     if ci is Interval.wald:
         return fit
+    from .reml.profile import with_intervals, with_profile_ci
+
     if ci is Interval.profile:
-        with_profile_ci = _lazy("reml.profile", "with_profile_ci",
-                                "--ci profile (profile-likelihood intervals)")
         return with_profile_ci(fit)
-    bootstrap = _lazy("reml.bootstrap", "bootstrap", "--ci bootstrap (parametric bootstrap)")
-    with_intervals = _lazy("reml.profile", "with_intervals", "--ci bootstrap (parametric bootstrap)")
+    from .reml.bootstrap import bootstrap
+
     seed = 0 if seed is None else seed
     _info(f"parametric bootstrap: {nboot} replicates, seed {seed}")
     result = bootstrap(fit, nboot, seed)
@@ -263,13 +207,7 @@ def fit(
     from .io import read_data
 
     frame = read_data(data)
-    try:
-        result = workbench.fit(formula, frame, method=method.value, known_sd=known_sd, **options)
-    except ModuleNotFoundError as exc:
-        if exc.name and exc.name.startswith("workbench"):
-            raise CliError(f"method '{method.value}' is not available in this version of workbench") from None
-        raise CliError(f"method '{method.value}' needs the package '{exc.name}', "
-                       "which is not installed") from None
+    result = workbench.fit(formula, frame, method=method.value, known_sd=known_sd, **options)
     if method is not Method.bayes:
         result = _apply_interval(result, ci, nboot, seed)
 
@@ -303,11 +241,10 @@ def simulate(
         raise CliError(f"design file '{design_file}' does not exist")
     if path.is_dir():
         raise CliError(f"design file '{design_file}' is a directory, not a file")
-    load_design = _lazy("simulate", "load_design", "simulate")
-    run = _lazy("simulate", "simulate", "simulate")
-    design = load_design(path)
-    result = run(design, seed)
-    frame, true_values = _split_simulation(result)
+    from .simulate import load_design
+    from .simulate import simulate as simulate_data
+
+    frame, true_values = simulate_data(load_design(path), seed)
     if out == "-":
         sys.stdout.write(frame.to_csv(index=False))
     else:
@@ -319,25 +256,10 @@ def simulate(
             raise CliError(f"cannot write '{out}': {exc.strerror or exc}") from None
         _info(f"wrote {len(frame)} rows to {out}")
     if truth:
+        from .record import _jsonable
+
         _write_text(truth, json.dumps(_jsonable(true_values), indent=2) + "\n")
         _info(f"wrote the true values to {truth}")
-
-
-def _split_simulation(result):
-    """``simulate`` may return ``(data, truth)`` or an object with ``.data`` and ``.truth``."""
-    if isinstance(result, tuple) and len(result) == 2:
-        return result
-    if hasattr(result, "data"):
-        return result.data, getattr(result, "truth", None)
-    return result, None
-
-
-def _jsonable(obj):
-    from .record import _jsonable as to_json
-
-    if hasattr(obj, "to_dict") and not isinstance(obj, dict):
-        obj = obj.to_dict()
-    return to_json(obj)
 
 
 # ---------------------------------------------------------------------------- demo, figures, compare
@@ -351,9 +273,10 @@ def demo(
     chains: int | None = typer.Option(None, "--chains", min=1, help="Number of chains."),
 ) -> None:
     """Simulate a data set, fit it by REML, ML and PyMC, and write the side-by-side table and figures."""
-    run_demo = _lazy("demo", "run_demo", "workbench demo")
+    from . import jobs
+
     kwargs = _given(out_dir=out, seed=seed, draws=draws, tune=tune, chains=chains)
-    run_demo(progress=True, **kwargs)
+    jobs.run_demo(progress=True, **kwargs)
 
 
 @app.command()
@@ -365,11 +288,12 @@ def figures(
                                   help="Skip the PyMC fits (REML side and exact grid curves only)."),
 ) -> None:
     """Regenerate every report figure from fixed seeds."""
-    make = _lazy("plots", "make_report_figures", "workbench figures")
+    from . import jobs
+
     kwargs = _given(seed=seed)
     if no_bayes:
         kwargs["bayes"] = False
-    files = make(out, **kwargs)
+    files = jobs.make_report_figures(out, **kwargs)
     _info(f"wrote {len(files)} figure files to {out}" if files else f"wrote the figures to {out}")
 
 
@@ -395,18 +319,17 @@ def compare(
     no_figures: bool = typer.Option(False, "--no-figures", help="Write the tables only."),
 ) -> None:
     """Fit the model by REML, ML and Bayes; write the comparison tables and figures."""
+    from . import jobs
     from .io import read_data
 
     priors = parse_priors(prior)
     frame = read_data(data)
-    run = _lazy("compare", "compare_and_write", "workbench compare")
-    options = {k: v for k, v in (("draws", draws), ("tune", tune), ("chains", chains)) if v is not None}
-    result = run(formula, frame, out, priors=priors or None, seed=seed, figures=not no_figures,
-                 known_sd=known_sd, progress=True, **options)
-    side = result.get("side_by_side") if isinstance(result, dict) else None
-    if side is not None:
-        typer.echo(side.to_string(index=False))
-    files = result.get("files", []) if isinstance(result, dict) else []
+    options = _given(draws=draws, tune=tune, chains=chains)
+    result = jobs.compare_and_write(formula, frame, out, priors=priors or None, seed=seed,
+                                    figures=not no_figures, known_sd=known_sd, progress=True,
+                                    **options)
+    typer.echo(result["side_by_side"].to_string(index=False))
+    files = result["files"]
     _info(f"wrote {len(files)} files to {out}" if files else f"wrote the comparison to {out}")
 
 

@@ -13,8 +13,8 @@ Three tidy tables (one row per quantity and method):
 ``variance_components``
     the ``sd``/``cor``/``sigma`` rows with the variance beside the sd.
 
-Each exports to CSV, Markdown and LaTeX; :func:`compare_and_write` fits a model every way and
-writes the tables and figures to a directory.
+Each exports to CSV, Markdown and LaTeX; :func:`workbench.jobs.compare_and_write` fits a model
+every way and writes the tables and figures to a directory.
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ import pandas as pd
 
 from .errors import WorkbenchError
 from .io import atomic_write_text
+from . import names
 from .record import Fit
 
 PARAM_COLUMNS = ["parameter", "method", "estimate", "se", "lower", "upper", "interval"]
@@ -188,8 +189,9 @@ def compare(*fits) -> Comparison:
     no_interval = parameters["lower"].isna() & parameters["upper"].isna()
     parameters.loc[no_interval, "interval"] = "none"
     parameters = _order_parameters(parameters)
-    vc = parameters[~parameters["parameter"].str.startswith("beta[")].copy()
-    vc["variance"] = np.where(vc["parameter"].str.startswith("cor["), np.nan, vc["estimate"] ** 2)
+    kinds = parameters["parameter"].map(names.kind)
+    vc = parameters[kinds != "beta"].copy()
+    vc["variance"] = np.where(kinds[vc.index] == "cor", np.nan, vc["estimate"] ** 2)
     variance_components = vc.reindex(columns=VC_COLUMNS).reset_index(drop=True)
     ge = pd.concat(groups, ignore_index=True) if groups else pd.DataFrame(columns=GROUP_COLUMNS)
     return Comparison(parameters, ge, variance_components, methods)
@@ -239,7 +241,7 @@ def _variances(fit: Fit) -> tuple[dict, float | None]:
     for r in fit.varcorr:
         if r["grp"] == "Residual":
             continue
-        g = r["grp"].rpartition(".")[0] if r["grp"].rpartition(".")[2].isdigit() else r["grp"]
+        g = names.base_group(r["grp"])
         if r.get("var2") is None:
             sds[(g, r["var1"])] = r["sdcor"]
             ncols[g] = ncols.get(g, 0) + 1
@@ -251,8 +253,7 @@ def _raw_and_shrinkage(fit: Fit):
     design = fit.design
     if design is None:
         return {}, {}, {}
-    names = list(design.fixed_names)
-    beta = np.array([fit.beta.get(k, 0.0) for k in names])
+    beta = np.array([fit.beta.get(k, 0.0) for k in design.fixed_names])
     resid = design.y - design.X @ beta
     w = np.ones_like(resid) if design.known_sd is None else 1.0 / design.known_sd**2
     scalar_sd, sigma = _variances(fit)
@@ -360,68 +361,5 @@ def format_latex(df: pd.DataFrame, digits: int = 4) -> str:
     return "\n".join(lines) + "\n"
 
 
-# --------------------------------------------------------------------------- files
-def compare_and_write(formula: str, data: pd.DataFrame, out_dir, priors: dict | None = None,
-                      seed: int = 0, figures: bool = True, known_sd: str | None = None,
-                      progress: bool = False, **bayes_options) -> dict:
-    """Fit a model by REML, ML and Bayes, then write the tables and figures to ``out_dir``.
-
-    Every fit is done before anything is written, and each file is replaced atomically, so a
-    failure leaves no half-written output.
-
-    Parameters
-    ----------
-    formula : str
-    data : DataFrame
-    out_dir : str or Path
-    priors : dict, optional
-        Passed to the Bayesian fit (e.g. ``{"sd": "HalfCauchy(5)"}``).
-    seed : int
-        Seed of the Bayesian fit.
-    figures : bool
-        Also draw the comparison figures (shrinkage, group-effect intervals, fixed-effect
-        intervals, variance components).
-    known_sd : str, optional
-        Column of known residual sds.
-    progress : bool
-        Show the sampler's progress bar.
-    **bayes_options
-        ``draws``, ``tune``, ``chains``, ... for the Bayesian fit.
-
-    Returns
-    -------
-    dict
-        ``{"parameters", "group_effects", "variance_components", "side_by_side"}`` DataFrames,
-        plus ``"comparison"`` (the :class:`Comparison`), ``"fits"`` and ``"files"``.
-    """
-    from .api import fit as fit_model
-
-    fits = {
-        "reml": fit_model(formula, data, method="reml", known_sd=known_sd),
-        "ml": fit_model(formula, data, method="ml", known_sd=known_sd),
-    }
-    opts = dict(bayes_options)
-    opts.setdefault("seed", seed)
-    if priors:
-        opts["priors"] = priors
-    opts.setdefault("progressbar", progress)
-    fits["bayes"] = fit_model(formula, data, method="bayes", known_sd=known_sd, **opts)
-    comp = compare(*fits.values())
-    out = Path(out_dir)
-    if figures:
-        import matplotlib
-
-        if matplotlib.get_backend().lower() not in ("agg", "pdf", "svg", "cairo"):
-            matplotlib.use("Agg")
-    files = comp.write(out)
-    if figures:
-        from .plots.report import comparison_figures
-
-        files += comparison_figures(fits["reml"], fits["bayes"], comp, out)
-    result = dict(comp.tables(), side_by_side=comp.side_by_side())
-    result.update(comparison=comp, fits=fits, files=files)
-    return result
-
-
-__all__ = ["compare", "Comparison", "group_effects", "shrinkage_factor", "compare_and_write",
+__all__ = ["compare", "Comparison", "group_effects", "shrinkage_factor",
            "format_markdown", "format_latex"]

@@ -1,7 +1,8 @@
-"""Exceptions raised for bad input.
+"""Exceptions raised for bad input: every error class of the package is defined here.
 
 Every error a user can cause derives from :class:`WorkbenchError`; the CLI prints its message
-and exits non-zero without a traceback.
+and exits non-zero without a traceback.  Callers tell errors apart by their type, never by
+their message.
 """
 
 
@@ -23,3 +24,31 @@ class NotYetSupportedError(WorkbenchError):
 
 class SpecError(WorkbenchError):
     """An invalid design, study or prior specification."""
+
+
+class ParameterNameError(WorkbenchError):
+    """A parameter name that cannot be built or read back (see :mod:`workbench.names`)."""
+
+
+class OptionError(SpecError):
+    """An unknown option of a fitting method, or a bad value for one (see :mod:`workbench.options`)."""
+
+
+class CliError(WorkbenchError):
+    """A bad combination of command-line options."""
+
+
+class StudyCliError(CliError):
+    """A bad study command line (unknown axis, unwritable output)."""
+
+
+class StoreError(WorkbenchError):
+    """A study directory that cannot be used (another study's results, unreadable manifest)."""
+
+
+class ComparisonError(WorkbenchError):
+    """Fits that cannot be compared: different data, not nested, wrong kind of fit."""
+
+
+class ProfileError(WorkbenchError):
+    """A profile that cannot be computed (unknown parameter, not a REML/ML fit)."""

@@ -9,8 +9,8 @@ Code that needs one fitter's state asks for it through :meth:`Fit.reml_state` or
 JSON record the CLI writes; :meth:`Fit.params` is the tidy parameter table that
 :func:`workbench.compare` stacks.
 
-Parameter names, everywhere: ``beta[NAME]``, ``sd[GROUP:TERM]``, ``cor[GROUP:TERM1,TERM2]``,
-``sigma``; on the variance scale ``var[GROUP:TERM]``, ``var[Residual]``.
+Parameter names (``beta[NAME]``, ``sd[GROUP:TERM]``, ``cor[GROUP:T1,T2]``, ``sigma``, ...) are
+built by :mod:`workbench.names`.
 """
 
 from __future__ import annotations
@@ -23,33 +23,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from . import names
 from .errors import WorkbenchError
+# re-exported for the modules that still import them from here (reml/profile)
+from .names import base_group as _base_group  # noqa: F401
+from .names import varcorr_param_name, varcorr_var_name  # noqa: F401
 
-
-def _base_group(grp: str) -> str:
-    """lme4 labels a second term on a factor ``g.1``; parameter names use the factor ``g``."""
-    head, dot, tail = grp.rpartition(".")
-    return head if dot and tail.isdigit() else grp
-
-
-def varcorr_param_name(row: dict) -> str:
-    """Tidy parameter name of a ``varcorr`` row."""
-    if row["grp"] == "Residual":
-        return "sigma"
-    g = _base_group(row["grp"])
-    if row.get("var2") is None:
-        return f"sd[{g}:{row['var1']}]"
-    return f"cor[{g}:{row['var1']},{row['var2']}]"
-
-
-def varcorr_var_name(row: dict) -> str:
-    """Variance-scale name of a ``varcorr`` row: ``var[g:T]``, ``cov[g:T1,T2]``, ``var[Residual]``."""
-    if row["grp"] == "Residual":
-        return "var[Residual]"
-    g = _base_group(row["grp"])
-    if row.get("var2") is None:
-        return f"var[{g}:{row['var1']}]"
-    return f"cov[{g}:{row['var1']},{row['var2']}]"
 
 
 @dataclass(frozen=True, eq=False)
@@ -236,7 +215,7 @@ class Fit:
         rows = []
         for k, est in self.beta.items():
             lo, hi = self.beta_ci.get(k, [math.nan, math.nan])
-            rows.append((f"beta[{k}]", est, self.beta_se.get(k, math.nan), lo, hi))
+            rows.append((names.beta(k), est, self.beta_se.get(k, math.nan), lo, hi))
         for r in self.varcorr:
             ci = r.get("sdcor_ci") or [math.nan, math.nan]
             rows.append((varcorr_param_name(r), r["sdcor"], r.get("sdcor_se", math.nan), ci[0], ci[1]))

@@ -18,6 +18,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from .names import varcorr_param_name
+
 RHAT_MAX = 1.01
 ESS_MIN = 400
 
@@ -103,12 +105,12 @@ def _header(fit) -> list[str]:
     if fit.label and fit.label != fit.method:
         title += f"  [{fit.label}]"
     lines = [title, f"Formula: {fit.formula}"]
-    design = getattr(fit, "design", None)
+    design = fit.design
     if design is not None:
-        if getattr(design, "n_dropped", 0):
+        if design.n_dropped:
             k = design.n_dropped
             lines.append(f"Rows dropped for missing values: {k}")
-        if getattr(design, "dropped_columns", ()):
+        if design.dropped_columns:
             lines.append("Fixed effects dropped (rank-deficient design): "
                          + ", ".join(design.dropped_columns))
     return lines
@@ -161,7 +163,7 @@ def _ranef_arrays(fit, design) -> np.ndarray | None:
 
 
 def _scaled_residuals(fit) -> list[str]:
-    design = getattr(fit, "design", None)
+    design = fit.design
     if fit.method == "bayes" or design is None:
         return []
     fitted = _ranef_arrays(fit, design)
@@ -233,7 +235,6 @@ def _varcorr_intervals(fit) -> list[str]:
     rows = [r for r in fit.varcorr if r.get("sdcor_ci")]
     if not rows:
         return []
-    from .record import varcorr_param_name
 
     lo_h, hi_h = _interval_headers()
     kind = _INTERVAL_NAMES.get(fit.interval, fit.interval)
@@ -311,12 +312,8 @@ def _reml_notes(fit) -> list[str]:
 
 # ---------------------------------------------------------------------------- bayes
 def find_priors(fit) -> dict | None:
-    """The priors a Bayesian fit used, wherever the fitter stored them (None if not found)."""
-    for source in (getattr(fit, "priors", None), (fit.diagnostics or {}).get("priors"),
-                   getattr(fit.state, "priors", None)):
-        if source:
-            return source if isinstance(source, dict) else {"priors": source}
-    return None
+    """The priors a Bayesian fit used, ``{key: "Dist(args)"}`` (``diagnostics["priors"]``)."""
+    return (fit.diagnostics or {}).get("priors") or None
 
 
 def bayes_warnings(fit) -> list[str]:

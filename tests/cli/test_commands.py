@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import sys
-import types
 
 import numpy as np
 import pandas as pd
@@ -291,14 +289,13 @@ def test_simulate_bad_design_writes_nothing(run_cli, one_line_error, tmp_path):
 
 
 # ---------------------------------------------------------------------------- thin wrappers
-def test_demo_and_figures_call_their_modules(run_cli, monkeypatch, tmp_path):
+def test_demo_and_figures_call_their_jobs(run_cli, monkeypatch, tmp_path):
+    import workbench.jobs
+
     calls = []
-    fake_demo = types.ModuleType("workbench.demo")
-    fake_demo.run_demo = lambda **kw: calls.append(("demo", kw))
-    fake_plots = types.ModuleType("workbench.plots")
-    fake_plots.make_report_figures = lambda out_dir, **kw: calls.append(("figures", out_dir, kw)) or []
-    monkeypatch.setitem(sys.modules, "workbench.demo", fake_demo)
-    monkeypatch.setitem(sys.modules, "workbench.plots", fake_plots)
+    monkeypatch.setattr(workbench.jobs, "run_demo", lambda **kw: calls.append(("demo", kw)))
+    monkeypatch.setattr(workbench.jobs, "make_report_figures",
+                        lambda out_dir, **kw: calls.append(("figures", out_dir, kw)) or [])
     assert run_cli("demo", "--out", tmp_path / "d", "--seed", 9)[0] == 0
     assert run_cli("demo")[0] == 0
     assert run_cli("figures", "--out", tmp_path / "f", "--no-bayes")[0] == 0
@@ -308,50 +305,37 @@ def test_demo_and_figures_call_their_modules(run_cli, monkeypatch, tmp_path):
 
 
 def test_wrappers_match_the_real_signatures():
-    """The keywords the CLI passes exist on the real functions (when they are present)."""
+    """The keywords the CLI passes exist on the real jobs."""
     import inspect
 
-    for module, name, keywords in [
-        ("workbench.demo", "run_demo", {"out_dir", "seed", "progress", "draws", "tune", "chains"}),
-        ("workbench.plots", "make_report_figures", {"out_dir", "seed", "bayes"}),
-        ("workbench.compare", "compare_and_write", {"formula", "data", "out_dir", "priors", "seed",
-                                                     "figures", "known_sd", "progress"}),
+    import workbench.jobs
+
+    for name, keywords in [
+        ("run_demo", {"out_dir", "seed", "progress", "draws", "tune", "chains"}),
+        ("make_report_figures", {"out_dir", "seed", "bayes"}),
+        ("compare_and_write", {"formula", "data", "out_dir", "priors", "seed", "figures",
+                               "known_sd", "progress"}),
     ]:
-        mod = pytest.importorskip(module)
-        params = inspect.signature(getattr(mod, name)).parameters
+        params = inspect.signature(getattr(workbench.jobs, name)).parameters
         assert keywords <= set(params), (name, keywords - set(params))
 
 
 def test_compare_calls_compare_and_write(run_cli, monkeypatch, sleep_csv, tmp_path):
+    import workbench.jobs
+
     seen = {}
-    fake = types.ModuleType("workbench.compare")
 
     def compare_and_write(formula, data, out_dir, **kwargs):
         seen.update(formula=formula, n=len(data), out_dir=out_dir, **kwargs)
         return {"side_by_side": pd.DataFrame({"parameter": ["sigma"], "reml": [1.0]}), "files": ["a"]}
 
-    fake.compare_and_write = compare_and_write
-    monkeypatch.setitem(sys.modules, "workbench.compare", fake)
+    monkeypatch.setattr(workbench.jobs, "compare_and_write", compare_and_write)
     code, out, err = run_cli("compare", SLEEP_FORMULA, "-d", sleep_csv, "--prior", "sd=HalfCauchy(5)",
                              "--out", tmp_path, "--seed", 4, "--draws", 100)
     assert code == 0, err
     assert seen["formula"] == SLEEP_FORMULA and seen["n"] == 180 and seen["out_dir"] == tmp_path
     assert seen["priors"] == {"sd": "HalfCauchy(5)"} and seen["seed"] == 4 and seen["draws"] == 100
     assert "sigma" in out
-
-
-def test_missing_module_is_a_clear_error(run_cli, one_line_error, monkeypatch, tmp_path):
-    monkeypatch.setitem(sys.modules, "workbench.demo", None)  # import raises ImportError
-    code, _, err = run_cli("demo", "--out", tmp_path)
-    one_line_error(code, err, "workbench demo is not available")
-
-
-def test_study_group_degrades_when_its_module_is_broken(run_cli, one_line_error, monkeypatch, sleep_csv):
-    monkeypatch.setattr(_WorkbenchGroup, "_study", None)
-    monkeypatch.setitem(sys.modules, "workbench.study.cli", None)
-    code, _, err = run_cli("study", "run", "spec.toml")
-    one_line_error(code, err, "study commands are not available")
-    assert run_cli("fit", SLEEP_FORMULA, "-d", sleep_csv)[0] == 0
 
 
 def test_study_group_is_mounted_when_present(run_cli):

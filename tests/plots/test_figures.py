@@ -14,7 +14,8 @@ from workbench.plots import (compound_symmetry_V, plot_caterpillar, plot_covaria
                              plot_fixed_intervals, plot_prior_sensitivity, plot_profile_posterior,
                              plot_shrinkage, plot_variance_components, style)
 from workbench.plots import draws as D  # noqa: E402
-from workbench.plots.report import make_report_figures, small_data  # noqa: E402
+from workbench.jobs import make_report_figures
+from workbench.plots.report import small_data  # noqa: E402
 from workbench.record import Fit  # noqa: E402
 
 from tests.conftest import load_shared_data  # noqa: E402

@@ -93,16 +93,41 @@ def test_maas_hox_reml_arm_gives_variance_scale_wald_intervals():
     from pathlib import Path
 
     from workbench.study.replicate import run_batch
+    from workbench.study.run import make_task
     from workbench.study.spec import load_study
 
     study = load_study(Path(__file__).resolve().parents[2] / "studies" / "maas_hox_2005.toml")
     c = study.conditions[0]  # 30 groups of 5, ICC 0.1
-    rows = run_batch({"condition": c.id, "design": c.design.model_dump(mode="json"), "truth": c.truth,
-                      "method": "reml", "spec": study.spec.methods["reml"].model_dump(mode="json"),
-                      "replicates": [0, 1], "seed": study.spec.seed, "parameters": study.parameters,
-                      "level": 0.95})
+    rows = run_batch(make_task(study, c, "reml", [0, 1], study.spec.seed))
     assert rows["error"].isna().all() and rows.shape[0] == 2 * 8
     v = rows[rows["parameter"].str.startswith(("var[", "cov["))]
     assert np.isfinite(v[["estimate", "se", "lower", "upper"]].to_numpy()).all()
     assert np.allclose(v["upper"] - v["estimate"], Z * v["se"])
     assert np.allclose(v["estimate"] - v["lower"], Z * v["se"])
+
+
+def test_tasks_carry_every_field_and_group_effect_rows_are_named(tmp_path):
+    """One task builder (plan and preflight alike); b[GROUP:TERM] rows against the drawn effects."""
+    import dataclasses
+
+    from workbench.study.replicate import Task, run_batch
+    from workbench.study.run import make_task, plan_tasks
+    from workbench.study.spec import load_study
+
+    from .conftest import STUDY, write_study
+
+    study = load_study(write_study(tmp_path, STUDY.replace("replicates = 12",
+                                                           "replicates = 2\ngroup_effects = true")))
+    tasks = plan_tasks(study, ["reml"], 2, study.spec.seed, {})
+    assert all(isinstance(t, Task) for t in tasks)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        tasks[0].seed = 1
+    c = study.conditions[0]
+    assert make_task(study, c, "reml", [0, 1], study.spec.seed) == tasks[0]
+    assert tasks[0].group_effects is True and tasks[0].groups == {"g": "g"}
+    rows = run_batch(tasks[0])
+    b = rows[rows["parameter"] == "b[g:(Intercept)]"]
+    levels = c.design.factors["g"].levels
+    assert rows["error"].isna().all()
+    assert len(b) == 2 * levels * len(tasks[0].spec["intervals"])
+    assert b["truth"].notna().all() and b["estimate"].notna().all()

@@ -46,6 +46,8 @@ def test_other_shipped_studies_load(name, n):
     (('by = ["n_groups"]', 'by = ["icc"]'), "summary.by"),
     (("seed = 99", 'seed = 99\nparameters = ["sd[h:(Intercept)]"]'), "parameters"),
     (("values = [6, 10]", "values = [6, 0]"), "factors.g.levels"),
+    (('method = "ml"', 'method = "ml"\noptions = { nobund = true }'), "nobund"),
+    (('method = "ml"', 'method = "ml"\noptions = { level = 2.0 }'), "level"),
 ])
 def test_bad_study_fails_naming_file_and_key(tmp_path, edit, needle):
     old, new = edit

@@ -10,9 +10,10 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from ..errors import SpecError
+from .. import names
+from ..errors import SpecError, WorkbenchError
 from .lkj import draw_lkj_cholesky
-from .priors import Prior, corr_matrix
+from .priors import FAMILIES, Prior, corr_matrix
 
 
 def _require_bayes(fit):
@@ -46,16 +47,16 @@ def frame_from_arrays(arrays: dict, design, structure) -> pd.DataFrame:
     """Tidy columns from :func:`posterior_arrays`-shaped draws."""
     cols = {}
     for j, name in enumerate(design.fixed_names):
-        cols[f"beta[{name}]"] = arrays["beta"][:, j]
+        cols[names.beta(name)] = arrays["beta"][:, j]
     for k, blk in enumerate(structure.blocks):
         for i, c in enumerate(blk.columns):
-            cols[f"sd[{blk.group}:{c}]"] = arrays["sd"][k][:, i]
+            cols[names.sd(blk.group, c)] = arrays["sd"][k][:, i]
     for k, blk in enumerate(structure.blocks):
         corr = arrays["corr"][k]
         for _, sl in blk.terms:
             for i in range(sl.start, sl.stop):
                 for j in range(i + 1, sl.stop):
-                    cols[f"cor[{blk.group}:{blk.columns[i]},{blk.columns[j]}]"] = corr[:, i, j]
+                    cols[names.cor(blk.group, blk.columns[i], blk.columns[j])] = corr[:, i, j]
     if arrays["sigma"] is not None:
         cols["sigma"] = arrays["sigma"]
     return pd.DataFrame(cols)
@@ -85,26 +86,11 @@ def posterior_frame(fit) -> pd.DataFrame:
 
 # --------------------------------------------------------------------------- priors
 def draw_prior(prior: Prior, rng: np.random.Generator, size: int) -> np.ndarray:
-    """Draws of a scalar prior (InverseGamma returns the sd, the square root of its draws)."""
-    f, a = prior.family, prior.args
-    if f == "Normal":
-        return rng.normal(a[0], a[1], size)
-    if f == "StudentT":
-        return a[1] + a[2] * rng.standard_t(a[0], size)
-    if f == "HalfNormal":
-        return np.abs(rng.normal(0.0, a[0], size))
-    if f == "HalfCauchy":
-        return np.abs(a[0] * rng.standard_cauchy(size))
-    if f == "HalfStudentT":
-        return np.abs(a[1] * rng.standard_t(a[0], size))
-    if f == "Exponential":
-        return rng.exponential(1.0 / a[0], size)
-    if f == "Uniform":
-        return rng.uniform(a[0], a[1], size)
-    if f == "InverseGamma":
-        return np.sqrt(1.0 / rng.gamma(a[0], 1.0 / a[1], size))
-    if f == "Fixed":
-        return np.full(size, a[0])
+    """Draws of a scalar prior by its family's numpy sampler (:data:`~.priors.FAMILIES`; a prior
+    on the variance gives the sd, the square root of its draws)."""
+    sample = FAMILIES[prior.family].sample
+    if sample is not None:
+        return sample(prior.args, rng, size)
     raise SpecError(f"the improper prior {prior} has no draws; give a proper prior for prior draws")
 
 
@@ -113,10 +99,10 @@ def prior_arrays(fit, n: int = 1000, seed: int = 0) -> dict:
     state = _require_bayes(fit)
     design, st, priors = fit.design, state.structure, state.priors
     rng = np.random.default_rng(seed)
-    beta = np.column_stack([draw_prior(priors[f"beta[{nm}]"], rng, n) for nm in design.fixed_names])
+    beta = np.column_stack([draw_prior(priors[names.beta(nm)], rng, n) for nm in design.fixed_names])
     out = {"beta": beta, "sd": [], "corr": [], "b": [], "sigma": None}
     for blk in st.blocks:
-        sd = np.column_stack([draw_prior(priors[f"sd[{blk.group}:{c}]"], rng, n) for c in blk.columns])
+        sd = np.column_stack([draw_prior(priors[names.sd(blk.group, c)], rng, n) for c in blk.columns])
         Lb = np.broadcast_to(np.eye(blk.q), (n, blk.q, blk.q)).copy()
         correlated = False
         for label, sl in blk.terms:
@@ -124,7 +110,7 @@ def prior_arrays(fit, n: int = 1000, seed: int = 0) -> dict:
             if m < 2:
                 continue
             correlated = True
-            pr = priors[f"corr[{label}]"]
+            pr = priors[names.corr_key(label)]
             if pr.is_fixed:
                 Lt = np.linalg.cholesky(corr_matrix(pr, m))[None]
             else:

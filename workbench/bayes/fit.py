@@ -17,37 +17,30 @@ import time
 import numpy as np
 
 from ..errors import SpecError
+from ..options import AUTO, method_options
 from ..record import BayesState, Fit, build_fit
 from .priors import prior_strings, resolve_priors
 
-DEFAULT_PARAMETERIZATION = "auto"
-DEFAULT_SAMPLER = "auto"
+DEFAULT_PARAMETERIZATION = AUTO
+DEFAULT_SAMPLER = AUTO
 RHAT_MAX = 1.01
 ESS_MIN = 400
-
-
-def _check_int(name, v, lo):
-    if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < lo:
-        raise SpecError(f"option {name} must be an integer >= {lo}, got {v!r}")
-    return int(v)
 
 
 def choose_parameterization(structure, requested: str) -> str:
     """Resolve ``"auto"``: marginal for one grouping factor (cost O(levels) per evaluation),
     noncentered for several (the dense marginal form costs O(Q^3) in the Q stacked effects)."""
-    if requested != "auto":
+    if requested != AUTO:
         return requested
     return "marginal" if len(structure.blocks) == 1 else "noncentered"
 
 
 def choose_sampler(requested: str) -> str:
     """Resolve ``"auto"``: nutpie when installed, else PyMC's NUTS."""
-    from .sample import SAMPLERS, nutpie_available
+    from .sample import nutpie_available
 
-    if requested == "auto":
+    if requested == AUTO:
         return "nutpie" if nutpie_available() else "pymc"
-    if requested not in SAMPLERS:
-        raise SpecError(f"unknown sampler '{requested}'; choose one of pymc, nutpie, auto")
     if requested == "nutpie" and not nutpie_available():
         raise SpecError("sampler 'nutpie' is not installed; pip install nutpie, or use sampler='pymc'")
     return requested
@@ -106,34 +99,22 @@ def fit_bayes(design, label: str | None = None, *, draws: int = 1000, tune: int 
 
     Raises
     ------
+    OptionError
+        Unknown options or bad option values (:class:`workbench.options.BayesOptions`).
     SpecError
-        Unknown options, bad option values, unknown prior keys or distributions: before any
-        sampling.
+        Unknown prior keys or distributions.  Both before any sampling.
     """
-    if options:
-        raise SpecError(f"unknown option(s) for method 'bayes': {', '.join(sorted(options))}; "
-                        "known: draws, tune, chains, seed, priors, parameterization, sampler, "
-                        "target_accept, progressbar, cores")
-    draws = _check_int("draws", draws, 1)
-    tune = _check_int("tune", tune, 0)
-    chains = _check_int("chains", chains, 1)
-    if cores is not None:
-        cores = _check_int("cores", cores, 1)
-    if isinstance(target_accept, bool) or not isinstance(target_accept, (int, float)) \
-            or not 0 < float(target_accept) < 1:
-        raise SpecError(f"option target_accept must lie in (0, 1), got {target_accept!r}")
-    if seed is None:
-        seed = int(np.random.SeedSequence().entropy % (2**31))
-    seed = _check_int("seed", seed, 0)
-    if priors is not None and not isinstance(priors, dict):
-        raise SpecError("option priors must be a dict {key: 'Dist(args)'}")
+    opts = method_options("bayes", draws=draws, tune=tune, chains=chains, seed=seed,
+                          priors=priors, parameterization=parameterization, sampler=sampler,
+                          target_accept=target_accept, progressbar=progressbar, cores=cores,
+                          **options)
+    draws, tune, chains, cores = opts.draws, opts.tune, opts.chains, opts.cores
+    target_accept = opts.target_accept
+    seed = opts.seed if opts.seed is not None else int(np.random.SeedSequence().entropy % (2**31))
 
     from ..structure import build_structure
-    from .model import PARAMETERIZATIONS, make_layout, model_data
+    from .model import make_layout, model_data
 
-    if parameterization not in PARAMETERIZATIONS + ("auto",):
-        raise SpecError(f"unknown parameterization '{parameterization}'; choose one of "
-                        + ", ".join(PARAMETERIZATIONS + ("auto",)))
     structure = build_structure(design)
     resolved = resolve_priors(design, structure, priors)
     param = choose_parameterization(structure, parameterization)

@@ -25,11 +25,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .. import names
 from ..errors import NotYetSupportedError, SpecError
+from ..options import AUTO, PARAMETERIZATIONS
 from .marginal import MAX_DENSE, n_stacked, sufficient_stats
 from .priors import FAMILIES, Prior, corr_matrix
 
-PARAMETERIZATIONS = ("centered", "noncentered", "marginal")
 
 
 @dataclass(frozen=True)
@@ -69,7 +70,7 @@ def make_layout(design, structure, priors: dict[str, Prior], parameterization: s
     """
     if parameterization not in PARAMETERIZATIONS:
         raise SpecError(f"unknown parameterization '{parameterization}'; choose one of "
-                        + ", ".join(PARAMETERIZATIONS + ("auto",)))
+                        + ", ".join(PARAMETERIZATIONS + (AUTO,)))
     if parameterization == "marginal" and len(structure.blocks) > 1 and n_stacked(structure) > MAX_DENSE:
         raise NotYetSupportedError(
             f"parameterization 'marginal' with several grouping factors needs a dense matrix over "
@@ -78,15 +79,15 @@ def make_layout(design, structure, priors: dict[str, Prior], parameterization: s
     blocks = []
     for blk in structure.blocks:
         sizes = tuple(sl.stop - sl.start for _, sl in blk.terms)
-        sdf = tuple(priors[f"sd[{blk.group}:{c}]"].family for c in blk.columns)
-        cf = tuple(priors[f"corr[{label}]"].family for label, sl in blk.terms if sl.stop - sl.start >= 2)
+        sdf = tuple(priors[names.sd(blk.group, c)].family for c in blk.columns)
+        cf = tuple(priors[names.corr_key(label)].family for label, sl in blk.terms if sl.stop - sl.start >= 2)
         blocks.append(BlockLayout(blk.nlevels, blk.q, sizes, sdf, cf))
     return Layout(
         parameterization=parameterization,
         n=design.n,
         p=design.p,
         known_sd=design.known_sd is not None,
-        beta_families=tuple(priors[f"beta[{n}]"].family for n in design.fixed_names),
+        beta_families=tuple(priors[names.beta(n)].family for n in design.fixed_names),
         sigma_family=None if design.known_sd is not None else priors["sigma"].family,
         blocks=tuple(blocks),
     )
@@ -103,7 +104,7 @@ def _groups(families: tuple[str, ...]) -> dict[str, list[int]]:
 def _prior_arrays(prefix: str, priors: list[Prior]) -> dict[str, np.ndarray]:
     out = {}
     for fam, idx in _groups(tuple(p.family for p in priors)).items():
-        for a, argname in enumerate(FAMILIES[fam][0]):
+        for a, argname in enumerate(FAMILIES[fam].args):
             out[f"{prefix}_{fam}_{argname}"] = np.array([priors[i].args[a] for i in idx], dtype=float)
     return out
 
@@ -111,17 +112,17 @@ def _prior_arrays(prefix: str, priors: list[Prior]) -> dict[str, np.ndarray]:
 def model_data(design, structure, priors: dict[str, Prior], layout: Layout) -> dict[str, np.ndarray]:
     """Every number the model of ``layout`` reads, by ``pm.Data`` name."""
     d: dict[str, np.ndarray] = {}
-    d.update(_prior_arrays("pbeta", [priors[f"beta[{n}]"] for n in design.fixed_names]))
+    d.update(_prior_arrays("pbeta", [priors[names.beta(n)] for n in design.fixed_names]))
     for k, blk in enumerate(structure.blocks):
-        d.update(_prior_arrays(f"psd{k}", [priors[f"sd[{blk.group}:{c}]"] for c in blk.columns]))
+        d.update(_prior_arrays(f"psd{k}", [priors[names.sd(blk.group, c)] for c in blk.columns]))
         t = 0
         for label, sl in blk.terms:
             m = sl.stop - sl.start
             if m < 2:
                 continue
-            pr = priors[f"corr[{label}]"]
+            pr = priors[names.corr_key(label)]
             if pr.is_fixed:
-                d[f"pcorr{k}_{t}_chol"] = np.linalg.cholesky(corr_matrix(pr, m, f"corr[{label}]"))
+                d[f"pcorr{k}_{t}_chol"] = np.linalg.cholesky(corr_matrix(pr, m, names.corr_key(label)))
             else:
                 d[f"pcorr{k}_{t}_eta"] = np.asarray(pr.args[0])
             t += 1
@@ -142,34 +143,20 @@ def model_data(design, structure, priors: dict[str, Prior], layout: Layout) -> d
 
 # --------------------------------------------------------------------------- PyMC
 def _rv(fam: str, name: str, args: dict, shape):
-    """A PyMC variable of family ``fam``; returns the parameter itself (sd for InverseGamma)."""
+    """A PyMC variable of family ``fam`` (its :data:`~.priors.FAMILIES` entry); returns the
+    parameter itself (the sd for a prior on the variance, the value for ``Fixed``)."""
     import pymc as pm
     import pytensor.tensor as pt
 
-    a = args
-    if fam == "Normal":
-        return pm.Normal(name, mu=a["mu"], sigma=a["sigma"], shape=shape)
-    if fam == "StudentT":
-        return pm.StudentT(name, nu=a["nu"], mu=a["mu"], sigma=a["sigma"], shape=shape)
-    if fam == "Flat":
-        return pm.Flat(name, shape=shape)
-    if fam == "HalfNormal":
-        return pm.HalfNormal(name, sigma=a["sigma"], shape=shape)
-    if fam == "HalfCauchy":
-        return pm.HalfCauchy(name, beta=a["beta"], shape=shape)
-    if fam == "HalfStudentT":
-        return pm.HalfStudentT(name, nu=a["nu"], sigma=a["sigma"], shape=shape)
-    if fam == "Exponential":
-        return pm.Exponential(name, lam=a["lam"], shape=shape)
-    if fam == "HalfFlat":
-        return pm.HalfFlat(name, shape=shape)
-    if fam == "Uniform":
-        return pm.Uniform(name, lower=a["lower"], upper=a["upper"], shape=shape)
-    if fam == "InverseGamma":
-        return pt.sqrt(pm.InverseGamma(f"{name}_var", alpha=a["alpha"], beta=a["beta"], shape=shape))
+    family = FAMILIES[fam]
     if fam == "Fixed":
-        return a["value"]
-    raise SpecError(f"prior family {fam} cannot be used here")  # pragma: no cover
+        return args["value"]
+    if family.pymc is None:
+        raise SpecError(f"prior family {fam} cannot be used here")  # pragma: no cover
+    dist = getattr(pm, family.pymc)
+    if family.on_variance:
+        return pt.sqrt(dist(f"{name}_var", **args, shape=shape))
+    return dist(name, **args, shape=shape)
 
 
 def _vector(prefix: str, families: tuple[str, ...], data: dict):
@@ -179,7 +166,7 @@ def _vector(prefix: str, families: tuple[str, ...], data: dict):
     groups = _groups(families)
     parts = {}
     for fam, idx in groups.items():
-        args = {an: data[f"{prefix}_{fam}_{an}"] for an in FAMILIES[fam][0]}
+        args = {an: data[f"{prefix}_{fam}_{an}"] for an in FAMILIES[fam].args}
         parts[fam] = (idx, _rv(fam, f"{prefix}_{fam.lower()}", args, (len(idx),)))
     if len(groups) == 1:
         return next(iter(parts.values()))[1]
@@ -234,7 +221,7 @@ def build_model(layout: Layout, data: dict[str, np.ndarray]):
             sigma, s2 = None, pt.constant(1.0)
         else:
             fam = layout.sigma_family
-            args = {an: d[f"psigma_{fam}_{an}"] for an in FAMILIES[fam][0]}
+            args = {an: d[f"psigma_{fam}_{an}"] for an in FAMILIES[fam].args}
             sigma = _rv(fam, "sigma_raw", args, ())
             sigma = pm.Deterministic("sigma", sigma)
             s2 = sigma ** 2

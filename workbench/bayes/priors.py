@@ -43,32 +43,88 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from .. import names
 from ..design import INTERCEPT, Design
 from ..errors import SpecError
 
-# family -> (argument names, support of the parameter it describes)
-FAMILIES: dict[str, tuple[tuple[str, ...], str]] = {
-    "Normal": (("mu", "sigma"), "real"),
-    "StudentT": (("nu", "mu", "sigma"), "real"),
-    "Flat": ((), "real"),
-    "HalfNormal": (("sigma",), "positive"),
-    "HalfCauchy": (("beta",), "positive"),
-    "HalfStudentT": (("nu", "sigma"), "positive"),
-    "Exponential": (("lam",), "positive"),
-    "HalfFlat": ((), "positive"),
-    "Uniform": (("lower", "upper"), "interval"),
-    "InverseGamma": (("alpha", "beta"), "variance"),
-    "LKJ": (("eta",), "corr"),
-    "Fixed": (("value",), "fixed"),
-}
 KINDS = ("beta", "sd", "corr", "sigma")
-_ALLOWED = {
-    "beta": {"real", "interval", "fixed"},
-    "sd": {"positive", "interval", "variance", "fixed"},
-    "sigma": {"positive", "interval", "variance", "fixed"},
-    "corr": {"corr", "fixed"},
-}
-_POSITIVE_ARGS = {"sigma", "beta", "nu", "lam", "alpha", "eta"}
+_SCALES = frozenset({"sd", "sigma"})
+
+
+@dataclass(frozen=True)
+class Family:
+    """One prior family: everything the package knows about it, in one entry of :data:`FAMILIES`.
+
+    Attributes
+    ----------
+    name : str
+        As written in a prior string (``"HalfNormal"``) and as PyMC names the distribution.
+    args : tuple of str
+        Argument names, in order, as PyMC names them.
+    positive : tuple of str
+        The arguments that must be > 0.
+    support : str
+        ``real``, ``positive``, ``interval``, ``variance`` (a prior on the variance; the
+        parameter is its square root), ``corr`` or ``fixed``.
+    prior_on : frozenset of str
+        The parameter kinds (``beta``, ``sd``, ``sigma``, ``corr``) it may be a prior on.
+    pymc : str or None
+        The PyMC distribution (``pymc.<pymc>``, called with ``args`` by name); None where the
+        model builds the parameter itself (``LKJ``: the LKJ Cholesky factor; ``Fixed``: a
+        constant).
+    sample : callable or None
+        ``sample(args, rng, size)``: numpy draws of the *parameter* (the sd for a prior on the
+        variance); None for an improper family.
+    """
+
+    name: str
+    args: tuple[str, ...]
+    positive: tuple[str, ...]
+    support: str
+    prior_on: frozenset
+    pymc: str | None
+    sample: object = field(default=None, compare=False, repr=False)
+
+    @property
+    def on_variance(self) -> bool:
+        """A prior on the variance: the parameter is the square root of the PyMC variable."""
+        return self.support == "variance"
+
+
+def _family(name, args, positive, support, prior_on, pymc, sample) -> tuple[str, Family]:
+    return name, Family(name, tuple(args), tuple(positive), support, frozenset(prior_on), pymc,
+                        sample)
+
+
+#: The prior families by name.
+FAMILIES: dict[str, Family] = dict([
+    _family("Normal", ("mu", "sigma"), ("sigma",), "real", {"beta"}, "Normal",
+            lambda a, rng, n: rng.normal(a[0], a[1], n)),
+    _family("StudentT", ("nu", "mu", "sigma"), ("nu", "sigma"), "real", {"beta"}, "StudentT",
+            lambda a, rng, n: a[1] + a[2] * rng.standard_t(a[0], n)),
+    _family("Flat", (), (), "real", {"beta"}, "Flat", None),
+    _family("HalfNormal", ("sigma",), ("sigma",), "positive", _SCALES, "HalfNormal",
+            lambda a, rng, n: np.abs(rng.normal(0.0, a[0], n))),
+    _family("HalfCauchy", ("beta",), ("beta",), "positive", _SCALES, "HalfCauchy",
+            lambda a, rng, n: np.abs(a[0] * rng.standard_cauchy(n))),
+    _family("HalfStudentT", ("nu", "sigma"), ("nu", "sigma"), "positive", _SCALES, "HalfStudentT",
+            lambda a, rng, n: np.abs(a[1] * rng.standard_t(a[0], n))),
+    _family("Exponential", ("lam",), ("lam",), "positive", _SCALES, "Exponential",
+            lambda a, rng, n: rng.exponential(1.0 / a[0], n)),
+    _family("HalfFlat", (), (), "positive", _SCALES, "HalfFlat", None),
+    _family("Uniform", ("lower", "upper"), (), "interval", {"beta"} | _SCALES, "Uniform",
+            lambda a, rng, n: rng.uniform(a[0], a[1], n)),
+    _family("InverseGamma", ("alpha", "beta"), ("alpha", "beta"), "variance", _SCALES,
+            "InverseGamma", lambda a, rng, n: np.sqrt(1.0 / rng.gamma(a[0], 1.0 / a[1], n))),
+    _family("LKJ", ("eta",), ("eta",), "corr", {"corr"}, None, None),
+    _family("Fixed", ("value",), (), "fixed", set(KINDS), None,
+            lambda a, rng, n: np.full(n, a[0])),
+])
+
+
+def families_for(kind: str) -> list[str]:
+    """The families that may be a prior on a parameter kind (``Fixed`` left out)."""
+    return [f.name for f in FAMILIES.values() if kind in f.prior_on and f.name != "Fixed"]
 
 
 @dataclass(frozen=True)
@@ -92,22 +148,23 @@ class Prior:
     def __post_init__(self):
         if self.family not in FAMILIES:
             raise SpecError(_unknown_family_message(self.family))
-        names = FAMILIES[self.family][0]
+        fam = FAMILIES[self.family]
+        argnames = fam.args
         if self.family == "Fixed" and self.value is not None and not self.args:
             object.__setattr__(self, "args", (math.nan,))
-        if len(self.args) != len(names):
+        if len(self.args) != len(argnames):
             raise SpecError(
-                f"{self.family} takes {len(names)} argument{'s' if len(names) != 1 else ''}"
-                f"{' (' + ', '.join(names) + ')' if names else ''}, got {len(self.args)}"
+                f"{self.family} takes {len(argnames)} argument{'s' if len(argnames) != 1 else ''}"
+                f"{' (' + ', '.join(argnames) + ')' if argnames else ''}, got {len(self.args)}"
             )
         args = tuple(float(a) for a in self.args)
         object.__setattr__(self, "args", args)
         if self.family == "Fixed" and self.value is not None:
             return
-        for name, a in zip(names, args):
+        for name, a in zip(argnames, args):
             if not math.isfinite(a):
                 raise SpecError(f"{self}: argument {name} must be finite")
-            if name in _POSITIVE_ARGS and a <= 0:
+            if name in fam.positive and a <= 0:
                 raise SpecError(f"{self}: argument {name} must be positive")
         if self.family == "Uniform" and not args[0] < args[1]:
             raise SpecError(f"{self}: lower must be below upper")
@@ -115,7 +172,7 @@ class Prior:
     @property
     def support(self) -> str:
         """``real``, ``positive``, ``interval``, ``variance``, ``corr`` or ``fixed``."""
-        return FAMILIES[self.family][1]
+        return FAMILIES[self.family].support
 
     @property
     def is_fixed(self) -> bool:
@@ -203,15 +260,15 @@ class Slot:
 
 def slots(design: Design, structure) -> list[Slot]:
     """Every prior-bearing parameter of a design, in record order."""
-    out = [Slot("beta", f"beta[{n}]", term=n) for n in design.fixed_names]
+    out = [Slot("beta", names.beta(n), term=n) for n in design.fixed_names]
     for blk in structure.blocks:
         for col in blk.columns:
-            out.append(Slot("sd", f"sd[{blk.group}:{col}]", group=blk.group, term=col))
+            out.append(Slot("sd", names.sd(blk.group, col), group=blk.group, term=col))
     for blk in structure.blocks:
         for label, sl in blk.terms:
             m = sl.stop - sl.start
             if m >= 2:
-                out.append(Slot("corr", f"corr[{label}]", group=blk.group, label=label, size=m))
+                out.append(Slot("corr", names.corr_key(label), group=blk.group, label=label, size=m))
     if design.known_sd is None:
         out.append(Slot("sigma", "sigma"))
     return out
@@ -226,11 +283,11 @@ def _matches(user_key: str, slot: Slot) -> int:
     if slot.kind == "sd":
         if user_key == slot.key:
             return 3
-        return 2 if user_key == f"sd[{slot.group}]" else 0
+        return 2 if user_key == names.group_key("sd", slot.group) else 0
     if slot.kind == "corr":
-        if user_key == f"corr[{slot.label}]":
+        if user_key == names.corr_key(slot.label):
             return 3
-        return 2 if user_key == f"corr[{slot.group}]" else 0
+        return 2 if user_key == names.group_key("corr", slot.group) else 0
     return 0
 
 
@@ -248,13 +305,11 @@ def _check_key_syntax(key) -> None:
 
 
 def _check_value(prior: Prior, slot: Slot, user_key: str) -> None:
-    if prior.support not in _ALLOWED[slot.kind]:
-        need = {"beta": "a real-line distribution (Normal, StudentT, Flat, Uniform)",
-                "sd": "a positive distribution (HalfNormal, HalfCauchy, HalfStudentT, "
-                      "Exponential, Uniform, InverseGamma, HalfFlat)",
-                "sigma": "a positive distribution (HalfNormal, HalfCauchy, HalfStudentT, "
-                         "Exponential, Uniform, InverseGamma, HalfFlat)",
-                "corr": "LKJ(eta)"}[slot.kind]
+    if slot.kind not in FAMILIES[prior.family].prior_on:
+        what = {"beta": "a real-line distribution", "sd": "a positive distribution",
+                "sigma": "a positive distribution", "corr": "LKJ(eta)"}[slot.kind]
+        fams = families_for(slot.kind)
+        need = what if fams == ["LKJ"] else f"{what} ({', '.join(fams)})"
         raise SpecError(f"prior {user_key}={prior}: {slot.kind} needs {need}")
     if prior.family == "Uniform" and slot.kind in ("sd", "sigma") and prior.args[0] < 0:
         raise SpecError(f"prior {user_key}={prior}: an sd cannot be negative; use lower >= 0")
@@ -306,19 +361,19 @@ def default_priors(design: Design, structure) -> dict[str, Prior]:
     for name in design.fixed_names:
         if name == INTERCEPT:
             var = (2.5 * sy) ** 2 + sum((s * m) ** 2 for s, m in slope_scales.values())
-            out[f"beta[{name}]"] = Prior("Normal", (_round4(float(np.mean(y))), _round4(math.sqrt(var))))
+            out[names.beta(name)] = Prior("Normal", (_round4(float(np.mean(y))), _round4(math.sqrt(var))))
         else:
-            out[f"beta[{name}]"] = Prior("Normal", (0.0, _round4(slope_scales[name][0])))
+            out[names.beta(name)] = Prior("Normal", (0.0, _round4(slope_scales[name][0])))
     for blk in structure.blocks:
         for k, col in enumerate(blk.columns):
             z = blk.Z[:, k]
             sz = float(np.std(z))
             scale = 2.5 * sy if (col == INTERCEPT or not sz > 0) else 2.5 * sy / sz
-            out[f"sd[{blk.group}:{col}]"] = Prior("HalfNormal", (_round4(scale),))
+            out[names.sd(blk.group, col)] = Prior("HalfNormal", (_round4(scale),))
     for blk in structure.blocks:
         for label, sl in blk.terms:
             if sl.stop - sl.start >= 2:
-                out[f"corr[{label}]"] = Prior("LKJ", (2.0,))
+                out[names.corr_key(label)] = Prior("LKJ", (2.0,))
     if design.known_sd is None:
         out["sigma"] = Prior("Exponential", (_round4(1.0 / sy),))
     return out
@@ -365,7 +420,7 @@ def resolve_priors(design: Design, structure, user: dict | None = None) -> dict[
                 raise SpecError("prior key 'sigma': the residual sds are known (known_sd), "
                                 "so sigma has no prior")
             known = sorted({s.key for s in all_slots if s.kind == key.split("[")[0]}
-                           | {f"{s.kind}[{s.group}]" for s in all_slots
+                           | {names.group_key(s.kind, s.group) for s in all_slots
                               if s.kind == key.split("[")[0] and s.group})
             raise SpecError(f"prior key '{key}' names no parameter of this model"
                             + (f"; valid: {', '.join(known)}" if known else ""))
@@ -382,5 +437,5 @@ def prior_strings(priors: dict[str, Prior]) -> dict[str, str]:
     return {k: str(v) for k, v in priors.items()}
 
 
-__all__ = ["Prior", "Fixed", "FAMILIES", "parse_prior", "resolve_priors", "default_priors",
+__all__ = ["Prior", "Family", "families_for", "Fixed", "FAMILIES", "parse_prior", "resolve_priors", "default_priors",
            "prior_strings", "slots", "Slot", "corr_matrix"]

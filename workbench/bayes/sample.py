@@ -15,9 +15,9 @@ import warnings
 import numpy as np
 
 from ..errors import SpecError
+from ..options import AUTO, SAMPLERS
 from .model import Layout, build_model
 
-SAMPLERS = ("pymc", "nutpie")
 
 
 def nutpie_available() -> bool:
@@ -56,7 +56,7 @@ class CompiledModel:
 
     def __init__(self, layout: Layout, data: dict[str, np.ndarray], sampler: str):
         if sampler not in SAMPLERS:
-            raise SpecError(f"unknown sampler '{sampler}'; choose one of {', '.join(SAMPLERS + ('auto',))}")
+            raise SpecError(f"unknown sampler '{sampler}'; choose one of {', '.join(SAMPLERS + (AUTO,))}")
         t0 = time.perf_counter()
         self.layout = layout
         self.sampler = sampler

@@ -13,18 +13,18 @@ figure    what                                                 function
 7         prior sensitivity (eight schools)                    :func:`plot_prior_sensitivity`
 ========  ===================================================  =============================
 
-:func:`make_report_figures` regenerates all of them from fixed seeds.  Matplotlib is imported
-inside the functions, so importing this package is cheap.
+:func:`workbench.jobs.make_report_figures` fits the models and regenerates all of them from
+fixed seeds.  Matplotlib is imported inside the functions, so importing this package is cheap.
 """
 
 from .covariance import compound_symmetry_V, plot_covariance
 from .intervals import plot_caterpillar, plot_fixed_intervals
 from .priors import plot_prior_sensitivity
-from .report import FIGURES, comparison_figures, make_report_figures
+from .report import FIGURES, comparison_figures
 from .shrinkage import plot_shrinkage
 from .variance import plot_profile_posterior, plot_variance_components
 
 __all__ = ["plot_shrinkage", "plot_caterpillar", "plot_fixed_intervals",
            "plot_variance_components", "plot_profile_posterior", "plot_covariance",
-           "compound_symmetry_V", "plot_prior_sensitivity", "make_report_figures",
-           "comparison_figures", "FIGURES"]
+           "compound_symmetry_V", "plot_prior_sensitivity", "comparison_figures",
+           "FIGURES"]

@@ -34,12 +34,7 @@ def posterior_frame(fit: Fit, prior: bool = False) -> pd.DataFrame:
         raise WorkbenchError(f"posterior draws need a Bayesian fit, not '{fit.method}'")
     from ..bayes import draws as bdraws
 
-    if prior:
-        fn = getattr(bdraws, "prior_frame", None)
-        if fn is None:
-            raise WorkbenchError("this Bayesian fitter provides no prior draws")
-        return fn(fit)
-    return bdraws.posterior_frame(fit)
+    return bdraws.prior_frame(fit) if prior else bdraws.posterior_frame(fit)
 
 
 def has_draws(fit: Fit | None, name: str, prior: bool = False) -> bool:

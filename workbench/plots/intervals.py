@@ -7,6 +7,7 @@ import pandas as pd
 
 from ..compare import Comparison, compare, group_effects
 from ..errors import WorkbenchError
+from ..names import kind as name_kind
 from ..record import Fit
 from . import style
 
@@ -99,7 +100,7 @@ def plot_fixed_intervals(source, parameters=None, truth: dict | None = None):
     import matplotlib.pyplot as plt
 
     p = _interval_rows(source)
-    p = p[p["parameter"].str.startswith("beta[")]
+    p = p[p["parameter"].map(name_kind) == "beta"]
     if parameters is not None:
         p = p[p["parameter"].isin(parameters)]
     p = p[p["interval"] != "none"]

@@ -10,6 +10,21 @@ from __future__ import annotations
 import contextlib
 from pathlib import Path
 
+FILE_BACKENDS = ("agg", "pdf", "svg", "cairo")
+
+
+def use_file_backend() -> None:
+    """Switch matplotlib to Agg unless its backend already draws to files.
+
+    Jobs and study figures write files and must not open windows (or fail without a display);
+    a session already on a file backend (Agg, PDF, SVG, Cairo) keeps it.
+    """
+    import matplotlib
+
+    if matplotlib.get_backend().lower() not in FILE_BACKENDS:
+        matplotlib.use("Agg")
+
+
 OKABE_ITO = {
     "black": "#000000",
     "orange": "#E69F00",

@@ -6,7 +6,9 @@ import numpy as np
 import pandas as pd
 
 from ..errors import WorkbenchError
-from ..record import Fit, varcorr_param_name
+from ..names import kind as name_kind
+from ..names import varcorr_param_name
+from ..record import Fit
 from . import draws as D
 from . import likelihood as L
 from . import style
@@ -28,7 +30,7 @@ def _interval_for(reml: Fit, name: str, row: dict, profile) -> tuple[list | None
     if row.get("sdcor_ci"):
         return list(row["sdcor_ci"]), reml.interval, f"{reml.interval} 95% interval"
     system = getattr(reml.state, "system", None)
-    if name.startswith("sd[") and system is not None and system.structure.ntheta == 1:
+    if name_kind(name) == "sd" and system is not None and system.structure.ntheta == 1:
         try:
             ci = L.profile_interval(reml, reml=reml.method == "reml")
         except Exception:  # noqa: BLE001 - a missing interval is drawn as missing

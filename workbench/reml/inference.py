@@ -21,13 +21,9 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from ..errors import WorkbenchError
+from ..errors import ComparisonError
 from ..record import Fit
 from .criterion import deviance
-
-
-class ComparisonError(WorkbenchError):
-    """Fits that cannot be compared: different data, not nested, wrong kind of fit."""
 
 
 def _check_engine_fit(fit: Fit, what: str):

@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from .. import names
 from ..errors import SpecError, WorkbenchError
 from .schema import INTERCEPT, OBS, SimDesign, design_from_dict, load_design
 
@@ -202,16 +203,16 @@ def truth(design: SimDesign) -> dict[str, float]:
             order.setdefault((group, c), i)
     out: dict[str, float] = {}
     for name in layout["fixed"]:
-        out[f"beta[{name}]"] = float(design.fixed.get(name, 0.0))
+        out[names.beta(name)] = float(design.fixed.get(name, 0.0))
     for name, v in design.fixed.items():
-        out.setdefault(f"beta[{name}]", float(v))
+        out.setdefault(names.beta(name), float(v))
     for g, re_ in design.random.items():
         group = layout["groups"].get(g, g)
         cov = re_.cov
         sds = re_.sds
         for i, t in enumerate(re_.terms):
-            out[f"sd[{group}:{t}]"] = float(sds[i])
-            out[f"var[{group}:{t}]"] = float(cov[i, i])
+            out[names.sd(group, t)] = float(sds[i])
+            out[names.var(group, t)] = float(cov[i, i])
         q = len(re_.terms)
         for i in range(q):
             for j in range(i + 1, q):
@@ -219,16 +220,16 @@ def truth(design: SimDesign) -> dict[str, float]:
                 if order.get((group, b), j) < order.get((group, a), i):
                     a, b = b, a
                 c = cov[i, j] / (sds[i] * sds[j]) if sds[i] > 0 and sds[j] > 0 else float("nan")
-                out[f"cor[{group}:{a},{b}]"] = float(c)
-                out[f"cov[{group}:{a},{b}]"] = float(cov[i, j])
+                out[names.cor(group, a, b)] = float(c)
+                out[names.cov(group, a, b)] = float(cov[i, j])
     for group, columns in layout["blocks"]:
         for c in columns:
-            out.setdefault(f"sd[{group}:{c}]", 0.0)
-            out.setdefault(f"var[{group}:{c}]", 0.0)
+            out.setdefault(names.sd(group, c), 0.0)
+            out.setdefault(names.var(group, c), 0.0)
     sigma = design.residual.sigma
     if sigma is not None:
-        out["sigma"] = float(sigma)
-        out["var[Residual]"] = float(sigma**2)
+        out[names.SIGMA] = float(sigma)
+        out[names.RESIDUAL_VAR] = float(sigma**2)
     return out
 
 

@@ -12,14 +12,10 @@ from pathlib import Path
 
 import typer
 
-from ..errors import WorkbenchError
+from ..errors import StudyCliError, WorkbenchError
 
 study_app = typer.Typer(help="Simulation studies: run, summarize, figures.", no_args_is_help=True,
                         add_completion=False)
-
-
-class StudyCliError(WorkbenchError):
-    """A bad study command line (unknown axis, unwritable output)."""
 
 
 @study_app.command("run")

@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 
 from ..io import atomic_write
+from ..plots.style import use_file_backend
 
 
 def _label(row: pd.Series, axes: list[str]) -> str:
@@ -22,9 +23,7 @@ def _label(row: pd.Series, axes: list[str]) -> str:
 def plot_measure(summary: pd.DataFrame, manifest: dict, measure: str, reference: float,
                  ylabel: str):
     """A figure of one measure (``coverage``, ``bias``, ``rel_bias``) with MCSE error bars."""
-    import matplotlib
-
-    matplotlib.use("Agg", force=False)
+    use_file_backend()
     import matplotlib.pyplot as plt
 
     axes_names = manifest.get("axes", [])

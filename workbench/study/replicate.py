@@ -15,12 +15,14 @@ from __future__ import annotations
 import math
 import time
 import warnings
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
 from scipy.stats import norm
 
-from ..record import varcorr_param_name, varcorr_var_name
+from .. import names
+from ..names import varcorr_param_name, varcorr_var_name
 from ..simulate.generate import generate
 from ..simulate.schema import SimDesign
 
@@ -45,11 +47,7 @@ def sampler_seed(seed: int, condition: int, replicate: int) -> int:
 
 def sd_to_var_name(name: str) -> str | None:
     """``sd[g:T]`` -> ``var[g:T]``; ``sigma`` -> ``var[Residual]``; others None."""
-    if name == "sigma":
-        return "var[Residual]"
-    if name.startswith("sd["):
-        return "var[" + name[3:]
-    return None
+    return names.to_variance_scale(name) if names.kind(name) in ("sd", "sigma") else None
 
 
 def _f(x) -> float:
@@ -83,7 +81,7 @@ def fit_values(fit, kind: str, level: float = 0.95,
     out: dict[str, tuple[float, float, float, float]] = {}
     for k, est in fit.beta.items():
         lo, hi = (fit.beta_ci.get(k) or [NAN, NAN])[:2]
-        out[f"beta[{k}]"] = (_f(est), _f(fit.beta_se.get(k)), _f(lo), _f(hi))
+        out[names.beta(k)] = (_f(est), _f(fit.beta_se.get(k)), _f(lo), _f(hi))
     if kind == "profile" and profile:
         for name, (lo, hi) in profile.items():
             if name in out:
@@ -109,15 +107,15 @@ def fit_values(fit, kind: str, level: float = 0.95,
             out[name] = (_f(vp.get("estimate")), _f(vp.get("se")), NAN, NAN)
     # intervals per kind
     for name in list(out):
-        if name.startswith("beta["):
+        if names.kind(name) == "beta":
             continue
         est, se, lo, hi = out[name]
         vname = sd_to_var_name(name)
-        if name.startswith(("var[", "cov[")):
+        if names.kind(name) in ("var", "cov"):
             if kind == "wald_var":
                 out[name] = (est, se, est - z * se, est + z * se)
             else:
-                sdn = "sigma" if name == "var[Residual]" else ("sd[" + name[4:] if name.startswith("var[") else None)
+                sdn = names.to_sd_scale(name) if names.kind(name) == "var" else None
                 if sdn and sdn in out:
                     _, _, slo, shi = _sd_interval(out, sdn, kind, z, var_params)
                     lo2 = max(slo, 0.0) ** 2 if math.isfinite(slo) else NAN
@@ -125,7 +123,7 @@ def fit_values(fit, kind: str, level: float = 0.95,
                     out[name] = (est, se, lo2, hi2)
         elif vname is not None:
             out[name] = _sd_interval(out, name, kind, z, var_params)
-        elif name.startswith("cor[") and kind in ("wald_var", "wald_sd"):
+        elif names.kind(name) == "cor" and kind in ("wald_var", "wald_sd"):
             out[name] = (est, se, NAN, NAN)
     return out
 
@@ -155,20 +153,20 @@ def profile_intervals(fit, parameters: list[str], level: float) -> dict:
 
     want = set()
     for p in parameters:
-        if p.startswith("var[") or p == "var[Residual]":
-            p = "sigma" if p == "var[Residual]" else "sd[" + p[4:]
-        if p.startswith(("beta[", "sd[", "cor[")) or p == "sigma":
+        if names.kind(p) == "var":
+            p = names.to_sd_scale(p)
+        if names.kind(p) in ("beta", "sd", "cor", "sigma"):
             want.add(p)
-    have = set(f"beta[{k}]" for k in fit.beta) | {varcorr_param_name(r) for r in fit.varcorr}
-    names = [p for p in have if p in want]
-    if not names:
+    have = {names.beta(k) for k in fit.beta} | {varcorr_param_name(r) for r in fit.varcorr}
+    asked = [p for p in have if p in want]
+    if not asked:
         return {}
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            table = profile_ci(fit, level=level, parameters=names)
+            table = profile_ci(fit, level=level, parameters=asked)
     except Exception:  # a profile that cannot be traced leaves the intervals missing
-        return {n: (NAN, NAN) for n in names}
+        return {n: (NAN, NAN) for n in asked}
     return {r.parameter: (float(r.lower), float(r.upper)) for r in table.itertuples()}
 
 
@@ -218,7 +216,7 @@ def effect_rows(fit, effects: dict, groups: dict, kinds: list[str], level: float
         if not (math.isfinite(lo) and math.isfinite(hi)):
             lo, hi = est - z * sd, est + z * sd
         for kind in kinds:
-            rows.append({**base, "interval": kind, "parameter": f"b[{key[0]}:{key[1]}]",
+            rows.append({**base, "interval": kind, "parameter": names.effect(key[0], key[1]),
                          "level": key[2], "truth": truth[key], "estimate": est, "se": sd,
                          "lower": lo, "upper": hi, "converged": bool(fit.converged),
                          "singular": bool(fit.singular), "divergences": divergences,
@@ -235,15 +233,57 @@ def _design(design_json: dict) -> SimDesign:
     return _DESIGNS[key]
 
 
-def run_batch(task: dict) -> pd.DataFrame:
+@dataclass(frozen=True)
+class Task:
+    """One unit of work: one condition x one method x a batch of replicates.
+
+    Built by :func:`workbench.study.run.make_task`; plain data (JSON-like fields), so it pickles
+    to Dask workers.
+
+    Attributes
+    ----------
+    condition : int
+        Condition id.
+    design : dict
+        The condition's :class:`SimDesign` as JSON.
+    truth : dict
+        True parameter values by name.
+    method : str
+        The arm's label.
+    spec : dict
+        The arm's :class:`~workbench.study.spec.MethodSpec` as JSON.
+    replicates : tuple of int
+    seed : int
+        The study's seed (each replicate's streams derive from it).
+    parameters : tuple of str
+        Parameters evaluated.
+    level : float
+        Interval coverage.
+    group_effects : bool
+        Also evaluate the group effects against the drawn ones.
+    groups : dict
+        ``{design factor: fitted group name}``.
+    """
+
+    condition: int
+    design: dict
+    truth: dict
+    method: str
+    spec: dict
+    replicates: tuple[int, ...]
+    seed: int
+    parameters: tuple[str, ...]
+    level: float
+    group_effects: bool = False
+    groups: dict = field(default_factory=dict)
+
+
+def run_batch(task: Task) -> pd.DataFrame:
     """Simulate and fit the replicates of one task.
 
     Parameters
     ----------
-    task : dict
-        ``condition`` (id), ``design`` (JSON dict), ``truth``, ``method`` (label),
-        ``spec`` (a MethodSpec as a dict), ``replicates`` (list of int), ``seed``,
-        ``parameters``, ``level``.
+    task : Task
 
     Returns
     -------
@@ -253,48 +293,48 @@ def run_batch(task: dict) -> pd.DataFrame:
     from ..api import fit as wb_fit
     from ..errors import SpecError, WorkbenchError
 
-    design = _design(task["design"])
-    spec = task["spec"]
+    design = _design(task.design)
+    spec = task.spec
     known = design.residual.known_sd.column if design.residual.known_sd is not None else None
     rows: list[dict] = []
-    want_effects = bool(task.get("group_effects"))
-    groups = task.get("groups") or {}
-    for rep in task["replicates"]:
+    want_effects = task.group_effects
+    groups = task.groups
+    for rep in task.replicates:
         drawn = None
         if want_effects:
-            data, raw = generate(design, replicate_rng(task["seed"], task["condition"], rep), True)
+            data, raw = generate(design, replicate_rng(task.seed, task.condition, rep), True)
             drawn = {groups.get(g, g): (labels, design.random[g].terms, b)
                      for g, (labels, b) in raw.items()}
         else:
-            data = generate(design, replicate_rng(task["seed"], task["condition"], rep))
+            data = generate(design, replicate_rng(task.seed, task.condition, rep))
         options = dict(spec.get("options") or {})
         if spec["method"] == "bayes":
-            options.setdefault("seed", sampler_seed(task["seed"], task["condition"], rep))
+            options.setdefault("seed", sampler_seed(task.seed, task.condition, rep))
             options.setdefault("progressbar", False)
             options.setdefault("cores", 1)  # one process per Dask worker already
-        base = {"condition": task["condition"], "replicate": rep, "method": task["method"]}
+        base = {"condition": task.condition, "replicate": rep, "method": task.method}
         t0 = time.perf_counter()
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
                 f = wb_fit(design.formula, data, method=spec["method"], known_sd=known,
-                           label=task["method"], **options)
+                           label=task.method, **options)
         except SpecError:
             raise  # a bad option or prior: the study is misconfigured, not this data set
         except (WorkbenchError, np.linalg.LinAlgError, ValueError, FloatingPointError) as exc:
             msg = " ".join(str(exc).split())[:300] or type(exc).__name__
             for kind in spec["intervals"]:
-                for p in task["parameters"]:
+                for p in task.parameters:
                     rows.append({**base, "interval": kind, "parameter": p, "level": None,
-                                 "truth": task["truth"].get(p, NAN), "estimate": NAN, "se": NAN,
+                                 "truth": task.truth.get(p, NAN), "estimate": NAN, "se": NAN,
                                  "lower": NAN, "upper": NAN, "converged": False, "singular": False,
                                  "divergences": NAN, "fit_time": time.perf_counter() - t0,
                                  "error": msg})
             continue
         dt = time.perf_counter() - t0
-        new = fit_rows(f, task["truth"], task["parameters"], spec["intervals"], task["level"], base)
+        new = fit_rows(f, task.truth, task.parameters, spec["intervals"], task.level, base)
         if drawn:
-            new += effect_rows(f, drawn, groups, spec["intervals"], task["level"], base)
+            new += effect_rows(f, drawn, groups, spec["intervals"], task.level, base)
         for r in new:
             r["fit_time"] = dt
         rows.extend(new)

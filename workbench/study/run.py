@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 from ..errors import SpecError, WorkbenchError
 from ..simulate.generate import formula_layout
-from .replicate import run_batch
+from .replicate import Task, run_batch
 from .spec import Study
 from .store import Store
 
@@ -43,25 +43,28 @@ class RunReport:
         return s
 
 
+def make_task(study: Study, condition, label: str, replicates, seed: int) -> Task:
+    """The task of some replicates of one condition under one method arm."""
+    return Task(condition=condition.id, design=condition.design.model_dump(mode="json"),
+                truth=condition.truth, method=label,
+                spec=study.spec.methods[label].model_dump(mode="json"),
+                replicates=tuple(replicates), seed=seed, parameters=tuple(study.parameters),
+                level=study.spec.level, group_effects=study.spec.group_effects,
+                groups=formula_layout(condition.design)["groups"])
+
+
 def plan_tasks(study: Study, methods: list[str], replicates: int, seed: int, done: dict,
-               batch: int | None = None) -> list[dict]:
+               batch: int | None = None) -> list[Task]:
     """The tasks of the replicates not yet done, conditions interleaved."""
     per_cond = []
     for c in study.conditions:
-        design = c.design.model_dump(mode="json")
-        groups = formula_layout(c.design)["groups"]
         tasks = []
         for m in methods:
-            ms = study.spec.methods[m]
             have = done.get((c.id, m), set())
             missing = [r for r in range(replicates) if r not in have]
-            size = batch or ms.default_batch
+            size = batch or study.spec.methods[m].default_batch
             for i in range(0, len(missing), size):
-                tasks.append({"condition": c.id, "design": design, "truth": c.truth, "method": m,
-                              "spec": ms.model_dump(mode="json"), "replicates": missing[i:i + size],
-                              "seed": seed, "parameters": study.parameters,
-                              "level": study.spec.level, "group_effects": study.spec.group_effects,
-                              "groups": groups})
+                tasks.append(make_task(study, c, m, missing[i:i + size], seed))
         per_cond.append(tasks)
     # round-robin over conditions so a partial run covers every condition
     out = []
@@ -75,19 +78,18 @@ def plan_tasks(study: Study, methods: list[str], replicates: int, seed: int, don
 
 def preflight(study: Study, methods: list[str], seed: int) -> None:
     """Fit replicate 0 of the first condition with every REML/ML arm, in this process, so a
-    misconfigured arm (an unknown option) fails before any work is scheduled."""
+    misconfigured arm fails before any work is scheduled.
+
+    Raises
+    ------
+    SpecError
+        From the fit: a bad option or prior (:func:`run_batch` re-raises it).
+    """
     c = study.conditions[0]
     for m in methods:
-        ms = study.spec.methods[m]
-        if ms.method == "bayes":
+        if study.spec.methods[m].method == "bayes":
             continue  # sampling is costly; a bad Bayesian option fails on the first task
-        rows = run_batch({"condition": c.id, "design": c.design.model_dump(mode="json"),
-                          "truth": c.truth, "method": m, "spec": ms.model_dump(mode="json"),
-                          "replicates": [0], "seed": seed, "parameters": study.parameters,
-                          "level": study.spec.level})
-        err = rows["error"].dropna()
-        if len(err) and "option" in str(err.iloc[0]):
-            raise SpecError(f"method '{m}' cannot fit: {err.iloc[0]}")
+        run_batch(make_task(study, c, m, [0], seed))
 
 
 def _progress(total: int, enabled: bool):
@@ -169,7 +171,7 @@ def run_study(study: Study, out, *, replicates: int | None = None, methods: list
     for name, why in scan.removed:
         print(f"redoing bad chunk {name}: {why}", file=sys.stderr)
     tasks = plan_tasks(study, labels, nrep, use_seed, scan.done, batch)
-    total = sum(len(t["replicates"]) for t in tasks)
+    total = sum(len(t.replicates) for t in tasks)
     skipped = len(study.conditions) * len(labels) * nrep - total
     skipped = max(skipped, 0)
     if tasks:
@@ -182,7 +184,7 @@ def run_study(study: Study, out, *, replicates: int | None = None, methods: list
 
 
 def _save(store: Store, task: dict, frame) -> None:
-    store.write_chunk(frame, task["condition"], task["method"], task["replicates"])
+    store.write_chunk(frame, task.condition, task.method, list(task.replicates))
 
 
 def _run_local(tasks, store, total, progress):
@@ -190,7 +192,7 @@ def _run_local(tasks, store, total, progress):
         job = bar.add_task("fits", total=total)
         for task in tasks:
             _save(store, task, run_batch(task))
-            bar.advance(job, len(task["replicates"]))
+            bar.advance(job, len(task.replicates))
 
 
 def _run_dask(tasks, store, total, progress, workers, scheduler):
@@ -212,12 +214,12 @@ def _run_dask(tasks, store, total, progress, workers, scheduler):
                     raise
                 except Exception as exc:
                     raise WorkbenchError(
-                        f"a task failed (condition {task['condition']}, method {task['method']}): "
+                        f"a task failed (condition {task.condition}, method {task.method}): "
                         f"{type(exc).__name__}: {exc}"
                     ) from None
                 _save(store, task, frame)
                 fut.release()
-                bar.advance(job, len(task["replicates"]))
+                bar.advance(job, len(task.replicates))
     finally:
         client.close()
         if cluster is not None:

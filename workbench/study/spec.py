@@ -22,7 +22,7 @@ evaluate, the replicates and a seed::
     [methods.reml]                         # label -> how to fit
     method = "reml"
     intervals = ["wald_var", "wald_sd"]
-    options = { nobound = true }           # passed to workbench.fit
+    options = { nobound = true }           # checked by workbench.options, passed to workbench.fit
 
 Interval kinds: ``wald_var`` (estimate +- z SE on the variance scale for variances and
 covariances, SEs from the fit's state's ``var_params``; sd intervals are the square roots of
@@ -52,7 +52,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from ..errors import SpecError
+from ..errors import OptionError, SpecError
+from ..options import method_options
 from ..simulate.generate import formula_layout, truth
 from ..simulate.schema import SimDesign, design_from_dict, format_validation_error, read_toml
 
@@ -99,6 +100,10 @@ class MethodSpec(_Strict):
             raise ValueError("a bayes arm has credible intervals only")
         if self.method != "bayes" and "credible" in self.intervals:
             raise ValueError("credible intervals need method = 'bayes'")
+        try:
+            method_options(self.method, **self.options)
+        except OptionError as exc:
+            raise ValueError(str(exc)) from None
         return self
 
     @property

@@ -27,15 +27,11 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from ..errors import SpecError, WorkbenchError
+from ..errors import SpecError, StoreError
 from ..io import atomic_write, atomic_write_text
 
 META_KEY = b"workbench.chunk"
 CHUNK_RE = re.compile(r"^c(\d+)-(.+)-r(\d+)-(\d+)-([0-9a-f]{8})\.parquet$")
-
-
-class StoreError(WorkbenchError):
-    """A study directory that cannot be used (another study's results, unreadable manifest)."""
 
 
 @dataclass

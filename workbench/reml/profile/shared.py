@@ -8,7 +8,7 @@ import warnings
 
 import numpy as np
 
-from ...errors import WorkbenchError
+from ...errors import ProfileError
 from ...record import Fit
 
 # Deviance reported for sigma-scale values that are no covariance matrix (correlations that do
@@ -27,10 +27,6 @@ def single_threaded_blas():
     except ImportError:  # pragma: no cover - optional
         return contextlib.nullcontext()
     return threadpool_limits(limits=1, user_api="blas")
-
-
-class ProfileError(WorkbenchError):
-    """A profile that cannot be computed (unknown parameter, not a REML/ML fit)."""
 
 
 def ml_fit(fit: Fit) -> Fit:

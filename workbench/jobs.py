@@ -1,0 +1,336 @@
+"""Jobs: fit models, then write tables and figures (``workbench demo``, ``compare``, ``figures``).
+
+A job fits first and writes after, each file atomically, so a failure leaves no half-written
+output.  The modules it calls stay single-purpose: :mod:`workbench.compare` only compares,
+:mod:`workbench.plots` only draws from fits it is given.
+
+=========================  ===========================================================
+``run_demo``               simulate the demo design, fit REML, ML and Bayes, write all
+``compare_and_write``      fit one model every way, write the tables and figures
+``make_report_figures``    every report figure (1-7) from fixed seeds
+=========================  ===========================================================
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import pandas as pd
+
+from . import api
+from .compare import compare
+from .demo import demo_design
+from .formula import parse_formula
+from .io import atomic_write_text
+from .reml.bootstrap import bootstrap
+from .reml.profile import profile_ci, with_profile_ci
+from .simulate import simulate
+from .plots import style
+from .plots.report import FIGURES, comparison_figures, load_data, small_data
+from .plots.style import use_file_backend
+
+RADON_FORMULA = "log_radon ~ floor + log_uppm + (1 | county)"
+SCHOOLS_FORMULA = "y ~ 1 + (1 | school)"
+#: Prior strings (``workbench.bayes.priors``) matching :data:`workbench.plots.priors.PRIORS`.
+PRIOR_STRINGS = {
+    "half-Cauchy(0, 25)": "HalfCauchy(25)",
+    "half-normal(0, 10)": "HalfNormal(10)",
+    "inverse-gamma(0.001, 0.001) on tau^2": "InverseGamma(0.001, 0.001)",
+    "uniform(0, 100)": "Uniform(0, 100)",
+}
+FLAT_PRIORS = {"beta": "Flat()", "sd": "HalfFlat()", "sigma": "HalfFlat()"}
+
+
+# --------------------------------------------------------------------------- demo
+def run_demo(out_dir="demo-out", seed: int = 1, progress: bool = True, draws: int = 1000,
+             tune: int = 1000, chains: int = 2, design=None, echo=print) -> dict:
+    """Simulate the demo data, fit it by REML, ML and Bayes, print and write the comparison.
+
+    Parameters
+    ----------
+    out_dir : str or Path
+        Folder for ``data.csv``, the tables (CSV, Markdown, LaTeX), ``fits.json`` and the
+        figures (PNG and PDF).  Every file is replaced atomically.
+    seed : int
+        Seed of the simulation and of the sampler.
+    progress : bool
+        Print the steps and show the sampler's progress bar.
+    draws, tune, chains : int
+        Sampler settings.
+    design : str or Path, optional
+        A simulation design TOML instead of the default.
+    echo : callable
+        Where the steps and the side-by-side table are printed (``print``).
+
+    Returns
+    -------
+    dict
+        ``comparison`` (:class:`~workbench.compare.Comparison`), ``table`` (side-by-side
+        DataFrame with a ``truth`` column), ``fits`` (``{"reml", "ml", "bayes"}``), ``data``,
+        ``truth``, ``files`` (paths written), ``seconds`` (per step) and ``out_dir``.
+    """
+    use_file_backend()
+
+    say = echo if progress else (lambda *a, **k: None)
+    out = Path(out_dir)
+    seconds = {}
+    t0 = time.perf_counter()
+    sim = demo_design(design)
+    data, truth = simulate(sim, seed)
+    formula = sim.formula
+    say(f"simulated {len(data)} rows in {data[formula_group(formula)].nunique()} groups "
+        f"from {formula}")
+    seconds["simulate"] = time.perf_counter() - t0
+
+    t = time.perf_counter()
+    # profile-likelihood intervals (lme4's confint default) give every parameter an interval
+    reml = with_profile_ci(api.fit(formula, data, method="reml"))
+    ml = with_profile_ci(api.fit(formula, data, method="ml"))
+    seconds["reml_ml"] = time.perf_counter() - t
+    say(f"REML and ML fits with profile intervals: {seconds['reml_ml']:.1f} s")
+
+    t = time.perf_counter()
+    say(f"Bayesian fit: {chains} chains x ({tune} tune + {draws} draws); the first run compiles "
+        "the model")
+    bayes = api.fit(formula, data, method="bayes", draws=draws, tune=tune, chains=chains,
+                      seed=seed, progressbar=progress)
+    seconds["bayes"] = time.perf_counter() - t
+    say(f"Bayesian fit: {seconds['bayes']:.1f} s (max R-hat "
+        f"{bayes.diagnostics.get('max_rhat', float('nan')):.3f}, divergences "
+        f"{bayes.diagnostics.get('divergences', 'n/a')})")
+
+    comp = compare(reml, ml, bayes)
+    table = comp.side_by_side()
+    table.insert(1, "truth", [_fmt(truth.get(p)) for p in table["parameter"]])
+    echo("")
+    echo(_plain_table(table))
+
+    t = time.perf_counter()
+    files = []
+    path = out / "data.csv"
+    atomic_write_text(path, data.to_csv(index=False))
+    files.append(path)
+    files += comp.write(out)
+    path = out / "side_by_side.csv"
+    atomic_write_text(path, table.to_csv(index=False))  # with the truth column
+    path = out / "fits.json"
+    atomic_write_text(path, json.dumps({"truth": truth, "reml": reml.to_dict(),
+                                        "ml": ml.to_dict(), "bayes": bayes.to_dict()}, indent=1))
+    files.append(path)
+    files += comparison_figures(reml, bayes, comp, out, truth=truth)
+    seconds["write"] = time.perf_counter() - t
+    seconds["total"] = time.perf_counter() - t0
+    say(f"\nwrote {len(files)} files to {out}/ in {seconds['total']:.1f} s in all")
+    return {"comparison": comp, "table": table, "fits": {"reml": reml, "ml": ml, "bayes": bayes},
+            "data": data, "truth": truth, "files": files, "seconds": seconds, "out_dir": out}
+
+
+def formula_group(formula: str) -> str:
+    """The first grouping factor named in a formula (``... | g)`` -> ``g``)."""
+
+    return parse_formula(formula).random[0].factors[0]
+
+
+def _fmt(v) -> str:
+    return "" if v is None else f"{v:.3f}"
+
+
+def _plain_table(df: pd.DataFrame) -> str:
+    """A fixed-width table for the terminal."""
+    cols = [str(c) for c in df.columns]
+    rows = [[str(x) for x in r] for r in df.itertuples(index=False)]
+    w = [max(len(c), *(len(r[i]) for r in rows)) for i, c in enumerate(cols)]
+    lines = ["  ".join(c.ljust(wi) for c, wi in zip(cols, w)),
+             "  ".join("-" * wi for wi in w)]
+    lines += ["  ".join(x.ljust(wi) for x, wi in zip(r, w)) for r in rows]
+    return "\n".join(lines)
+
+
+# --------------------------------------------------------------------------- compare
+def compare_and_write(formula: str, data: pd.DataFrame, out_dir, priors: dict | None = None,
+                      seed: int = 0, figures: bool = True, known_sd: str | None = None,
+                      progress: bool = False, **bayes_options) -> dict:
+    """Fit a model by REML, ML and Bayes, then write the tables and figures to ``out_dir``.
+
+    Every fit is done before anything is written, and each file is replaced atomically, so a
+    failure leaves no half-written output.
+
+    Parameters
+    ----------
+    formula : str
+    data : DataFrame
+    out_dir : str or Path
+    priors : dict, optional
+        Passed to the Bayesian fit (e.g. ``{"sd": "HalfCauchy(5)"}``).
+    seed : int
+        Seed of the Bayesian fit.
+    figures : bool
+        Also draw the comparison figures (shrinkage, group-effect intervals, fixed-effect
+        intervals, variance components).
+    known_sd : str, optional
+        Column of known residual sds.
+    progress : bool
+        Show the sampler's progress bar.
+    **bayes_options
+        ``draws``, ``tune``, ``chains``, ... for the Bayesian fit.
+
+    Returns
+    -------
+    dict
+        ``{"parameters", "group_effects", "variance_components", "side_by_side"}`` DataFrames,
+        plus ``"comparison"`` (the :class:`~workbench.compare.Comparison`), ``"fits"`` and
+        ``"files"``.
+    """
+    fits = {
+        "reml": api.fit(formula, data, method="reml", known_sd=known_sd),
+        "ml": api.fit(formula, data, method="ml", known_sd=known_sd),
+    }
+    opts = dict(bayes_options)
+    opts.setdefault("seed", seed)
+    if priors:
+        opts["priors"] = priors
+    opts.setdefault("progressbar", progress)
+    fits["bayes"] = api.fit(formula, data, method="bayes", known_sd=known_sd, **opts)
+    comp = compare(*fits.values())
+    out = Path(out_dir)
+    if figures:
+        use_file_backend()
+    files = comp.write(out)
+    if figures:
+        files += comparison_figures(fits["reml"], fits["bayes"], comp, out)
+    result = dict(comp.tables(), side_by_side=comp.side_by_side())
+    result.update(comparison=comp, fits=fits, files=files)
+    return result
+
+
+# --------------------------------------------------------------------------- report figures
+def _bayes_available() -> bool:
+    """Whether PyMC (an optional dependency of the figures) can be imported."""
+    import importlib.util
+
+    return importlib.util.find_spec("pymc") is not None
+
+
+def _profile_table(fit):
+    """lme4-style profile intervals as a comparison table."""
+    t = profile_ci(fit)
+    t["method"] = fit.name
+    t["interval"] = "profile"
+    est = fit.params().set_index("parameter")["estimate"]
+    t["estimate"] = t["parameter"].map(est)
+    return t
+
+
+def _bootstrap_table(fit, seed: int, n: int = 400):
+    """Parametric-bootstrap percentile intervals (``workbench.reml.bootstrap``)."""
+    t = bootstrap(fit, n=n, seed=seed).ci(0.95)
+    t = t[["parameter", "estimate", "lower", "upper"]].copy()
+    t["method"] = fit.name
+    t["interval"] = "bootstrap"
+    return t
+
+
+def make_report_figures(out_dir="figures", seed: int = 20261125, bayes: bool = True,
+                        formats=("png", "pdf"), draws: int = 1000, tune: int = 1000,
+                        chains: int = 2, progress: bool = True, only=None) -> list[Path]:
+    """Regenerate every report figure (1-7) from fixed seeds.
+
+    Parameters
+    ----------
+    out_dir : str or Path
+    seed : int
+        Seed of every Bayesian fit (and of the bootstrap when present).
+    bayes : bool
+        Run the Bayesian fits (PyMC); without them the figures show the REML side and the exact
+        grid curves.
+    formats : tuple of str
+        Matplotlib formats; PNG plus PDF by default.
+    draws, tune, chains : int
+        Sampler settings of the Bayesian fits.
+    progress : bool
+        Print a line per figure and show the sampler's progress.
+    only : iterable of int, optional
+        Figure numbers to draw (default all).
+
+    Returns
+    -------
+    list of Path
+        Files written.
+    """
+    use_file_backend()
+    from .plots.covariance import plot_covariance
+    from .plots.priors import plot_prior_sensitivity
+    from .plots.variance import plot_profile_posterior
+
+    want = set(only or FIGURES)
+    out = Path(out_dir)
+    files: list[Path] = []
+    say = print if progress else (lambda *a, **k: None)
+    use_bayes = bayes and _bayes_available()
+    if bayes and not use_bayes:
+        say("workbench.bayes is not available: drawing the REML side only")
+    bopts = dict(draws=draws, tune=tune, chains=chains, seed=seed, progressbar=progress)
+    t0 = time.perf_counter()
+
+    if want & {1, 2, 3, 4, 5}:
+        radon = load_data("radon_mn.csv")
+        reml = api.fit(RADON_FORMULA, radon, method="reml")
+        ml = api.fit(RADON_FORMULA, radon, method="ml")
+        post = api.fit(RADON_FORMULA, radon, method="bayes", **bopts) if use_bayes else None
+        prof = _profile_table(reml)
+        boot = _bootstrap_table(reml, seed)
+        comp = compare(*[f for f in (reml, ml, post) if f is not None],
+                       *[t for t in (prof, boot) if t is not None])
+        from .plots.intervals import plot_caterpillar, plot_fixed_intervals
+        from .plots.shrinkage import plot_shrinkage
+        from .plots.variance import plot_variance_components
+
+        if 1 in want:
+            files += style.save(plot_shrinkage(reml, post, response_label="county intercept "
+                                               "(log radon, basement, log uranium 0)"),
+                                out / FIGURES[1], formats)
+        if 2 in want:
+            files += style.save(plot_caterpillar(reml, post), out / FIGURES[2], formats)
+        if 3 in want:
+            files += style.save(plot_fixed_intervals(comp), out / FIGURES[3], formats)
+        if 4 in want:
+            files += style.save(plot_variance_components(reml, post, profile=prof),
+                                out / FIGURES[4], formats)
+        say(f"figures 1-4 (radon) done, {time.perf_counter() - t0:.0f} s")
+
+    schools = load_data("eight_schools.csv")
+    s_reml = api.fit(SCHOOLS_FORMULA, schools, method="reml", known_sd="sigma")
+    if 5 in want:
+        flat_radon = flat_schools = None
+        if use_bayes:
+            radon1 = load_data("radon_mn.csv")
+            flat_radon = api.fit("log_radon ~ floor + (1 | county)", radon1, method="bayes",
+                                   priors=FLAT_PRIORS, **bopts)
+            flat_schools = api.fit(SCHOOLS_FORMULA, schools, method="bayes", known_sd="sigma",
+                                     priors={"beta": "Flat()", "sd": "Uniform(0, 1000)"},
+                                     target_accept=0.95, **bopts)
+        r1 = api.fit("log_radon ~ floor + (1 | county)", load_data("radon_mn.csv"))
+        fig = plot_profile_posterior([(r1, "(a) radon: sd of county intercepts", flat_radon),
+                                      (s_reml, "(b) eight schools: tau", flat_schools)])
+        files += style.save(fig, out / FIGURES[5], formats)
+        say(f"figure 5 done, {time.perf_counter() - t0:.0f} s")
+    if 6 in want:
+        small = small_data()
+        fi = api.fit("y ~ 1 + x + (1 | g)", small)
+        fs = api.fit("y ~ 1 + x + (1 + x | g)", small)
+        files += style.save(plot_covariance(fi, fs), out / FIGURES[6], formats)
+    if 7 in want:
+        fits = {}
+        if use_bayes:
+            for lab, prior in PRIOR_STRINGS.items():
+                fits[lab] = api.fit(SCHOOLS_FORMULA, schools, method="bayes", known_sd="sigma",
+                                      priors={"sd": prior}, target_accept=0.95, **bopts)
+        files += style.save(plot_prior_sensitivity(s_reml, bayes_fits=fits), out / FIGURES[7],
+                            formats)
+        say(f"figures 6-7 done, {time.perf_counter() - t0:.0f} s")
+    return files
+
+
+__all__ = ["run_demo", "compare_and_write", "make_report_figures", "FIGURES", "small_data"]
