@@ -17,7 +17,7 @@ from workbench.plots import draws as D  # noqa: E402
 from workbench.plots.report import make_report_figures, small_data  # noqa: E402
 from workbench.record import Fit  # noqa: E402
 
-from tests.conftest import load_shared_data  # noqa: E402
+from workbench import datasets  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -103,7 +103,7 @@ def test_covariance_heat_map_is_compound_symmetry(fits):
 
 
 def test_profile_and_prior_figures():
-    d = load_shared_data("eight_schools.csv")
+    d = datasets.load("eight_schools")
     f = workbench.fit("y ~ 1 + (1 | school)", d, known_sd="sigma")
     fig = plot_profile_posterior([(f, "eight schools")])
     assert len(_labelled(fig)) == 1
@@ -120,7 +120,7 @@ def test_make_report_figures_writes_png_and_pdf(tmp_path):
 def test_shrinkage_known_sd_uses_standard_errors():
     from workbench.reml.fit import assemble_fit
 
-    d = load_shared_data("eight_schools.csv")
+    d = datasets.load("eight_schools")
     f = workbench.fit("y ~ 1 + (1 | school)", d, known_sd="sigma")
     g = assemble_fit(f.extra["system"], np.array([6.0]))
     axes = _labelled(plot_shrinkage(g))
