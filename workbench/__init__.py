@@ -20,7 +20,8 @@ from .reml.bootstrap import bootstrap
 from .reml.inference import lrt
 from .reml.profile import profile_ci
 from . import simulate  # callable: workbench.simulate(design, seed)
+from . import datasets
 
 __all__ = ["fit", "Fit", "Design", "build_design", "ModelSpec", "parse_formula", "WorkbenchError",
-           "simulate", "compare", "bootstrap", "lrt", "profile_ci", "criterion"]
+           "simulate", "datasets", "compare", "bootstrap", "lrt", "profile_ci", "criterion"]
 __version__ = "0.1.0"

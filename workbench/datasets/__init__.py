@@ -6,8 +6,8 @@ description, the source and the licence.  The files ship inside the package
 installed wheel has them; nothing is downloaded.
 
 R factors are pandas Categoricals with R's level order (ordered factors are ordered
-Categoricals), so treatment contrasts and level labels come out as lme4's; numeric columns keep
-the type the CSV gives them.  Names are looked up case-insensitively, ignoring ``_``, ``-`` and
+Categoricals), so treatment contrasts and level labels come out as lme4's; numeric columns have
+R's types (double -> float64, integer -> int64).  Names are looked up case-insensitively, ignoring ``_``, ``-`` and
 spaces (``"eight schools"``, ``"Eight_Schools"`` and ``"eightschools"`` are one name).
 
 Examples
@@ -38,8 +38,8 @@ DATA_DIR = Path(__file__).resolve().parent / "data"
 
 _LME4 = ("R package lme4 (Bates, Maechler, Bolker & Walker), data set {r}; "
          "CSV written by tests/reference/lme4/make_reference.R")
-_LME4_LICENCE = ("GPL-2 | GPL-3, as distributed with lme4; the data are from the cited "
-                 "publication, which states no licence of its own")
+_LME4_LICENCE = ("GPL (>= 2), lme4's licence, under which lme4 distributes it; the data are "
+                 "from the cited publication, which states no licence of its own")
 
 
 @dataclass(frozen=True)
@@ -63,6 +63,8 @@ class Dataset:
         their numeric value (R's ``factor()`` of integer codes).
     ordered : tuple of str
         Factor columns that are ordered factors in R.
+    doubles : tuple of str
+        Columns R stores as double although every value is a whole number (read as float64).
     """
 
     name: str
@@ -72,6 +74,7 @@ class Dataset:
     licence: str
     factors: dict = field(default_factory=dict)
     ordered: tuple = ()
+    doubles: tuple = ()
 
     @property
     def path(self) -> Path:
@@ -88,16 +91,16 @@ _CATALOG = [
         "Reaction ~ Days + (Days | Subject).",
         "Belenky et al. (2003), J. Sleep Res. 12, 1-12 (days 0-9 of the 3-hours-in-bed "
         "group); " + _LME4.format(r="sleepstudy"),
-        _LME4_LICENCE, factors={"Subject": "numeric"}),
+        _LME4_LICENCE, factors={"Subject": "numeric"}, doubles=("Days",)),
     Dataset(
         "Dyestuff", "dyestuff.csv",
         "Yield of dyestuff (g) from 5 samples of each of 6 batches; Yield ~ 1 + (1 | Batch).",
         "Davies & Goldsmith (1972), Statistical Methods in Research and Production, 4th ed., "
         "section 6.4; Box & Tiao (1973), section 5.1.2; " + _LME4.format(r="Dyestuff"),
-        _LME4_LICENCE, factors={"Batch": list("ABCDEF")}),
+        _LME4_LICENCE, factors={"Batch": list("ABCDEF")}, doubles=("Yield",)),
     Dataset(
         "Dyestuff2", "dyestuff2.csv",
-        "Simulated data shaped like Dyestuff whose REML batch variance is 0 (a singular fit); "
+        "Generated data shaped like Dyestuff whose REML batch variance is 0 (a singular fit); "
         "Yield ~ 1 + (1 | Batch).",
         "Box & Tiao (1973), Bayesian Inference in Statistical Analysis, section 5.1.2; "
         + _LME4.format(r="Dyestuff2"),
@@ -106,14 +109,15 @@ _CATALOG = [
         "Penicillin", "penicillin.csv",
         "Inhibition-zone diameter (mm) for 6 penicillin samples on each of 24 plates (fully "
         "crossed); diameter ~ 1 + (1 | plate) + (1 | sample).",
-        "Davies & Goldsmith (1972), Table 6.6; " + _LME4.format(r="Penicillin"),
+        "Davies & Goldsmith (1972), Statistical Methods in Research and Production, section 6.6; " + _LME4.format(r="Penicillin"),
         _LME4_LICENCE,
-        factors={"plate": list("abcdefghijklmnopqrstuvwx"), "sample": list("ABCDEF")}),
+        factors={"plate": list("abcdefghijklmnopqrstuvwx"), "sample": list("ABCDEF")},
+        doubles=("diameter",)),
     Dataset(
         "Pastes", "pastes.csv",
         "Paste strength, 2 assays of each of 3 casks from each of 10 batches (nested); "
         "strength ~ 1 + (1 | batch/cask).",
-        "Davies & Goldsmith (1972), Table 6.5; " + _LME4.format(r="Pastes"),
+        "Davies & Goldsmith (1972), Statistical Methods in Research and Production, section 6.5; " + _LME4.format(r="Pastes"),
         _LME4_LICENCE,
         factors={"batch": list("ABCDEFGHIJ"), "cask": list("abc"),
                  "sample": [f"{b}:{c}" for b in "ABCDEFGHIJ" for c in "abc"]}),
@@ -121,7 +125,8 @@ _CATALOG = [
         "InstEval", "insteval.csv.gz",
         "73,421 ETH Zurich lecture ratings y (1-5) by 2,972 students s of 1,128 lecturers d "
         "(crossed); y ~ service + (1 | s) + (1 | d) + (1 | dept:service).",
-        "ETH Zurich course evaluations, anonymised, contributed to lme4 by Martin Maechler; "
+        "University lecture evaluations by students at ETH Zurich, anonymised and slightly "
+        "simplified (lme4's help page; no publication cited); "
         + _LME4.format(r="InstEval"),
         _LME4_LICENCE,
         factors={"s": "numeric", "d": "numeric", "studage": ["2", "4", "6", "8"],
@@ -186,7 +191,7 @@ def load(name: str) -> pd.DataFrame:
     -------
     DataFrame
         A fresh copy (changing it changes nothing for the next call).  R factors are
-        Categoricals with R's level order; other columns as the CSV types them.
+        Categoricals with R's level order, R's doubles float64 and its integers int64.
 
     Raises
     ------
@@ -194,7 +199,8 @@ def load(name: str) -> pd.DataFrame:
         ``name`` is not a built-in data set; the message lists the available names.
     """
     entry = info(name)
-    frame = pd.read_csv(entry.path, dtype={c: str for c in entry.factors})
+    frame = pd.read_csv(entry.path, dtype={c: str for c in entry.factors}
+                        | {c: "float64" for c in entry.doubles})
     for col, levels in entry.factors.items():
         if levels == "numeric":
             levels = sorted(frame[col].unique(), key=int)
@@ -241,5 +247,5 @@ def load_or_read(source: str) -> pd.DataFrame:
         return read_data(source)
     if _key(str(source)) in _BY_KEY:
         return load(source)
-    raise DataError(f"data '{source}' is neither an existing file nor a built-in data set "
-                    f"({', '.join(names())})")
+    raise DataError(f"data file '{source}' does not exist and is not a built-in data set "
+                    f"(built-in: {', '.join(names())})")
