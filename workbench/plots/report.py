@@ -1,21 +1,19 @@
 """Every report figure from fixed seeds: ``make_report_figures(out_dir="figures")``.
 
 Data: the Minnesota radon data (figures 1-5), a small simulated data set (figure 6) and the
-eight schools (figures 5 and 7), both in ``../shared/data`` beside the repository (or
-``$WORKBENCH_DATA``).  Bayesian fits are optional (``bayes=False`` draws every figure from the
-REML side and the exact grid curves only).
+eight schools (figures 5 and 7), both from :mod:`workbench.datasets`.  Bayesian fits are
+optional (``bayes=False`` draws every figure from the REML side and the exact grid curves only).
 """
 
 from __future__ import annotations
 
-import os
 import time
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from ..errors import WorkbenchError
+from .. import datasets
 from . import style
 
 RADON_FORMULA = "log_radon ~ floor + log_uppm + (1 | county)"
@@ -37,22 +35,6 @@ PRIOR_STRINGS = {
     "uniform(0, 100)": "Uniform(0, 100)",
 }
 FLAT_PRIORS = {"beta": "Flat()", "sd": "HalfFlat()", "sigma": "HalfFlat()"}
-
-
-def data_dir() -> Path:
-    """Folder of the shared data sets (``$WORKBENCH_DATA`` or ``../shared/data``)."""
-    env = os.environ.get("WORKBENCH_DATA")
-    if env:
-        return Path(env)
-    return Path(__file__).resolve().parents[3] / "shared" / "data"
-
-
-def load_data(name: str) -> pd.DataFrame:
-    """A shared data set by file name (``radon_mn.csv``, ``eight_schools.csv``)."""
-    path = data_dir() / name
-    if not path.exists():
-        raise WorkbenchError(f"data set {path} not found; set WORKBENCH_DATA to its folder")
-    return pd.read_csv(path)
 
 
 def small_data(seed: int = 5) -> pd.DataFrame:
@@ -173,7 +155,7 @@ def make_report_figures(out_dir="figures", seed: int = 20261125, bayes: bool = T
     t0 = time.perf_counter()
 
     if want & {1, 2, 3, 4, 5}:
-        radon = load_data("radon_mn.csv")
+        radon = datasets.load("radon")
         reml = fit_model(RADON_FORMULA, radon, method="reml")
         ml = fit_model(RADON_FORMULA, radon, method="ml")
         post = fit_model(RADON_FORMULA, radon, method="bayes", **bopts) if use_bayes else None
@@ -198,18 +180,18 @@ def make_report_figures(out_dir="figures", seed: int = 20261125, bayes: bool = T
                                 out / FIGURES[4], formats)
         say(f"figures 1-4 (radon) done, {time.perf_counter() - t0:.0f} s")
 
-    schools = load_data("eight_schools.csv")
+    schools = datasets.load("eight_schools")
     s_reml = fit_model(SCHOOLS_FORMULA, schools, method="reml", known_sd="sigma")
     if 5 in want:
         flat_radon = flat_schools = None
         if use_bayes:
-            radon1 = load_data("radon_mn.csv")
+            radon1 = datasets.load("radon")
             flat_radon = fit_model("log_radon ~ floor + (1 | county)", radon1, method="bayes",
                                    priors=FLAT_PRIORS, **bopts)
             flat_schools = fit_model(SCHOOLS_FORMULA, schools, method="bayes", known_sd="sigma",
                                      priors={"beta": "Flat()", "sd": "Uniform(0, 1000)"},
                                      target_accept=0.95, **bopts)
-        r1 = fit_model("log_radon ~ floor + (1 | county)", load_data("radon_mn.csv"))
+        r1 = fit_model("log_radon ~ floor + (1 | county)", datasets.load("radon"))
         fig = plot_profile_posterior([(r1, "(a) radon: sd of county intercepts", flat_radon),
                                       (s_reml, "(b) eight schools: tau", flat_schools)])
         files += style.save(fig, out / FIGURES[5], formats)
