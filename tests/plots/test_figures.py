@@ -117,6 +117,12 @@ def test_make_report_figures_writes_png_and_pdf(tmp_path):
     assert sorted(f.name for f in files) == ["fig6_covariance_V.pdf", "fig6_covariance_V.png"]
 
 
+def test_report_figures_read_the_built_in_data(tmp_path):
+    """Figures 5 and 7 fit radon and eight schools from workbench.datasets (nothing outside the repo)."""
+    files = make_report_figures(tmp_path, bayes=False, only=[5, 7], formats=("png",))
+    assert sorted(f.name for f in files) == ["fig5_profile_vs_posterior.png", "fig7_prior_sensitivity.png"]
+
+
 def test_shrinkage_known_sd_uses_standard_errors():
     from workbench.reml.fit import assemble_fit
 
