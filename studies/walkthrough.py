@@ -43,7 +43,6 @@
 
 # %%
 import os
-from pathlib import Path
 
 import matplotlib
 
@@ -62,8 +61,6 @@ from workbench.plots import plot_covariance, plot_shrinkage
 from workbench.reml.fit import assemble_fit
 from workbench.reml.gls import build_V
 
-HERE = Path(globals().get("__file__", Path.cwd() / "walkthrough.py")).resolve().parent
-DATA = Path(os.environ.get("WORKBENCH_DATA", HERE.parent.parent / "shared" / "data"))
 RUN_MCMC = os.environ.get("WALKTHROUGH_MCMC", "0") == "1"
 pd.set_option("display.precision", 4)
 
@@ -107,8 +104,8 @@ b = rng.normal(0, 0.7, sizes.size)   # true group slopes, sd 0.7
 y = np.round(1.0 + 0.5 * x + a[g] + b[g] * x + rng.normal(0, 0.4, g.size), 3)
 small = pd.DataFrame({"g": [f"g{j + 1}" for j in g], "x": x, "y": y})
 
-radon = pd.read_csv(DATA / "radon_mn.csv")
-schools = pd.read_csv(DATA / "eight_schools.csv")
+radon = workbench.datasets.load("radon")
+schools = workbench.datasets.load("eight_schools")
 print(small.groupby("g").size().to_dict())
 print(radon.shape, radon["county"].nunique(), "counties")
 
@@ -493,11 +490,9 @@ def crossed_V(fit, data, factors):
 batch = np.arange(len(small)) % 4                  # four batches, crossed with the groups
 small["batch"] = [f"b{k + 1}" for k in batch]
 small["y_batch"] = small["y"] + np.round(rng.normal(0, 0.8, 4), 3)[batch]  # batch effects, sd 0.8
-crossed = [("small", small, "y_batch ~ 1 + x + (1 | g) + (1 | batch)", ["g", "batch"], "y_batch")]
-pen_path = DATA.parent / "reference" / "lme4" / "penicillin.csv"
-if pen_path.exists():
-    crossed.append(("penicillin", pd.read_csv(pen_path), "diameter ~ 1 + (1 | plate) + (1 | sample)",
-                    ["plate", "sample"], "diameter"))
+crossed = [("small", small, "y_batch ~ 1 + x + (1 | g) + (1 | batch)", ["g", "batch"], "y_batch"),
+           ("penicillin", workbench.datasets.load("Penicillin"), "diameter ~ 1 + (1 | plate) + (1 | sample)",
+            ["plate", "sample"], "diameter")]
 for label, data, formula, factors, resp in crossed:
     fit = workbench.fit(formula, data)
     V = crossed_V(fit, data, factors)

@@ -12,12 +12,12 @@ from workbench.compare import (Comparison, compare, format_latex, format_markdow
 from workbench.errors import WorkbenchError
 from workbench.record import Fit
 
-from tests.conftest import load_reference_data, load_shared_data
+from workbench import datasets
 
 
 @pytest.fixture(scope="module")
 def radon():
-    return load_shared_data("radon_mn.csv")
+    return datasets.load("radon")
 
 
 @pytest.fixture(scope="module")
@@ -85,7 +85,7 @@ def test_shrinkage_identity_and_closed_form(radon, radon_fits):
 
 def test_shrinkage_known_sd():
     """Eight schools form: k_j = tau^2 / (tau^2 + s_j^2)."""
-    d = load_shared_data("eight_schools.csv")
+    d = datasets.load("eight_schools")
     f = workbench.fit("y ~ 1 + (1 | school)", d, known_sd="sigma")
     # pin tau away from the boundary by rebuilding at a chosen theta
     from workbench.reml.fit import assemble_fit
@@ -97,7 +97,7 @@ def test_shrinkage_known_sd():
 
 
 def test_slopes_have_raw_but_no_scalar_shrinkage():
-    d = load_reference_data("sleepstudy.csv")
+    d = datasets.load("sleepstudy")
     f = workbench.fit("Reaction ~ Days + (1 + Days | Subject)", d)
     ge = group_effects(f)
     assert set(ge["term"]) == {"(Intercept)", "Days"}

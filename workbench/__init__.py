@@ -19,8 +19,8 @@ from .record import Fit
 from .reml.bootstrap import bootstrap
 from .reml.inference import lrt
 from .reml.profile import profile_ci
-from . import simulate
+from . import datasets, simulate
 
 __all__ = ["fit", "Fit", "Design", "build_design", "ModelSpec", "parse_formula", "WorkbenchError",
-           "simulate", "compare", "bootstrap", "lrt", "profile_ci", "criterion"]
+           "simulate", "datasets", "compare", "bootstrap", "lrt", "profile_ci", "criterion"]
 __version__ = "0.1.0"

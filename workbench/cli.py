@@ -151,8 +151,9 @@ def _apply_interval(fit, ci: Interval, nboot: int, seed: int | None):
 @app.command()
 def fit(
     formula: str = typer.Argument(..., metavar="FORMULA", help="lme4-style formula, e.g. 'y ~ 1 + x + (1 + x | g)'."),
-    data: str = typer.Option(..., "--data", "-d", metavar="FILE",
-                             help="Data file: CSV (or .tsv) or Parquet."),
+    data: str = typer.Option(..., "--data", "-d", metavar="FILE|NAME",
+                             help="Data file (CSV, .tsv or Parquet) or a built-in data set's name "
+                                  "(workbench.datasets: sleepstudy, radon, ...); an existing file wins."),
     method: Method = typer.Option(Method.reml, "--method", "-m", help="Fitting method."),
     known_sd: str | None = typer.Option(None, "--known-sd", metavar="COL",
                                         help="Column of known residual sds (meta-analysis form)."),
@@ -204,9 +205,9 @@ def fit(
             raise CliError(f"{', '.join(given)} appl{'ies' if len(given) == 1 else 'y'} only to "
                            f"--method bayes{' (or --ci bootstrap)' if '--seed' in given else ''}")
 
-    from .io import read_data
+    from .datasets import load_or_read
 
-    frame = read_data(data)
+    frame = load_or_read(data)
     result = workbench.fit(formula, frame, method=method.value, known_sd=known_sd, **options)
     if method is not Method.bayes:
         result = _apply_interval(result, ci, nboot, seed)
@@ -305,7 +306,9 @@ def _given(**kwargs) -> dict:
 @app.command()
 def compare(
     formula: str = typer.Argument(..., metavar="FORMULA", help="lme4-style formula."),
-    data: str = typer.Option(..., "--data", "-d", metavar="FILE", help="Data file (CSV or Parquet)."),
+    data: str = typer.Option(..., "--data", "-d", metavar="FILE|NAME",
+                             help="Data file (CSV or Parquet) or a built-in data set's name; "
+                                  "an existing file wins."),
     prior: list[str] | None = typer.Option(None, "--prior", metavar="KEY=DIST",
                                            help="Prior for the Bayesian fit (repeatable)."),
     out: Path = typer.Option(Path("compare"), "--out", "-o", metavar="DIR",
@@ -320,10 +323,10 @@ def compare(
 ) -> None:
     """Fit the model by REML, ML and Bayes; write the comparison tables and figures."""
     from . import jobs
-    from .io import read_data
+    from .datasets import load_or_read
 
     priors = parse_priors(prior)
-    frame = read_data(data)
+    frame = load_or_read(data)
     options = _given(draws=draws, tune=tune, chains=chains)
     result = jobs.compare_and_write(formula, frame, out, priors=priors or None, seed=seed,
                                     figures=not no_figures, known_sd=known_sd, progress=True,

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from . import api
+from . import api, datasets
 from .compare import compare
 from .demo import demo_design
 from .formula import parse_formula
@@ -28,7 +28,7 @@ from .reml.bootstrap import bootstrap
 from .reml.profile import profile_ci, with_profile_ci
 from .simulate import simulate
 from .plots import style
-from .plots.report import FIGURES, comparison_figures, load_data, small_data
+from .plots.report import FIGURES, comparison_figures, small_data
 from .plots.style import use_file_backend
 
 RADON_FORMULA = "log_radon ~ floor + log_uppm + (1 | county)"
@@ -275,7 +275,7 @@ def make_report_figures(out_dir="figures", seed: int = 20261125, bayes: bool = T
     t0 = time.perf_counter()
 
     if want & {1, 2, 3, 4, 5}:
-        radon = load_data("radon_mn.csv")
+        radon = datasets.load("radon")
         reml = api.fit(RADON_FORMULA, radon, method="reml")
         ml = api.fit(RADON_FORMULA, radon, method="ml")
         post = api.fit(RADON_FORMULA, radon, method="bayes", **bopts) if use_bayes else None
@@ -300,18 +300,18 @@ def make_report_figures(out_dir="figures", seed: int = 20261125, bayes: bool = T
                                 out / FIGURES[4], formats)
         say(f"figures 1-4 (radon) done, {time.perf_counter() - t0:.0f} s")
 
-    schools = load_data("eight_schools.csv")
+    schools = datasets.load("eight_schools")
     s_reml = api.fit(SCHOOLS_FORMULA, schools, method="reml", known_sd="sigma")
     if 5 in want:
         flat_radon = flat_schools = None
         if use_bayes:
-            radon1 = load_data("radon_mn.csv")
+            radon1 = datasets.load("radon")
             flat_radon = api.fit("log_radon ~ floor + (1 | county)", radon1, method="bayes",
                                    priors=FLAT_PRIORS, **bopts)
             flat_schools = api.fit(SCHOOLS_FORMULA, schools, method="bayes", known_sd="sigma",
                                      priors={"beta": "Flat()", "sd": "Uniform(0, 1000)"},
                                      target_accept=0.95, **bopts)
-        r1 = api.fit("log_radon ~ floor + (1 | county)", load_data("radon_mn.csv"))
+        r1 = api.fit("log_radon ~ floor + (1 | county)", datasets.load("radon"))
         fig = plot_profile_posterior([(r1, "(a) radon: sd of county intercepts", flat_radon),
                                       (s_reml, "(b) eight schools: tau", flat_schools)])
         files += style.save(fig, out / FIGURES[5], formats)

@@ -4,13 +4,12 @@ fixtures): the record, agreement with REML, compile-once refits, exactness, know
 import math
 
 import numpy as np
-import pandas as pd
 import pytest
 
 import workbench
 from tests.bayes.closed_form import assert_matches, gaussian_posterior
 from tests.bayes.conftest import slopes_data
-from tests.conftest import DATA
+from workbench import datasets
 from workbench.bayes.cache import cache_stats
 from workbench.bayes.draws import (posterior_frame, posterior_predictive, prior_frame,
                                    prior_predictive)
@@ -149,7 +148,7 @@ def test_exact_gaussian_posterior(data, exact, parameterization):
 def test_eight_schools_known_sd_exact():
     """Meta-analysis form (known residual sds): with tau fixed and a flat prior on mu the
     posterior is the classical precision-weighted one (BDA3 section 5.4)."""
-    data = pd.read_csv(DATA / "eight_schools.csv")
+    data = datasets.load("eight_schools")
     fit = workbench.fit("y ~ 1 + (1 | school)", data, method="bayes", known_sd="sigma",
                         priors={"beta": "Flat()", "sd": "Fixed(5)"}, seed=4, draws=1500,
                         tune=500, chains=2, progressbar=False)
@@ -193,7 +192,7 @@ def test_eight_schools_published_posterior():
     """The classic eight-schools model (mu ~ N(0, 5), tau ~ HalfCauchy(5), as in PyMC's and
     ArviZ's example ``non_centered_eight``): posterior means mu ~ 4.4, tau ~ 3.6, with no
     divergences in the marginal form."""
-    data = pd.read_csv(DATA / "eight_schools.csv")
+    data = datasets.load("eight_schools")
     fit = workbench.fit("y ~ 1 + (1 | school)", data, method="bayes", known_sd="sigma",
                         priors={"beta": "Normal(0, 5)", "sd": "HalfCauchy(5)"}, seed=8,
                         draws=4000, tune=1000, chains=2, progressbar=False)

@@ -2,12 +2,11 @@
 the random effects against their closed-form Gaussian (no MCMC)."""
 
 import numpy as np
-import pandas as pd
 import pytest
 from scipy import stats
 
 from tests.bayes.conftest import crossed_data, slopes_data
-from tests.conftest import DATA
+from workbench import datasets
 from workbench.bayes.marginal import draw_ranef, loglik_graph, sufficient_stats
 from workbench.design import build_design
 from workbench.structure import build_structure
@@ -21,7 +20,7 @@ def _case(which):
     if which == "crossed":
         return build_design("y ~ 1 + (1 | a) + (1 | b)", crossed_data())
     if which == "known":
-        return build_design("y ~ 1 + (1 | school)", pd.read_csv(DATA / "eight_schools.csv"),
+        return build_design("y ~ 1 + (1 | school)", datasets.load("eight_schools"),
                             known_sd="sigma")
     raise KeyError(which)
 

@@ -4,7 +4,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from tests.conftest import DATA
+from workbench import datasets
 
 from workbench import WorkbenchError
 from workbench.api import fit
@@ -120,7 +120,7 @@ def test_fixed_correlation_matrix(design):
 
 
 def test_sigma_prior_rejected_with_known_sd():
-    data = pd.read_csv(DATA / "eight_schools.csv")
+    data = datasets.load("eight_schools")
     d = build_design("y ~ 1 + (1 | school)", data, known_sd="sigma")
     pri = resolve_priors(d, build_structure(d), {"sd": "HalfCauchy(5)"})
     assert "sigma" not in pri

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
 from workbench.cli import main
@@ -40,20 +38,17 @@ def one_line_error():
     return _assert_one_line_error
 
 
-SHARED = Path(__file__).resolve().parents[2].parent / "shared"
+@pytest.fixture(scope="session")
+def data_file():
+    """``data_file("Dyestuff")``: the packaged CSV file of a built-in data set (for ``--data PATH``)."""
+    from workbench import datasets
+
+    return lambda name: datasets.info(name).path
 
 
 @pytest.fixture(scope="session")
-def shared_dir() -> Path:
-    """../shared (lme4 reference fits and data sets); skips when it is absent."""
-    if not (SHARED / "reference" / "lme4" / "lme4_reference.json").exists():
-        pytest.skip("../shared is not present")
-    return SHARED
+def ref_data():
+    """``ref_data("sleepstudy")``: a built-in data set as a DataFrame."""
+    from workbench import datasets
 
-
-@pytest.fixture(scope="session")
-def ref_data(shared_dir):
-    """``ref_data("sleepstudy.csv")``: an lme4 reference data set as a DataFrame."""
-    import pandas as pd
-
-    return lambda name: pd.read_csv(shared_dir / "reference" / "lme4" / name)
+    return datasets.load

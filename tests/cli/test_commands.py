@@ -17,15 +17,15 @@ SLEEP_FORMULA = "Reaction ~ Days + (Days | Subject)"
 
 
 @pytest.fixture(scope="module")
-def sleep_csv(tmp_path_factory, shared_dir):
+def sleep_csv(tmp_path_factory):
     path = tmp_path_factory.mktemp("data") / "sleepstudy.csv"
-    pd.read_csv(shared_dir / "reference" / "lme4" / "sleepstudy.csv").to_csv(path, index=False)
+    workbench.datasets.load("sleepstudy").to_csv(path, index=False)
     return path
 
 
 @pytest.fixture(scope="module")
-def lme4_ref(shared_dir):
-    return json.loads((shared_dir / "reference" / "lme4" / "lme4_reference.json").read_text())
+def lme4_ref(lme4_reference):
+    return lme4_reference
 
 
 @pytest.fixture(scope="module")
@@ -106,8 +106,8 @@ def test_fit_profile_intervals_match_lme4(run_cli, sleep_csv, tmp_path, lme4_ref
     assert "profile 95% intervals" in out
 
 
-def test_known_sd_option(run_cli, shared_dir):
-    code, out, err = run_cli("fit", "y ~ 1 + (1 | school)", "-d", shared_dir / "data" / "eight_schools.csv",
+def test_known_sd_option(run_cli, data_file):
+    code, out, err = run_cli("fit", "y ~ 1 + (1 | school)", "-d", data_file("eight_schools"),
                              "--known-sd", "sigma", "--json", "-")
     assert code == 0, err
     rec = json.loads(out)
@@ -346,8 +346,8 @@ def test_study_group_is_mounted_when_present(run_cli):
     assert "run" in out
 
 
-def test_fit_bootstrap_intervals(run_cli, shared_dir, tmp_path):
-    data = shared_dir / "reference" / "lme4" / "dyestuff.csv"
+def test_fit_bootstrap_intervals(run_cli, data_file, tmp_path):
+    data = data_file("Dyestuff")
     code, out, err = run_cli("fit", "Yield ~ 1 + (1 | Batch)", "-d", data, "--ci", "bootstrap",
                              "--nboot", 40, "--seed", 3, "--json", "-")
     assert code == 0, err

@@ -34,13 +34,15 @@ def test_python_dash_m_version():
     assert res.stdout.startswith("workbench ")
 
 
-def test_fit_success_and_failure_in_real_processes(tmp_path, shared_dir):
-    data = shared_dir / "reference" / "lme4" / "dyestuff.csv"
-    out = tmp_path / "fit.json"
-    res = _workbench("fit", "Yield ~ 1 + (1 | Batch)", "--data", data, "--json", out)
-    assert res.returncode == 0, res.stderr
-    ref = json.loads((shared_dir / "reference" / "lme4" / "lme4_reference.json").read_text())
-    assert json.loads(out.read_text())["criterion"] == pytest.approx(ref["dyestuff"]["REML"]["deviance"], rel=1e-6)
+def test_fit_success_and_failure_in_real_processes(tmp_path, data_file, lme4_reference):
+    data = data_file("Dyestuff")
+    for source in (data, "Dyestuff"):  # a path, and the built-in data set's name
+        out = tmp_path / "fit.json"
+        res = _workbench("fit", "Yield ~ 1 + (1 | Batch)", "--data", source, "--json", out)
+        assert res.returncode == 0, res.stderr
+        assert (json.loads(out.read_text())["criterion"]
+                == pytest.approx(lme4_reference["dyestuff"]["REML"]["deviance"], rel=1e-6))
+        out.unlink()
 
     missing = tmp_path / "bad.json"
     for args, code in [(["--data", tmp_path / "nope.csv"], 1),

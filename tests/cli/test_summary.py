@@ -14,14 +14,7 @@ from workbench.summary import _format_column, _format_scaled, bayes_warnings, fo
 
 @pytest.fixture(scope="module")
 def sleep_reml(ref_data):
-    return workbench.fit("Reaction ~ Days + (Days | Subject)", ref_data("sleepstudy.csv"))
-
-
-@pytest.fixture(scope="module")
-def lme4_reference(shared_dir):
-    import json
-
-    return json.loads((shared_dir / "reference" / "lme4" / "lme4_reference.json").read_text())
+    return workbench.fit("Reaction ~ Days + (Days | Subject)", ref_data("sleepstudy"))
 
 
 def _line(text: str, start: str) -> str:
@@ -75,7 +68,7 @@ def test_reml_information_criteria(sleep_reml, lme4_reference):
 
 def test_ml_summary_prints_lme4s_aic_row(lme4_reference, ref_data):
     ref = lme4_reference["sleepstudy"]["ML"]
-    fit = workbench.fit("Reaction ~ Days + (Days | Subject)", ref_data("sleepstudy.csv"),
+    fit = workbench.fit("Reaction ~ Days + (Days | Subject)", ref_data("sleepstudy"),
                         method="ml")
     text = format_fit(fit)
     assert text.splitlines()[0] == "Linear mixed model fit by maximum likelihood"
@@ -90,23 +83,21 @@ def test_ml_summary_prints_lme4s_aic_row(lme4_reference, ref_data):
 
 def test_singular_fit_is_noted(lme4_reference, ref_data):
     assert lme4_reference["dyestuff2"]["REML"]["singular"]
-    fit = workbench.fit("Yield ~ 1 + (1 | Batch)", ref_data("dyestuff2.csv"))
+    fit = workbench.fit("Yield ~ 1 + (1 | Batch)", ref_data("Dyestuff2"))
     text = format_fit(fit)
     assert "boundary (singular) fit" in text
     assert _numbers(_line(text, "Batch    (Intercept)")) == pytest.approx([0.0, 0.0], abs=1e-6)
 
 
 def test_nested_groups_line_and_rows(ref_data):
-    fit = workbench.fit("strength ~ 1 + (1 | batch/cask)", ref_data("pastes.csv"))
+    fit = workbench.fit("strength ~ 1 + (1 | batch/cask)", ref_data("Pastes"))
     text = format_fit(fit)
     assert "Number of obs: 60, groups:  batch:cask, 30; batch, 10" in text
     assert _line(text, "batch:cask").split()[:2] == ["batch:cask", "(Intercept)"]
 
 
-def test_known_sd_summary_has_no_residual_row(shared_dir):
-    import pandas as pd
-
-    data = pd.read_csv(shared_dir / "data" / "eight_schools.csv")
+def test_known_sd_summary_has_no_residual_row(ref_data):
+    data = ref_data("eight_schools")
     fit = workbench.fit("y ~ 1 + (1 | school)", data, known_sd="sigma")
     text = format_fit(fit)
     assert "known standard deviations" in text
@@ -117,7 +108,7 @@ def test_known_sd_summary_has_no_residual_row(shared_dir):
 def test_nonconvergence_and_dropped_rows_are_reported(ref_data):
     import warnings
 
-    data = ref_data("sleepstudy.csv")
+    data = ref_data("sleepstudy")
     data.loc[[3, 7], "Reaction"] = float("nan")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")

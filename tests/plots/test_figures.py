@@ -18,7 +18,7 @@ from workbench.jobs import make_report_figures
 from workbench.plots.report import small_data  # noqa: E402
 from workbench.record import Fit  # noqa: E402
 
-from tests.conftest import load_shared_data  # noqa: E402
+from workbench import datasets  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -104,7 +104,7 @@ def test_covariance_heat_map_is_compound_symmetry(fits):
 
 
 def test_profile_and_prior_figures():
-    d = load_shared_data("eight_schools.csv")
+    d = datasets.load("eight_schools")
     f = workbench.fit("y ~ 1 + (1 | school)", d, known_sd="sigma")
     fig = plot_profile_posterior([(f, "eight schools")])
     assert len(_labelled(fig)) == 1
@@ -118,10 +118,16 @@ def test_make_report_figures_writes_png_and_pdf(tmp_path):
     assert sorted(f.name for f in files) == ["fig6_covariance_V.pdf", "fig6_covariance_V.png"]
 
 
+def test_report_figures_read_the_built_in_data(tmp_path):
+    """Figures 5 and 7 fit radon and eight schools from workbench.datasets (nothing outside the repo)."""
+    files = make_report_figures(tmp_path, bayes=False, only=[5, 7], formats=("png",))
+    assert sorted(f.name for f in files) == ["fig5_profile_vs_posterior.png", "fig7_prior_sensitivity.png"]
+
+
 def test_shrinkage_known_sd_uses_standard_errors():
     from workbench.reml.fit import assemble_fit
 
-    d = load_shared_data("eight_schools.csv")
+    d = datasets.load("eight_schools")
     f = workbench.fit("y ~ 1 + (1 | school)", d, known_sd="sigma")
     g = assemble_fit(f.state.system, np.array([6.0]))
     axes = _labelled(plot_shrinkage(g))

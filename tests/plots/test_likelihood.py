@@ -9,12 +9,12 @@ import workbench
 from workbench.plots import likelihood as L
 from workbench.plots.priors import PRIORS, exact_posteriors, tau_grid
 
-from tests.conftest import load_reference_data, load_shared_data
+from workbench import datasets
 
 
 @pytest.fixture(scope="module")
 def dyestuff():
-    return load_reference_data("dyestuff.csv")
+    return datasets.load("Dyestuff")
 
 
 def test_deviance_matches_lme4(lme4_reference, dyestuff):
@@ -65,7 +65,7 @@ def test_marginal_posterior_matches_dense_quadrature():
 
 def test_eight_schools_posterior_is_bda_formula():
     """BDA3 eq. 5.21: p(tau | y) = p(tau) V_mu^1/2 prod (s_j^2+tau^2)^-1/2 exp(-(y_j-mu)^2/...)."""
-    d = load_shared_data("eight_schools.csv")
+    d = datasets.load("eight_schools")
     f = workbench.fit("y ~ 1 + (1 | school)", d, known_sd="sigma")
     grid = tau_grid()
     post = exact_posteriors(f, {"uniform": PRIORS["uniform(0, 100)"]}, grid)["uniform"]
@@ -85,7 +85,7 @@ def test_eight_schools_posterior_is_bda_formula():
 @pytest.mark.slow
 def test_mcmc_posterior_of_tau_matches_exact_grid():
     """The sampler's posterior mean of tau (eight schools, half-Cauchy(25)) = the exact grid's."""
-    d = load_shared_data("eight_schools.csv")
+    d = datasets.load("eight_schools")
     f = workbench.fit("y ~ 1 + (1 | school)", d, known_sd="sigma")
     grid = np.linspace(0.0, 200.0, 4001)
     post = exact_posteriors(f, {"hc": PRIORS["half-Cauchy(0, 25)"]}, grid)["hc"]

@@ -5,7 +5,7 @@ import pandas as pd
 import pytest
 
 import workbench
-from tests.conftest import DATA, load_reference_data
+from workbench import datasets
 from workbench.errors import WorkbenchError
 from workbench.reml.bootstrap import bootstrap, with_bootstrap_ci
 from workbench.reml.simulate_fit import simulate_from_fit
@@ -13,7 +13,7 @@ from workbench.reml.simulate_fit import simulate_from_fit
 
 @pytest.fixture(scope="module")
 def dyestuff():
-    return workbench.fit("Yield ~ 1 + (1 | Batch)", load_reference_data("dyestuff.csv"))
+    return workbench.fit("Yield ~ 1 + (1 | Batch)", datasets.load("Dyestuff"))
 
 
 def _batch_codes(fit):
@@ -43,7 +43,7 @@ def test_simulate_crossed_factors():
     """Penicillin (plate x sample crossed): covariance of two rows sharing only the plate is
     var(plate), sharing only the sample var(sample)."""
     fit = workbench.fit("diameter ~ 1 + (1 | plate) + (1 | sample)",
-                        load_reference_data("penicillin.csv"))
+                        datasets.load("Penicillin"))
     vc = {r["grp"]: r["vcov"] for r in fit.varcorr}
     cov = np.cov(simulate_from_fit(fit, seed=9, n=4000), rowvar=False)
     codes = {t.group: t.codes for t in fit.design.terms}
@@ -74,7 +74,7 @@ def test_simulate_is_seeded(dyestuff):
 
 
 def test_simulate_known_sd_uses_the_known_residual_sds():
-    d = pd.read_csv(DATA / "eight_schools.csv")
+    d = datasets.load("eight_schools")
     fit = workbench.fit("y ~ 1 + (1 | school)", d, known_sd="sigma")
     sims = simulate_from_fit(fit, seed=5, n=20000)  # tau-hat = 0: only the known noise
     np.testing.assert_allclose(sims.std(axis=0), d["sigma"].to_numpy(float), rtol=0.03)

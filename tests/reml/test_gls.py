@@ -5,22 +5,22 @@ import pytest
 import statsmodels.api as sm
 
 import workbench
-from tests.conftest import load_reference_data
+from workbench import datasets
 from workbench.reml.gls import build_V, build_Z
 
 
 @pytest.mark.parametrize(
     "formula,dataset",
     [
-        ("Reaction ~ 1 + Days + (1 + Days | Subject)", "sleepstudy.csv"),
-        ("Reaction ~ 1 + Days + (1 | Subject) + (0 + Days | Subject)", "sleepstudy.csv"),
-        ("diameter ~ 1 + (1 | plate) + (1 | sample)", "penicillin.csv"),
-        ("strength ~ 1 + (1 | batch/cask)", "pastes.csv"),
+        ("Reaction ~ 1 + Days + (1 + Days | Subject)", "sleepstudy"),
+        ("Reaction ~ 1 + Days + (1 | Subject) + (0 + Days | Subject)", "sleepstudy"),
+        ("diameter ~ 1 + (1 | plate) + (1 | sample)", "Penicillin"),
+        ("strength ~ 1 + (1 | batch/cask)", "Pastes"),
     ],
 )
 @pytest.mark.parametrize("method", ["reml", "ml"])
 def test_statsmodels_gls_reproduces_fixed_effects(formula, dataset, method):
-    fit = workbench.fit(formula, load_reference_data(dataset), method=method)
+    fit = workbench.fit(formula, datasets.load(dataset), method=method)
     V = build_V(fit)
     res = sm.GLS(fit.design.y, fit.design.X, sigma=V).fit(cov_type="fixed scale")
     np.testing.assert_allclose(res.params, list(fit.beta.values()), rtol=1e-10)
@@ -29,7 +29,7 @@ def test_statsmodels_gls_reproduces_fixed_effects(formula, dataset, method):
 
 def test_compound_symmetry_of_random_intercepts():
     """Cov(y_i, y_k) = sigma^2 + sigma_a^2 (i = k), sigma_a^2 (same group), 0 otherwise."""
-    data = load_reference_data("dyestuff.csv")
+    data = datasets.load("Dyestuff")
     fit = workbench.fit("Yield ~ 1 + (1 | Batch)", data)
     V = build_V(fit)
     s2 = fit.sigma**2
@@ -41,7 +41,7 @@ def test_compound_symmetry_of_random_intercepts():
 
 
 def test_blups_are_G_Zt_Vinv_residuals():
-    fit = workbench.fit("Reaction ~ 1 + Days + (1 + Days | Subject)", load_reference_data("sleepstudy.csv"))
+    fit = workbench.fit("Reaction ~ 1 + Days + (1 + Days | Subject)", datasets.load("sleepstudy"))
     from workbench.reml.gls import build_G
 
     Z, G, V = build_Z(fit.design), build_G(fit), build_V(fit)

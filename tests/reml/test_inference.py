@@ -8,7 +8,8 @@ import pytest
 from scipy.stats import chi2, t as t_dist
 
 import workbench
-from tests.conftest import load_reference_data
+from tests.helpers import reference_data
+from workbench import datasets
 from workbench.reml.inference import ComparisonError, aic, bic, lrt, n_params, satterthwaite
 
 SMALL = ["dyestuff", "dyestuff2", "sleepstudy", "sleepstudy_zerocorr", "penicillin", "pastes"]
@@ -16,7 +17,7 @@ SMALL = ["dyestuff", "dyestuff2", "sleepstudy", "sleepstudy_zerocorr", "penicill
 
 @pytest.fixture(scope="module")
 def sleep():
-    return load_reference_data("sleepstudy.csv")
+    return datasets.load("sleepstudy")
 
 
 @pytest.fixture(scope="module")
@@ -35,7 +36,7 @@ def sleep_fits(sleep):
 def test_aic_bic_use_lme4s_parameter_count(name, meth, lme4_reference):
     entry = lme4_reference[name]
     ref = entry[meth]
-    fit = workbench.fit(entry["formula"], load_reference_data(entry["dataset"]),
+    fit = workbench.fit(entry["formula"], reference_data(entry),
                         method=meth.lower())
     npar = len(ref["beta"]) + np.atleast_1d(ref["theta"]).size + 1  # lme4: attr(logLik, "df")
     assert n_params(fit) == npar
@@ -84,8 +85,8 @@ def test_lrt_without_refit_on_same_fixed_effects(sleep_fits):
 def test_lrt_rejects_non_nested_and_different_data(sleep_fits):
     with pytest.raises(ComparisonError, match="not nested"):
         lrt(sleep_fits["intercept"], sleep_fits["nodays"])  # Days fixed vs Days random only
-    d1 = load_reference_data("dyestuff.csv")
-    d2 = load_reference_data("dyestuff2.csv")
+    d1 = datasets.load("Dyestuff")
+    d2 = datasets.load("Dyestuff2")
     a = workbench.fit("Yield ~ 1 + (1 | Batch)", d1, method="ml")
     b = workbench.fit("Yield ~ 1 + (1 | Batch)", d2, method="ml")
     with pytest.raises(ComparisonError, match="different data"):
@@ -106,7 +107,7 @@ def test_satterthwaite_balanced_designs_give_exact_df(sleep_fits):
     assert row.se == pytest.approx(fit.beta_se["Days"], rel=1e-6)
     assert row.t == pytest.approx(fit.beta["Days"] / fit.beta_se["Days"], rel=1e-6)
     assert row.p == pytest.approx(2 * t_dist.sf(abs(row.t), row.df), rel=1e-6)
-    dye = workbench.fit("Yield ~ 1 + (1 | Batch)", load_reference_data("dyestuff.csv"))
+    dye = workbench.fit("Yield ~ 1 + (1 | Batch)", datasets.load("Dyestuff"))
     d = satterthwaite(dye).set_index("parameter")
     assert d.loc["beta[(Intercept)]", "df"] == pytest.approx(5.0, abs=2e-3)  # 6 batches - 1
 
@@ -115,12 +116,10 @@ def test_satterthwaite_boundary_fits():
     """Dyestuff2's batch sd is 0: the intercept's variance is sigma^2/30, so df = 30 - 1.
     Eight schools with known sds and tau 0: nothing is estimated in V, df infinite (z test)."""
     from scipy.stats import norm
-    from tests.conftest import DATA
-    import pandas as pd
 
-    d2 = workbench.fit("Yield ~ 1 + (1 | Batch)", load_reference_data("dyestuff2.csv"))
+    d2 = workbench.fit("Yield ~ 1 + (1 | Batch)", datasets.load("Dyestuff2"))
     assert satterthwaite(d2).df.iloc[0] == pytest.approx(29.0, abs=2e-3)
-    es = workbench.fit("y ~ 1 + (1 | school)", pd.read_csv(DATA / "eight_schools.csv"),
+    es = workbench.fit("y ~ 1 + (1 | school)", datasets.load("eight_schools"),
                        known_sd="sigma")
     row = satterthwaite(es).iloc[0]
     assert math.isinf(row.df)

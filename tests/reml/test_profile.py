@@ -9,7 +9,8 @@ import pytest
 from scipy.optimize import minimize_scalar
 
 import workbench
-from tests.conftest import DATA, load_reference_data
+from tests.helpers import reference_data
+from workbench import datasets
 from workbench.errors import WorkbenchError
 from workbench.reml.profile import profile, profile_ci, with_profile_ci
 
@@ -35,7 +36,7 @@ def reml_fits(lme4_reference):
     out = {}
     for name in MODELS:
         entry = lme4_reference[name]
-        out[name] = workbench.fit(entry["formula"], load_reference_data(entry["dataset"]))
+        out[name] = workbench.fit(entry["formula"], reference_data(entry))
     return out
 
 
@@ -104,7 +105,7 @@ def test_fixed_effect_profile_equals_offset_refit(reml_fits):
 
 
 def _eight_schools():
-    return pd.read_csv(DATA / "eight_schools.csv")
+    return datasets.load("eight_schools")
 
 
 def test_known_sd_profile_closed_form():

@@ -1,4 +1,4 @@
-"""The REML/ML engine against lme4's own fits (../shared/reference/lme4/lme4_reference.json).
+"""The REML/ML engine against lme4's own fits (tests/reference/lme4/lme4_reference.json).
 
 Tolerances are the ones the project promises: criterion within 1e-6 relative; fixed effects,
 their standard errors and sigma within 1e-5 relative; BLUPs and conditional sds within 1e-4.
@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 import workbench
-from tests.conftest import load_reference_data
+from tests.helpers import reference_data
 
 SMALL = ["dyestuff", "dyestuff2", "sleepstudy", "sleepstudy_zerocorr", "penicillin", "pastes"]
 CASES = [(m, meth) for m in SMALL for meth in ("REML", "ML")]
@@ -20,7 +20,7 @@ def _rel(a, b):
 
 def _fit(ref, name, meth):
     entry = ref[name]
-    data = load_reference_data(entry["dataset"])
+    data = reference_data(entry)
     return workbench.fit(entry["formula"], data, method=meth.lower()), entry[meth]
 
 
@@ -93,7 +93,7 @@ def test_insteval(lme4_reference, name):
 def test_criterion_is_a_pure_function_of_theta(lme4_reference):
     """lme4's devFunOnly: evaluated on its own, at lme4's theta it gives lme4's criterion."""
     entry = lme4_reference["sleepstudy"]
-    data = load_reference_data(entry["dataset"])
+    data = reference_data(entry)
     for meth, reml in (("REML", True), ("ML", False)):
         f = workbench.criterion(entry["formula"], data, reml=reml)
         theta = entry[meth]["theta"]

@@ -6,7 +6,7 @@ import pytest
 from scipy.optimize import minimize
 
 import workbench
-from tests.conftest import DATA
+from workbench import datasets
 from workbench.design import build_design
 from workbench.reml.criterion import make_criterion
 from workbench.structure import build_structure
@@ -85,7 +85,7 @@ def test_uncorrelated_double_bar_equals_separate_terms():
 
 def test_eight_schools_known_sd_gives_tau_zero():
     """metafor's rma(y, sei = sigma, method = "REML"): tau^2 = 0, mu = 7.6856, se 4.0720."""
-    data = pd.read_csv(DATA / "eight_schools.csv")
+    data = datasets.load("eight_schools")
     fit = workbench.fit("y ~ 1 + (1 | school)", data, known_sd="sigma")
     assert fit.sigma is None
     assert fit.varcorr[0]["sdcor"] == 0.0 and fit.singular
@@ -98,7 +98,7 @@ def test_eight_schools_known_sd_gives_tau_zero():
 def test_known_sd_criterion_is_the_gls_restricted_likelihood():
     from workbench.reml.gls import build_V
 
-    data = pd.read_csv(DATA / "eight_schools.csv")
+    data = datasets.load("eight_schools")
     design = build_design("y ~ 1 + (1 | school)", data, known_sd="sigma")
     crit = make_criterion(design, reml=True)
     fit = workbench.fit("y ~ 1 + (1 | school)", data, known_sd="sigma")

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 import workbench
-from tests.conftest import load_reference_data
+from workbench import datasets
 from workbench.reml.varscale import VarianceScaleModel, variance_parameters
 
 
@@ -24,9 +24,9 @@ def _anova(data, y="Yield", g="Batch"):
     return J, n, msb, msw
 
 
-@pytest.mark.parametrize("dataset", ["dyestuff.csv", "dyestuff2.csv"])
+@pytest.mark.parametrize("dataset", ["Dyestuff", "Dyestuff2"])
 def test_nobound_reml_is_anova(dataset):
-    data = load_reference_data(dataset)
+    data = datasets.load(dataset)
     J, n, msb, msw = _anova(data)
     fit = workbench.fit("Yield ~ 1 + (1 | Batch)", data, nobound=True)
     vp = fit.state.var_params
@@ -39,7 +39,7 @@ def test_nobound_reml_is_anova(dataset):
 
 
 def test_expected_information_ses_are_the_anova_sampling_variances():
-    data = load_reference_data("dyestuff.csv")
+    data = datasets.load("Dyestuff")
     J, n, _, _ = _anova(data)
     fit = workbench.fit("Yield ~ 1 + (1 | Batch)", data, vc_se="expected")
     vp = fit.state.var_params
@@ -51,7 +51,7 @@ def test_expected_information_ses_are_the_anova_sampling_variances():
 
 
 def test_variance_scale_criterion_and_score_match_the_engine():
-    fit = workbench.fit("Reaction ~ Days + (Days | Subject)", load_reference_data("sleepstudy.csv"))
+    fit = workbench.fit("Reaction ~ Days + (Days | Subject)", datasets.load("sleepstudy"))
     model = VarianceScaleModel(fit.design)
     psi = np.array([v["estimate"] for v in variance_parameters(fit).values()])
     assert model.criterion(psi) == pytest.approx(fit.criterion, rel=1e-12)
@@ -62,7 +62,7 @@ def test_variance_scale_criterion_and_score_match_the_engine():
 
 
 def test_observed_information_is_minus_the_hessian_of_the_loglik():
-    fit = workbench.fit("Reaction ~ Days + (Days | Subject)", load_reference_data("sleepstudy.csv"))
+    fit = workbench.fit("Reaction ~ Days + (Days | Subject)", datasets.load("sleepstudy"))
     model = VarianceScaleModel(fit.design)
     psi = model.pack(*[np.asarray(x) for x in _G_s2(fit)])
     obs = model.observed_information(psi)
@@ -87,7 +87,7 @@ def _G_s2(fit):
 
 
 def test_nobound_interior_optimum_is_the_bounded_one():
-    data = load_reference_data("sleepstudy.csv")
+    data = datasets.load("sleepstudy")
     a = workbench.fit("Reaction ~ Days + (Days | Subject)", data)
     b = workbench.fit("Reaction ~ Days + (Days | Subject)", data, nobound=True)
     assert b.criterion == pytest.approx(a.criterion, rel=1e-10)
@@ -96,8 +96,8 @@ def test_nobound_interior_optimum_is_the_bounded_one():
 
 
 def test_nobound_needs_reml_and_one_factor():
-    data = load_reference_data("penicillin.csv")
+    data = datasets.load("Penicillin")
     with pytest.raises(workbench.WorkbenchError, match="one grouping factor"):
         workbench.fit("diameter ~ 1 + (1 | plate) + (1 | sample)", data, nobound=True)
     with pytest.raises(workbench.WorkbenchError, match="REML only"):
-        workbench.fit("Yield ~ 1 + (1 | Batch)", load_reference_data("dyestuff.csv"), method="ml", nobound=True)
+        workbench.fit("Yield ~ 1 + (1 | Batch)", datasets.load("Dyestuff"), method="ml", nobound=True)

@@ -1,20 +1,17 @@
 """The report figures' names, their data, and figures 1-4 of one model drawn from given fits.
 
 Data: the Minnesota radon data (figures 1-5), a small simulated data set (figure 6) and the
-eight schools (figures 5 and 7), both in ``../shared/data`` beside the repository (or
-``$WORKBENCH_DATA``).  Fitting the models and drawing every figure is a job:
+eight schools (figures 5 and 7), both from :mod:`workbench.datasets`.  Fitting the models and drawing every figure is a job:
 :func:`workbench.jobs.make_report_figures`.
 """
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from ..errors import WorkbenchError
 from . import style
 
 FIGURES = {
@@ -26,22 +23,6 @@ FIGURES = {
     6: "fig6_covariance_V",
     7: "fig7_prior_sensitivity",
 }
-def data_dir() -> Path:
-    """Folder of the shared data sets (``$WORKBENCH_DATA`` or ``../shared/data``)."""
-    env = os.environ.get("WORKBENCH_DATA")
-    if env:
-        return Path(env)
-    return Path(__file__).resolve().parents[3] / "shared" / "data"
-
-
-def load_data(name: str) -> pd.DataFrame:
-    """A shared data set by file name (``radon_mn.csv``, ``eight_schools.csv``)."""
-    path = data_dir() / name
-    if not path.exists():
-        raise WorkbenchError(f"data set {path} not found; set WORKBENCH_DATA to its folder")
-    return pd.read_csv(path)
-
-
 def small_data(seed: int = 5) -> pd.DataFrame:
     """A small unbalanced data set (5 groups, 22 rows) with random intercepts and slopes."""
     rng = np.random.default_rng(seed)
