@@ -96,8 +96,8 @@ class Verdict:
         ``max min(|scgrad|, |g|)`` over the free coordinates (scaled theta).
     tolerance : float
     hessian_ok : bool
-        The Hessian on the free coordinates was positive definite (else the raw gradient is
-        tested).
+        The gradient was scaled by the Hessian on the free coordinates, which was positive
+        definite (the Hessian is computed only when the raw gradient is not already small).
     boundary_ok : bool
         No descent off the boundary: pinned zero diagonals have gradient >= -tolerance and the
         probe found no better point.
@@ -231,7 +231,7 @@ class ScaledProblem:
         g = np.zeros_like(phi)
         idx = range(phi.size) if free is None else free
         for i in idx:
-            h = 1e-5 * max(1.0, abs(phi[i]))
+            h = 1e-4 * max(1.0, abs(phi[i]))
             e = np.zeros_like(phi)
             e[i] = h
             if phi[i] - h < self.lower[i]:
@@ -245,7 +245,8 @@ class ScaledProblem:
         phi = np.asarray(phi, dtype=float)
         k = len(free)
         H = np.zeros((k, k))
-        hs = [1e-4 * max(1.0, abs(phi[i])) for i in free]
+        hs = [(1e-4 if self.objective is not None else 1e-3) * max(1.0, abs(phi[i]))
+              for i in free]
         if self.objective is not None:
             for a, i in enumerate(free):
                 e = np.zeros_like(phi)
@@ -394,7 +395,7 @@ def local_search(prob: ScaledProblem, x0, pinned=(), radius: float = 0.2,
                                     "maxls": 40})
         else:
             res = minimize(prob, x0, method="COBYQA", bounds=Bounds(lo, hi),
-                           options={"initial_tr_radius": radius, "final_tr_radius": 1e-7,
+                           options={"initial_tr_radius": radius, "final_tr_radius": 1e-6,
                                     "maxfev": maxiter or 500 * max(x0.size, 1)})
     return Stage(name or method, float(prob.best_f), prob.n - n0, bool(res.success),
                  bool(prob.best_f < before - _eps(before)), str(res.message))
@@ -411,7 +412,7 @@ def _zero_diagonals(prob: ScaledProblem, x, zero_tol) -> list[int]:
 def probe(prob: ScaledProblem, zero_tol: float) -> Stage:
     """Evaluate the criterion off each zero diagonal, from every representation of the point.
 
-    Steps along a zero diagonal entry of sizes 0.01 .. 2 times the typical non-zero diagonal
+    Steps along a zero diagonal entry of sizes 1e-4 .. 2 times the typical non-zero diagonal
     (on phi); the best point found becomes the problem's best.
     """
     before, n0 = prob.best_f, prob.n
@@ -421,13 +422,34 @@ def probe(prob: ScaledProblem, zero_tol: float) -> Stage:
     for rep in prob.representations(prob.theta(x), zero_tol):
         base = prob.phi(rep)
         for i in _zero_diagonals(prob, base, zero_tol):
-            for h in (0.01, 0.05, 0.2, 0.5, 1.0, 2.0):
+            for h in (1e-4, 1e-3, 0.01, 0.05, 0.2, 0.5, 1.0, 2.0):
                 y = base.copy()
                 y[i] = h * step
                 prob(y)
     improved = bool(prob.best_f < before - _eps(before))
     return Stage("boundary probe", float(prob.best_f), prob.n - n0, True, improved,
                  "a better point off the boundary" if improved else "no descent off the boundary")
+
+
+def flip(prob: ScaledProblem, zero_tol: float = 1e-4, radius: float = 0.05) -> Stage | None:
+    """Leave a face through a free column sign (None when no zero diagonal has one).
+
+    At a zero diagonal whose column is not zero below it, the bound ``theta_jj >= 0`` holds the
+    search only when the derivative along ``theta_jj`` is positive; the flipped column is the
+    same covariance with that derivative negative, so a local search from it can go on.
+    """
+    x = prob.best_x
+    if not np.any(prob.free_sign(x, zero_tol)):
+        return None
+    n0, before = prob.n, prob.best_f
+    g = prob.gradient(x)
+    y = _flip_free_signs(prob, x, g, zero_tol)
+    if np.array_equal(y, x):
+        return Stage("column sign flip", float(prob.best_f), prob.n - n0, True, False,
+                     "no descent through a column sign")
+    res = local_search(prob, y, radius=radius)
+    return Stage("column sign flip + restart", float(prob.best_f), prob.n - n0, res.success,
+                 bool(prob.best_f < before - _eps(before)), res.message)
 
 
 def boundary_search(prob: ScaledProblem, zero_tol: float = 1e-4, rounds: int = 4,
@@ -450,6 +472,11 @@ def boundary_search(prob: ScaledProblem, zero_tol: float = 1e-4, rounds: int = 4
         if not _zero_diagonals(prob, prob.best_x, zero_tol):
             clear = True
             break
+        st = flip(prob, zero_tol, radius)
+        if st is not None:
+            stages.append(st)
+            if st.improved:
+                continue
         st = probe(prob, zero_tol)
         if not st.improved:
             stages.append(st)
@@ -504,7 +531,7 @@ def verdict(prob: ScaledProblem, x, gtol: float = 2e-3, zero_tol: float = 1e-4,
     gf = g[free]
     hessian_ok = False
     mingrad = np.abs(gf)
-    if free:
+    if free and mingrad.max() >= gtol:
         H = prob.hessian(x, free)
         try:
             R = np.linalg.cholesky(H)
@@ -536,6 +563,18 @@ def column_scale(structure) -> np.ndarray:
         for (r, _), k in zip(blk.positions, blk.theta_index):
             s[k] = 1.0 / rms[r] if np.isfinite(rms[r]) and rms[r] > 0 else 1.0
     return s
+
+
+def _snap(prob: ScaledProblem, criterion) -> np.ndarray:
+    """The best point, with numerically zero diagonals put on the boundary when no worse."""
+    x = prob.best_x.copy()
+    tiny = [i for i in _zero_diagonals(prob, x, 1e-7) if x[i] > 0]
+    if tiny:
+        y = x.copy()
+        y[tiny] = 0.0
+        if prob(y) <= prob.best_f + _eps(prob.best_f):
+            x = y
+    return x
 
 
 def optimize_theta(
@@ -608,39 +647,18 @@ def optimize_theta(
         if more:
             stages.extend(more)
             methods.append("boundary")
-        if polish_stage and prob.best_x.size:
-            g = prob.gradient(prob.best_x)
-            free_sign = prob.free_sign(prob.best_x, zero_tol)
-            into_bound = free_sign & (g > 0)
-            if np.any(into_bound):
-                # the same covariance with the column sign that lets the search leave the face
-                before = prob.best_f
-                prob(_flip_free_signs(prob, prob.best_x, g, zero_tol))
-                st = polish(prob, zero_tol)
-                stages.append(Stage("column sign flip + polish", st.criterion, st.evaluations + 1,
-                                    st.success, bool(prob.best_f < before - _eps(before)),
-                                    st.message))
-                methods.append("flip")
-                if _zero_diagonals(prob, prob.best_x, zero_tol):
-                    more, clear = boundary_search(prob, zero_tol)
-                    stages.extend(more)
-            elif np.max(np.abs(np.where(prob.lower < prob.best_x, g, np.minimum(g, 0)))) > gtol:
-                stages.append(polish(prob, zero_tol))
-                methods.append("L-BFGS-B polish")
 
-    x = prob.best_x.copy()
-    # snap numerically zero diagonals onto the boundary when that is no worse
-    tiny = [i for i in _zero_diagonals(prob, x, 1e-7) if x[i] > 0]
-    if tiny:
-        y = x.copy()
-        y[tiny] = 0.0
-        if prob(y) <= prob.best_f + _eps(prob.best_f):
-            x = y
-    value = float(criterion(prob.theta(x)))
-    if check:
-        v = verdict(prob, x, gtol=gtol, zero_tol=zero_tol, probe_clear=clear)
-    else:
+    x = _snap(prob, criterion)
+    if not check:
         v = Verdict(False, float("nan"), gtol, False, False, "not checked")
+    else:
+        v = verdict(prob, x, gtol=gtol, zero_tol=zero_tol, probe_clear=clear)
+        if not v.converged and clear and polish_stage and maxiter is None:
+            stages.append(polish(prob, zero_tol))
+            methods.append("L-BFGS-B polish")
+            x = _snap(prob, criterion)
+            v = verdict(prob, x, gtol=gtol, zero_tol=zero_tol, probe_clear=clear)
+    value = float(criterion(prob.theta(x)))
     theta = prob.theta(x)
     summary = OptSummary(method="+".join(methods), theta0=tuple(theta0.tolist()),
                          theta=tuple(theta.tolist()), scale=tuple(scale.tolist()),
