@@ -565,10 +565,10 @@ def column_scale(structure) -> np.ndarray:
     return s
 
 
-def _snap(prob: ScaledProblem, criterion) -> np.ndarray:
-    """The best point, with numerically zero diagonals put on the boundary when no worse."""
+def _snap(prob: ScaledProblem, zero_tol: float) -> np.ndarray:
+    """The best point, with near-zero diagonals put on the boundary when that is no worse."""
     x = prob.best_x.copy()
-    tiny = [i for i in _zero_diagonals(prob, x, 1e-7) if x[i] > 0]
+    tiny = [i for i in _zero_diagonals(prob, x, 10 * zero_tol) if x[i] > 0]
     if tiny:
         y = x.copy()
         y[tiny] = 0.0
@@ -648,7 +648,7 @@ def optimize_theta(
             stages.extend(more)
             methods.append("boundary")
 
-    x = _snap(prob, criterion)
+    x = _snap(prob, zero_tol)
     if not check:
         v = Verdict(False, float("nan"), gtol, False, False, "not checked")
     else:
@@ -656,7 +656,7 @@ def optimize_theta(
         if not v.converged and clear and polish_stage and maxiter is None:
             stages.append(polish(prob, zero_tol))
             methods.append("L-BFGS-B polish")
-            x = _snap(prob, criterion)
+            x = _snap(prob, zero_tol)
             v = verdict(prob, x, gtol=gtol, zero_tol=zero_tol, probe_clear=clear)
     value = float(criterion(prob.theta(x)))
     theta = prob.theta(x)
