@@ -145,6 +145,19 @@ def test_rank_deficient_three_by_three_block(c):
     assert fit.converged
 
 
+@pytest.mark.parametrize("c", [1e-3, 1.0, 1e3])
+def test_crossed_factors_with_a_slope_on_thousands(c):
+    """The derivative-free path (two grouping factors), covariate in 1000..5000 (times c)."""
+    data = pd.read_csv(DATA / "crossed_thousands.csv")
+    fit = workbench.fit("y ~ x + (1 + x | g) + (1 | h)", data.assign(x=data.x * c))
+    _at_or_below(fit.criterion - 2 * math.log(c), _best("crossed_thousands"))
+    ref = REF["crossed_thousands"]["bobyqa"]
+    assert fit.sigma == pytest.approx(ref["sigma"], rel=1e-5)
+    t = fit.beta["x"] / fit.beta_se["x"]
+    assert t == pytest.approx(ref["beta"]["x"] / ref["se"]["x"], rel=1e-5)
+    assert fit.converged
+
+
 def test_forced_early_stop_is_not_converged():
     data = load_reference_data("sleepstudy.csv")
     system, crit, obj = _system("Reaction ~ Days + (Days | Subject)", data)

@@ -50,7 +50,17 @@ for (seed in 1:200) {
   if (th[6] < 1e-8 && all(sds > 1e-6)) break
 }
 write.csv(d3, file.path(out, "rank2_q3.csv"), row.names = FALSE)
+# Two crossed factors (the derivative-free path), a slope on a covariate in the thousands.
+set.seed(20261129)
+nc <- 400
+dc <- data.frame(g = sprintf("g%02d", sample(1:25, nc, TRUE)), h = sprintf("h%02d", sample(1:15, nc, TRUE)),
+                 x = round(runif(nc, 1000, 5000)))
+bg0 <- rnorm(25, 0, 2); bg1 <- rnorm(25, 0, 0.001); bh <- rnorm(15, 0, 1.5)
+ig <- as.integer(factor(dc$g)); ih <- as.integer(factor(dc$h))
+dc$y <- round(5 + 0.002 * dc$x + bg0[ig] + bg1[ig] * dc$x + bh[ih] + rnorm(nc, 0, 1), 4)
+write.csv(dc, file.path(out, "crossed_thousands.csv"), row.names = FALSE)
 ref <- list(
+  crossed_thousands = one("y ~ x + (1 + x | g) + (1 | h)", dc),
   rank2_q3 = one("y ~ x1 + x2 + (1 + x1 + x2 | g)", d3),
   rank2_q3_seed = seed,
   spruce = one("logSize ~ days + plot + (days | Tree)", sp),
