@@ -325,7 +325,7 @@ class ScaledProblem:
                         t = base.copy()
                         flipped = lam.copy()
                         flipped[:, j] = -flipped[:, j]
-                        flipped[j, j] = abs(flipped[j, j])
+                        flipped[j, j] = 0.0
                         _set_lam(blk, t, flipped)
                         out.append(t)
         return out
@@ -507,6 +507,7 @@ def _flip_free_signs(prob: ScaledProblem, x, g, zero_tol) -> np.ndarray:
         changed = False
         for (r, c), k in zip(blk.positions, blk.theta_index):
             if r == c and x[k] < zero_tol and g[k] > 0 and np.any(lam[r + 1:, c] != 0):
+                lam[r, c] = 0.0
                 lam[r + 1:, c] = -lam[r + 1:, c]
                 changed = True
         if changed:
