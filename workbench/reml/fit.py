@@ -50,7 +50,10 @@ def fit_reml(design: Design, reml: bool = True, level: float = 0.95, label: str 
     Returns
     -------
     Fit
-        With ``extra["theta"]``, ``extra["system"]`` and ``extra["optimizer"]`` kept.
+        With ``extra["theta"]``, ``extra["system"]`` and ``extra["optimizer"]`` (the
+        :class:`~workbench.reml.optimize.OptSummary`, JSON in ``diagnostics["optimizer"]``)
+        kept.  ``converged`` is the optimizer's verdict; when False an
+        :class:`~workbench.reml.optimize.OptimizerWarning` says why.
     """
     if blas_threads is not None:
         from threadpoolctl import threadpool_limits
@@ -89,27 +92,6 @@ def fit_reml(design: Design, reml: bool = True, level: float = 0.95, label: str 
         fit.extra["var_params"] = variance_parameters(fit, vc_se)
     fit.diagnostics["seconds"] = time.perf_counter() - t0
     return fit
-
-
-def canonical_theta(st, theta: np.ndarray) -> np.ndarray:
-    """The theta of the same covariance whose lambda is the Cholesky factor of lambda lambda'.
-
-    A zero on lambda's diagonal leaves the entries below it free to trade with later columns
-    (the same G), so a boundary point has many thetas; this one has non-negative diagonals and
-    puts the covariance on them.  Structural zeros (uncorrelated terms) stay zero, since G is
-    block diagonal in them.
-    """
-    out = np.array(theta, dtype=float)
-    for blk, lam in zip(st.blocks, st.lambdas(theta)):
-        G = lam @ lam.T
-        jitter = 1e-12 * max(float(np.trace(G)), 1e-300)
-        try:
-            L = np.linalg.cholesky(G + jitter * np.eye(blk.q))
-        except np.linalg.LinAlgError:
-            continue
-        rows, cols = zip(*blk.positions)
-        out[blk.theta_index] = L[list(rows), list(cols)]
-    return out
 
 
 def _start_from_blocks(design: Design, st, reml: bool, scale: np.ndarray):

@@ -252,8 +252,10 @@ class ScaledProblem:
                 e = np.zeros_like(phi)
                 e[i] = hs[a]
                 gp = self.value_and_grad(phi + e)[1]
-                gm = self.value_and_grad(phi - e)[1] if phi[i] - hs[a] >= self.lower[i] else None
-                col = (gp - gm) / (2 * hs[a]) if gm is not None else (gp - self.gradient(phi)) / hs[a]
+                if phi[i] - hs[a] >= self.lower[i]:
+                    col = (gp - self.value_and_grad(phi - e)[1]) / (2 * hs[a])
+                else:
+                    col = (gp - self.gradient(phi)) / hs[a]
                 H[:, a] = col[free]
             return 0.5 * (H + H.T)
         f0 = self(phi)
