@@ -330,7 +330,11 @@ class ScaledProblem:
                         flipped[j, j] = 0.0
                         _set_lam(blk, t, flipped)
                         out.append(t)
-        return out
+        unique = []
+        for t in out:
+            if not any(np.array_equal(t, u) for u in unique):
+                unique.append(t)
+        return unique
 
     def _row_scale(self, blk, row) -> float:
         for (r, c), k in zip(blk.positions, blk.theta_index):
