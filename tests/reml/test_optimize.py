@@ -129,6 +129,20 @@ def test_sleepstudy_any_covariate_scale_is_the_same_model(lme4_reference, c):
     assert fit.converged
 
 
+@pytest.mark.parametrize("c,shift", [(1.0, 1000.0), (1000.0, 1e5)])
+def test_sleepstudy_uncentred_covariate_is_the_same_model(lme4_reference, c, shift):
+    """Days in the thousands (as the growth curves' days in the hundreds): a shift changes the
+    intercept's meaning, not the likelihood."""
+    ref = lme4_reference["sleepstudy"]["REML"]
+    data = load_reference_data("sleepstudy.csv").assign(D=lambda d: d.Days * c + shift)
+    fit = workbench.fit("Reaction ~ D + (D | Subject)", data)
+    # the uncentred cross-products cost a few digits of the criterion itself
+    assert fit.criterion - 2 * math.log(c) == pytest.approx(ref["deviance"], rel=1e-8)
+    assert fit.sigma == pytest.approx(ref["sigma"], rel=1e-6)
+    assert fit.beta["D"] * c == pytest.approx(ref["beta"]["Days"], rel=1e-6)
+    assert fit.converged
+
+
 @pytest.mark.parametrize("c", [1e-3, 1.0, 1e3])
 def test_rank_deficient_three_by_three_block(c):
     """Covariates in the hundreds and thousands (times c); the optimum is a rank-2 covariance
