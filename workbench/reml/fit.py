@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import time
+import warnings
 
 import numpy as np
 
@@ -12,7 +13,7 @@ from ..errors import NotYetSupportedError, WorkbenchError
 from ..record import Fit, RemlState, build_fit, wald_fixed_effects
 from .blocked import BlockedSystem
 from .criterion import criterion_from_factor, make_criterion, make_objective
-from .optimize import optimize_theta
+from .optimize import OptimizerWarning, column_scale, optimize_theta
 from .varscale import VarianceScaleModel, fit_from_psi, variance_se
 
 SINGULAR_TOL = 1e-4  # lme4's isSingular tolerance on theta entries bounded at zero
@@ -49,7 +50,10 @@ def fit_reml(design: Design, reml: bool = True, level: float = 0.95, label: str 
     -------
     Fit
         With a :class:`~workbench.record.RemlState` (theta, the factored system, the
-        optimizer's record; ``var_params`` with ``vc_se``).
+        optimizer's :class:`~workbench.reml.optimize.OptSummary`, JSON in
+        ``diagnostics["optimizer"]``; ``var_params`` with ``vc_se``).  ``converged`` is the
+        optimizer's verdict; when False an :class:`~workbench.reml.optimize.OptimizerWarning`
+        says why.
     """
     if blas_threads is not None:
         from threadpoolctl import threadpool_limits
@@ -66,54 +70,44 @@ def fit_reml(design: Design, reml: bool = True, level: float = 0.95, label: str 
     crit = make_criterion(system, reml=reml)
     st = system.structure
     objective = make_objective(system, reml=reml)
-    theta0, radius = (st.theta0, 0.2) if objective is not None else _start_from_blocks(design, st, reml)
+    scale = column_scale(st)
+    if objective is not None:
+        theta0, radius = st.theta0 * scale, 0.2
+    else:
+        theta0, radius = _start_from_blocks(design, st, reml, scale)
     theta, value, opt = optimize_theta(crit, theta0, st.lower, st.diagonal, objective=objective,
-                                       radius=radius, canonical=lambda t: canonical_theta(st, t))
+                                       scale=scale, blocks=st.blocks, radius=radius)
+    if not opt.converged:
+        warnings.warn(f"the optimizer did not converge: {opt.verdict.reason}", OptimizerWarning,
+                      stacklevel=2)
     return record_fit(system, theta, opt, reml=reml, level=level, label=label, nobound=nobound,
                       vc_se=vc_se, started=t0)
 
 
-def canonical_theta(st, theta: np.ndarray) -> np.ndarray:
-    """The theta of the same covariance whose lambda is the Cholesky factor of lambda lambda'.
-
-    A zero on lambda's diagonal leaves the entries below it free to trade with later columns
-    (the same G), so a boundary point has many thetas; this one has non-negative diagonals and
-    puts the covariance on them.  Structural zeros (uncorrelated terms) stay zero, since G is
-    block diagonal in them.
-    """
-    out = np.array(theta, dtype=float)
-    for blk, lam in zip(st.blocks, st.lambdas(theta)):
-        G = lam @ lam.T
-        jitter = 1e-12 * max(float(np.trace(G)), 1e-300)
-        try:
-            L = np.linalg.cholesky(G + jitter * np.eye(blk.q))
-        except np.linalg.LinAlgError:
-            continue
-        rows, cols = zip(*blk.positions)
-        out[blk.theta_index] = L[list(rows), list(cols)]
-    return out
-
-
-def _start_from_blocks(design: Design, st, reml: bool):
+def _start_from_blocks(design: Design, st, reml: bool, scale: np.ndarray):
     """Start for several grouping factors: each factor's theta fitted alone.
 
     A one-factor fit has an analytic gradient and costs O(levels) per evaluation, so these
     fits are cheap next to the joint criterion; they overstate each variance a little (the
     other factors' variance is absorbed), but start the derivative-free search within a small
-    trust region of the optimum, which halves its evaluations on InstEval.
+    trust region of the optimum, which halves its evaluations on InstEval.  The radius is on
+    the scaled coordinate theta / scale.
     """
     from dataclasses import replace
 
-    theta0 = st.theta0.copy()
+    theta0 = st.theta0 * scale
     for blk in st.blocks:
         sub = replace(design, terms=tuple(t for t in design.terms if t.group == blk.group))
         subsys = BlockedSystem(sub)
         sst = subsys.structure
-        th, _, _ = optimize_theta(make_criterion(subsys, reml), sst.theta0, sst.lower, sst.diagonal,
-                                  objective=make_objective(subsys, reml), polish=False)
+        sscale = column_scale(sst)
+        th, _, _ = optimize_theta(make_criterion(subsys, reml), sst.theta0 * sscale, sst.lower,
+                                  sst.diagonal, objective=make_objective(subsys, reml),
+                                  scale=sscale, blocks=sst.blocks, polish_stage=False,
+                                  check=False)
         # the sub-structure lists this block's theta entries in the same relative order
         theta0[np.sort(blk.theta_index)] = th
-    diag = theta0[st.diagonal]
+    diag = (theta0 / scale)[st.diagonal]
     radius = 0.25 * max(0.2, float(np.mean(np.abs(diag)))) if diag.size else 0.2
     return theta0, min(radius, 0.2)
 
