@@ -13,7 +13,8 @@ METHODS = ("reml", "ml", "bayes")
 
 
 def fit(formula: str, data: pd.DataFrame, method: str = "reml", *, known_sd: str | None = None,
-        label: str | None = None, **options) -> Fit:
+        weights: str | None = None, offset: str | None = None,
+        contrasts: dict[str, str] | None = None, label: str | None = None, **options) -> Fit:
     """Fit a linear mixed model given by an lme4-style formula.
 
     Parameters
@@ -26,6 +27,14 @@ def fit(formula: str, data: pd.DataFrame, method: str = "reml", *, known_sd: str
     known_sd : str, optional
         Column of known residual standard deviations (meta-analysis form): no residual
         variance is estimated.
+    weights : str, optional
+        Column of prior weights w_i > 0: the residual variance of row i is sigma^2 / w_i
+        (lme4's ``weights=``).
+    offset : str, optional
+        Column added to the linear predictor with coefficient 1 (as ``offset(col)`` in the
+        formula).
+    contrasts : dict, optional
+        Factor -> ``"treatment"``, ``"sum"``, ``"helmert"`` or ``"poly"`` (R's ``contrasts=``).
     label : str, optional
         Name of the fit in comparison tables (default: the method).
     **options
@@ -39,7 +48,8 @@ def fit(formula: str, data: pd.DataFrame, method: str = "reml", *, known_sd: str
     if method not in METHODS:
         raise SpecError(f"unknown method '{method}'; choose one of {', '.join(METHODS)}")
     spec = parse_formula(formula)
-    design = build_design(spec, data, known_sd=known_sd)
+    design = build_design(spec, data, known_sd=known_sd, weights=weights, offset=offset,
+                          contrasts=contrasts)
     if not design.terms:
         raise WorkbenchError(
             f"formula '{formula}' has no random-effects term such as '(1 | g)'; "
@@ -61,14 +71,16 @@ def fit(formula: str, data: pd.DataFrame, method: str = "reml", *, known_sd: str
     return fit_bayes(design, label=label, **options)
 
 
-def criterion(formula: str, data: pd.DataFrame, reml: bool = True, *, known_sd: str | None = None):
+def criterion(formula: str, data: pd.DataFrame, reml: bool = True, *, known_sd: str | None = None,
+              weights: str | None = None, offset: str | None = None,
+              contrasts: dict[str, str] | None = None):
     """The profiled REML criterion (or ML deviance) of a model as a function of theta.
 
     lme4's ``lmer(..., devFunOnly = TRUE)``: a pure function, evaluated without fitting.
 
     Parameters
     ----------
-    formula, data, known_sd
+    formula, data, known_sd, weights, offset, contrasts
         As for :func:`fit`.
     reml : bool
         REML criterion (True) or ML deviance (False).
@@ -86,7 +98,8 @@ def criterion(formula: str, data: pd.DataFrame, reml: bool = True, *, known_sd: 
     """
     from .reml.criterion import make_criterion
 
-    design = build_design(parse_formula(formula), data, known_sd=known_sd)
+    design = build_design(parse_formula(formula), data, known_sd=known_sd, weights=weights,
+                          offset=offset, contrasts=contrasts)
     if not design.terms:
         raise WorkbenchError(f"formula '{formula}' has no random-effects term such as '(1 | g)'")
     return make_criterion(design, reml=reml)

@@ -9,7 +9,9 @@ With sigma profiled out (Bates et al. 2015, eqs. 34 and 41)::
     ML:   log|L|^2 + n (1 + log(2 pi r^2 / n))
     REML: log|L|^2 + log|R_X|^2 + (n - p)(1 + log(2 pi r^2 / (n - p)))
 
-With known residual sds s_i (no sigma to profile), on rows scaled by 1/s_i::
+With prior weights w_i (residual variance sigma^2 / w_i) rows are scaled by sqrt(w_i) and
+``sum(log w_i)`` is subtracted, as lme4.  With known residual sds s_i (no sigma to profile), on
+rows scaled by 1/s_i::
 
     ML:   log|L|^2 + r^2 + n log(2 pi) + 2 sum log s_i
     REML: the same + log|R_X|^2 - p log(2 pi)
@@ -27,15 +29,16 @@ def criterion_from_factor(system: BlockedSystem, f: Factor, reml: bool) -> float
     """The criterion at a computed factor."""
     n, p = system.n, system.p
     ldL2, ldRX2, r2 = system.logdets(f)
+    ldW = system.design.log_weights  # lme4 subtracts sum(log w) (prior weights)
     if system.design.known_sd is not None:
         val = ldL2 + r2 + n * np.log(2 * np.pi) + 2 * np.log(system.design.known_sd).sum()
         if reml:
             val += ldRX2 - p * np.log(2 * np.pi)
-        return float(val)
+        return float(val - ldW)
     if reml:
         nmp = n - p
-        return float(ldL2 + ldRX2 + nmp * (1.0 + np.log(2.0 * np.pi * r2 / nmp)))
-    return float(ldL2 + n * (1.0 + np.log(2.0 * np.pi * r2 / n)))
+        return float(ldL2 + ldRX2 + nmp * (1.0 + np.log(2.0 * np.pi * r2 / nmp)) - ldW)
+    return float(ldL2 + n * (1.0 + np.log(2.0 * np.pi * r2 / n)) - ldW)
 
 
 def make_criterion(design: Design | BlockedSystem, reml: bool = True):
