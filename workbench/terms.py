@@ -199,7 +199,7 @@ def deparse(node) -> str:
     if kind == "paren":
         return f"({deparse(node[1])})"
     op = node[1]
-    tight = op in ("^", ":")
+    tight = op in ("^", ":", "/")
     sep = op if tight else f" {op} "
     return f"{deparse(node[2])}{sep}{deparse(node[3])}"
 
