@@ -90,3 +90,69 @@ def test_offset_is_held_at_one():
     for k in a.beta:
         assert a.beta[k] == pytest.approx(b.beta[k], rel=1e-12)
         assert a.beta[k] == pytest.approx(c.beta[k], rel=1e-12)
+
+
+@pytest.mark.parametrize("method", ["reml", "ml"])
+@pytest.mark.parametrize("name", sorted(REF["gls_cases"]))
+def test_model_without_random_effects_matches_gls(name, method):
+    """``y ~ x`` by REML/ML is nlme::gls (no correlation; weights as varFixed(1/w))."""
+    case = REF["gls_cases"][name]
+    r = case[method]
+    f = fit(case, method)
+    assert f.ngroups == {} and f.ranef == []
+    assert list(f.beta) == case["colnames"] == list(r["beta"])
+    assert abs(f.criterion - r["criterion"]) <= 1e-10 * abs(r["criterion"])
+    for k, v in r["beta"].items():
+        assert rel(f.beta[k], v) < 1e-8, k
+        assert abs(f.beta_se[k] - r["beta_se"][k]) < 1e-8 * r["beta_se"][k], k
+    assert f.sigma == pytest.approx(r["sigma"], rel=1e-10)
+
+
+def test_pooling_comparison_in_one_call():
+    """Complete, no and partial pooling side by side (the same parameter names)."""
+    data = load(REF["gls_cases"]["lm_no_pooling"])
+    fits = [workbench.fit("Reaction ~ Days", data, label="complete"),
+            workbench.fit("Reaction ~ 0 + factor(Subject) + Days", data, label="none"),
+            workbench.fit("Reaction ~ Days + (1 | Subject)", data, label="partial")]
+    table = workbench.compare(*fits)
+    text = str(table)
+    assert "beta[Days]" in text and "beta[factor(Subject)308]" in text
+    assert "Linear model fit by REML" in str(fits[0])
+
+
+def test_bayes_collapsed_likelihood_with_weights_and_offset_is_lme4s():
+    """The Bayesian fitter's likelihood (random effects integrated out) at lme4's ML estimates
+    is lme4's ML log-likelihood, with prior weights and an offset."""
+    import pytensor.tensor as pt
+
+    from workbench.bayes.marginal import loglik_graph, sufficient_stats
+    from workbench.reml.structure import build_structure
+
+    case = REF["cases"]["weights_offset"]
+    r = case["ml"]
+    d = build_design(case["formula"], load(case), **options(case))
+    st = build_structure(d)
+    vc = {(v["grp"], v["var1"], v["var2"]): v["sdcor"] for v in r["varcorr"]}
+    s0, s1 = vc[("Subject", "(Intercept)", None)], vc[("Subject", "Days", None)]
+    rho = vc[("Subject", "(Intercept)", "Days")]
+    G = np.array([[s0 * s0, rho * s0 * s1], [rho * s0 * s1, s1 * s1]])
+    C = np.linalg.cholesky(G)
+    nested = [[[pt.constant(C[a, i]) if C[a, i] != 0 else None for i in range(2)]
+               for a in range(2)]]
+    data = {k: pt.constant(v) for k, v in sufficient_stats(d, st).items()}
+    beta = pt.constant(np.array([r["beta"][k] for k in d.fixed_names]))
+    got = loglik_graph(data, beta, nested, pt.constant(r["sigma"] ** 2), [2],
+                       [st.blocks[0].nlevels]).eval()
+    assert -2 * got == pytest.approx(r["criterion"], rel=1e-9)
+
+
+def test_simulate_holds_offset_and_weights():
+    """Simulated responses centre on X beta + offset; residual sd sigma / sqrt(w)."""
+    case = REF["cases"]["weights_offset"]
+    f = fit(case, "reml")
+    from workbench.reml.simulate_fit import fitted_parts
+
+    parts = fitted_parts(f)
+    beta = np.array([f.beta[k] for k in f.design.fixed_names])
+    np.testing.assert_allclose(parts["mean"], f.design.X @ beta + f.design.offset)
+    np.testing.assert_allclose(parts["noise_sd"], f.sigma / np.sqrt(f.design.weights))

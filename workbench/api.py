@@ -50,21 +50,20 @@ def fit(formula: str, data: pd.DataFrame, method: str = "reml", *, known_sd: str
     spec = parse_formula(formula)
     design = build_design(spec, data, known_sd=known_sd, weights=weights, offset=offset,
                           contrasts=contrasts)
-    if not design.terms:
-        raise WorkbenchError(
-            f"formula '{formula}' has no random-effects term such as '(1 | g)'; "
-            "use an ordinary regression for a model without one"
-        )
     if method in ("reml", "ml"):
         from .reml.fit import fit_reml
 
-        allowed = {"nobound", "vc_se", "level", "blas_threads"}
+        allowed = {"nobound", "vc_se", "level", "blas_threads"} if design.terms else {"level"}
         unknown = sorted(set(options) - allowed)
         if unknown:
             raise SpecError(
                 f"unknown option(s) for method '{method}': {', '.join(unknown)} "
                 f"(known: {', '.join(sorted(allowed))})"
             )
+        if not design.terms:  # no random effects: weighted least squares, as nlme::gls
+            from .reml.linear import fit_linear
+
+            return fit_linear(design, reml=(method == "reml"), label=label, **options)
         return fit_reml(design, reml=(method == "reml"), label=label, **options)
     from .bayes.fit import fit_bayes
 

@@ -212,6 +212,10 @@ def fit(
     method: Method = typer.Option(Method.reml, "--method", "-m", help="Fitting method."),
     known_sd: str | None = typer.Option(None, "--known-sd", metavar="COL",
                                         help="Column of known residual sds (meta-analysis form)."),
+    weights: str | None = typer.Option(None, "--weights", metavar="COL",
+                                       help="Column of prior weights (residual variance sigma^2 / w)."),
+    offset: str | None = typer.Option(None, "--offset", metavar="COL",
+                                      help="Column added to the linear predictor with coefficient 1."),
     ci: Interval = typer.Option(Interval.wald, "--ci",
                                 help="Interval kind for REML/ML fits."),
     nboot: int = typer.Option(1000, "--nboot", min=1, help="Bootstrap replicates for --ci bootstrap."),
@@ -264,7 +268,8 @@ def fit(
 
     frame = read_data(data)
     try:
-        result = workbench.fit(formula, frame, method=method.value, known_sd=known_sd, **options)
+        result = workbench.fit(formula, frame, method=method.value, known_sd=known_sd,
+                               weights=weights, offset=offset, **options)
     except ModuleNotFoundError as exc:
         if exc.name and exc.name.startswith("workbench"):
             raise CliError(f"method '{method.value}' is not available in this version of workbench") from None

@@ -67,6 +67,7 @@ cases <- list(
   list(name = "offset_option", data = "sleepstudy", formula = "Reaction ~ Days + (Days | Subject)", offset = "off"),
   list(name = "offset_expr", data = "sleepstudy", formula = "Reaction ~ Days + offset(3 * Days + 10) + (1 | Subject)"),
   list(name = "weights", data = "sleepstudy", formula = "Reaction ~ Days + (Days | Subject)", weights = "w"),
+  list(name = "weights_offset", data = "sleepstudy", formula = "Reaction ~ Days + (Days | Subject)", weights = "w", offset = "off"),
   list(name = "weights_intercept", data = "sleepstudy", formula = "Reaction ~ Days + (1 | Subject)", weights = "w"),
   list(name = "log_response", data = "sleepstudy", formula = "log(Reaction) ~ Days + (1 | Subject)"),
   list(name = "minus_one", data = "sleepstudy", formula = "Reaction ~ Days + (1 | Subject) - 1"),
