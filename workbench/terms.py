@@ -42,6 +42,7 @@ _TOKEN = re.compile(
 _SYNTACTIC = re.compile(r"(?:[^\W\d_]|\.(?![\d]))[\w.]*\Z|\.\Z")
 _RESERVED = {"if", "else", "repeat", "while", "function", "for", "next", "break", "TRUE",
              "FALSE", "NULL", "Inf", "NaN", "NA", "in"}
+_CONSTANT_WORDS = {"TRUE", "FALSE", "NULL", "Inf", "NaN", "NA"}
 
 
 def tokenize(text: str) -> list[tuple[str, str]]:
@@ -175,7 +176,7 @@ def _fmt_num(node) -> str:
 
 def quote_name(name: str) -> str:
     """R's deparse of a symbol: backticks around a name that is not syntactic."""
-    if _SYNTACTIC.match(name) and name not in _RESERVED:
+    if (_SYNTACTIC.match(name) and name not in _RESERVED) or name in _CONSTANT_WORDS:
         return name
     return f"`{name}`"
 

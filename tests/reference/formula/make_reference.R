@@ -164,3 +164,13 @@ for (case in gls_cases) {
 writeLines(toJSON(out, auto_unbox = TRUE, digits = NA, pretty = TRUE, null = "null", na = "null"),
            "reference.json", useBytes = TRUE)
 cat("wrote reference.json:", length(out$cases), "lme4 cases,", length(out$gls_cases), "gls cases\n")
+
+# R's terms(): term labels and intercept of right-hand sides, for the expansion rules.
+rhs <- c("a + b", "b + a + a:b", "a*b", "b*a", "(a + b + c)^2", "(a + b + c)^3 - a:b:c", "a/b", "a/(b + c)",
+         "b %in% a", "a + b %in% a", "a*b - a", "0 + a", "a - 1", "-1 + a", "a + 0", "1", "a + 1",
+         "c:b + a*b", "I(a^2) + a", "log(a + 1):b", "poly(a, 2)*b", "a:b:c + a", "a*b*c - b:c",
+         "`a b` + c", "a + a", "(a + b)^2 - 1")
+out <- lapply(rhs, function(r) { t <- terms(as.formula(paste("y ~", r)))
+  list(rhs = r, labels = I(attr(t, "term.labels")), intercept = attr(t, "intercept") == 1) })
+writeLines(toJSON(out, auto_unbox = TRUE, pretty = TRUE), "terms.json")
+cat("wrote terms.json:", length(out), "right-hand sides\n")
