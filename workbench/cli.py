@@ -268,8 +268,9 @@ def fit(
 
     frame = read_data(data)
     try:
+        given = {k: v for k, v in (("weights", weights), ("offset", offset)) if v is not None}
         result = workbench.fit(formula, frame, method=method.value, known_sd=known_sd,
-                               weights=weights, offset=offset, **options)
+                               **given, **options)
     except ModuleNotFoundError as exc:
         if exc.name and exc.name.startswith("workbench"):
             raise CliError(f"method '{method.value}' is not available in this version of workbench") from None
