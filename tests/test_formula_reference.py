@@ -156,3 +156,26 @@ def test_simulate_holds_offset_and_weights():
     beta = np.array([f.beta[k] for k in f.design.fixed_names])
     np.testing.assert_allclose(parts["mean"], f.design.X @ beta + f.design.offset)
     np.testing.assert_allclose(parts["noise_sd"], f.sigma / np.sqrt(f.design.weights))
+
+
+_LME4_PROFILE_NAMES = {"sd_(Intercept)|Subject": "sd[Subject:(Intercept)]",
+                       "cor_Days.(Intercept)|Subject": "cor[Subject:(Intercept),Days]",
+                       "sd_Days|Subject": "sd[Subject:Days]", "sigma": "sigma",
+                       "(Intercept)": "beta[(Intercept)]", "Days": "beta[Days]"}
+
+
+@pytest.mark.parametrize("key,weights", [("profile_offset", None), ("profile_weights_offset", "w")])
+def test_profile_intervals_with_offset_and_weights(key, weights):
+    """Profile intervals as lme4's confint(method = "profile"); with weights, lme4 1.1-31's
+    fixed-effect profiles are broken (see make_reference.R), so only the variance parameters
+    are compared there."""
+    data = load(REF["cases"]["offset_option"])
+    f = workbench.fit("Reaction ~ Days + (Days | Subject)", data, offset="off", weights=weights)
+    ours = workbench.profile_ci(f).set_index("parameter")
+    ref = REF[key]
+    for name, lo, hi in zip(ref["parameter"], ref["lower"], ref["upper"]):
+        tidy = _LME4_PROFILE_NAMES[name]
+        if weights and tidy.startswith("beta"):
+            continue
+        assert rel(ours.loc[tidy, "lower"], lo) < 1e-3, tidy
+        assert rel(ours.loc[tidy, "upper"], hi) < 1e-3, tidy

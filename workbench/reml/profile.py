@@ -205,6 +205,7 @@ class SigmaScale:
         else:
             s2 = sigma * sigma
             val = ldL2 + r2 / s2 + n * (LOG2PI + math.log(s2))
+        val -= system.design.log_weights  # prior weights, as the criterion
         return float(val) if np.isfinite(val) else math.inf
 
 
@@ -479,6 +480,7 @@ class _BetaProfiler(_Profiler):
             val = ldL2 + r2b + n * LOG2PI + 2.0 * np.log(system.design.known_sd).sum()
         else:
             val = ldL2 + n * (1.0 + math.log(2.0 * math.pi * r2b / n))
+        val -= system.design.log_weights  # prior weights, as the criterion
         return float(val) if np.isfinite(val) else math.inf
 
     def _dev(self, v, x0):

@@ -136,6 +136,18 @@ for (case in cases) {
   out$cases[[case$name]] <- entry
 }
 
+# Profile intervals (lme4's confint(method = "profile")) with an offset, and with weights and an
+# offset.  lme4 1.1-31 profiles the fixed effects of a weighted fit wrongly (it warns
+# "non-monotonic profile" and its intervals are narrower than Wald's by a factor of ~25), so for
+# that fit only the variance parameters are reference values.
+profile_of <- function(m) {
+  ci <- suppressWarnings(confint(m, method = "profile", oldNames = FALSE))
+  list(parameter = rownames(ci), lower = ci[, 1], upper = ci[, 2])
+}
+out$profile_offset <- profile_of(lmer(Reaction ~ Days + (Days | Subject), data = sleep, offset = off))
+out$profile_weights_offset <- profile_of(lmer(Reaction ~ Days + (Days | Subject), data = sleep,
+                                              weights = w, offset = off))
+
 # No random-effects term: nlme::gls (no correlation) gives -2 logLik for REML and ML.
 gls_cases <- list(
   list(name = "lm_complete_pooling", data = "sleepstudy", formula = "Reaction ~ Days"),
