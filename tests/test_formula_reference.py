@@ -179,3 +179,27 @@ def test_profile_intervals_with_offset_and_weights(key, weights):
             continue
         assert rel(ours.loc[tidy, "lower"], lo) < 1e-3, tidy
         assert rel(ours.loc[tidy, "upper"], hi) < 1e-3, tidy
+
+
+def test_bayes_observation_density_with_weights_and_offset():
+    """The non-centred PyMC model: y_i - offset_i ~ N(X beta + Z b, sigma / sqrt(w_i))."""
+    from scipy import stats
+
+    from workbench.bayes.model import build_model, make_layout, model_data
+    from workbench.bayes.priors import resolve_priors
+    from workbench.reml.structure import build_structure
+
+    case = REF["cases"]["weights_offset"]
+    d = build_design("Reaction ~ Days + (1 | Subject)", load(case), weights="w", offset="off")
+    st = build_structure(d)
+    pri = resolve_priors(d, st, {})
+    layout = make_layout(d, st, pri, "noncentered")
+    model = build_model(layout, model_data(d, st, pri, layout))
+    rng = np.random.default_rng(3)
+    point = {"pbeta_normal": np.array([250.0, 10.0]), "psd0_halfnormal_log__": np.log([30.0]),
+             "sigma_raw_log__": np.log(25.0), "z0": rng.normal(size=(18, 1))}
+    got = model.compile_logp(vars=[model["y_obs"]], jacobian=False)(point)
+    b = 30.0 * point["z0"][:, 0]
+    mu = d.X @ point["pbeta_normal"] + d.offset + b[d.terms[0].codes]
+    ref = stats.norm(mu, 25.0 / np.sqrt(d.weights)).logpdf(d.y).sum()
+    assert got == pytest.approx(ref, rel=1e-10)
