@@ -17,7 +17,6 @@ offset o_i enters the linear predictor with coefficient 1 (``offset()`` terms an
 
 from __future__ import annotations
 
-import re
 import warnings
 from dataclasses import dataclass, field
 
@@ -27,7 +26,7 @@ import pandas as pd
 from .errors import DataError, FormulaError
 from .formula import ModelSpec, parse_formula
 from .modelmatrix import INTERCEPT, Evaluator, Factor, Numeric, factor_of, model_matrix
-from .terms import deparse, expand_terms, names_in, parse
+from .terms import deparse, expand_terms, parse
 
 
 @dataclass(frozen=True, eq=False)
@@ -421,3 +420,7 @@ def build_design(
         weights=w,
         offset=off,
     )
+
+
+__all__ = ["Design", "TermDesign", "build_design", "check_columns", "evaluate", "complete_rows",
+           "check_identifiable", "INTERCEPT"]

@@ -212,7 +212,7 @@ def names_in(node) -> list[str]:
         return [node[1]]
     if kind == "call":
         out = []
-        for a in node[2]:
+        for a in node[2][:1] if node[1] == "C" else node[2]:  # C(f, sum): 'sum' is no column
             out += names_in(a)
         for _, v in node[3]:
             out += names_in(v)
