@@ -394,6 +394,10 @@ def compare(
                              help="Directory for the tables and figures."),
     known_sd: str | None = typer.Option(None, "--known-sd", metavar="COL",
                                         help="Column of known residual sds (meta-analysis form)."),
+    weights: str | None = typer.Option(None, "--weights", metavar="COL",
+                                       help="Column of prior weights (residual variance sigma^2 / w)."),
+    offset: str | None = typer.Option(None, "--offset", metavar="COL",
+                                      help="Column added to the linear predictor with coefficient 1."),
     seed: int = typer.Option(0, "--seed", help="Random seed for the Bayesian fit."),
     draws: int | None = typer.Option(None, "--draws", min=1, help="Posterior draws per chain."),
     tune: int | None = typer.Option(None, "--tune", min=0, help="Tuning steps per chain."),
@@ -406,7 +410,8 @@ def compare(
     priors = parse_priors(prior)
     frame = read_data(data)
     run = _lazy("compare", "compare_and_write", "workbench compare")
-    options = {k: v for k, v in (("draws", draws), ("tune", tune), ("chains", chains)) if v is not None}
+    options = {k: v for k, v in (("draws", draws), ("tune", tune), ("chains", chains),
+                                 ("weights", weights), ("offset", offset)) if v is not None}
     result = run(formula, frame, out, priors=priors or None, seed=seed, figures=not no_figures,
                  known_sd=known_sd, progress=True, **options)
     side = result.get("side_by_side") if isinstance(result, dict) else None

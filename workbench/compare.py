@@ -365,7 +365,8 @@ def format_latex(df: pd.DataFrame, digits: int = 4) -> str:
 # --------------------------------------------------------------------------- files
 def compare_and_write(formula: str, data: pd.DataFrame, out_dir, priors: dict | None = None,
                       seed: int = 0, figures: bool = True, known_sd: str | None = None,
-                      progress: bool = False, **bayes_options) -> dict:
+                      progress: bool = False, weights: str | None = None,
+                      offset: str | None = None, **bayes_options) -> dict:
     """Fit a model by REML, ML and Bayes, then write the tables and figures to ``out_dir``.
 
     Every fit is done before anything is written, and each file is replaced atomically, so a
@@ -385,6 +386,8 @@ def compare_and_write(formula: str, data: pd.DataFrame, out_dir, priors: dict | 
         intervals, variance components).
     known_sd : str, optional
         Column of known residual sds.
+    weights, offset : str, optional
+        Columns of prior weights and of an offset (see :func:`workbench.fit`).
     progress : bool
         Show the sampler's progress bar.
     **bayes_options
@@ -398,16 +401,17 @@ def compare_and_write(formula: str, data: pd.DataFrame, out_dir, priors: dict | 
     """
     from .api import fit as fit_model
 
+    cols = {"known_sd": known_sd, "weights": weights, "offset": offset}
     fits = {
-        "reml": fit_model(formula, data, method="reml", known_sd=known_sd),
-        "ml": fit_model(formula, data, method="ml", known_sd=known_sd),
+        "reml": fit_model(formula, data, method="reml", **cols),
+        "ml": fit_model(formula, data, method="ml", **cols),
     }
     opts = dict(bayes_options)
     opts.setdefault("seed", seed)
     if priors:
         opts["priors"] = priors
     opts.setdefault("progressbar", progress)
-    fits["bayes"] = fit_model(formula, data, method="bayes", known_sd=known_sd, **opts)
+    fits["bayes"] = fit_model(formula, data, method="bayes", **cols, **opts)
     comp = compare(*fits.values())
     out = Path(out_dir)
     if figures:
