@@ -203,3 +203,27 @@ def test_bayes_observation_density_with_weights_and_offset():
     mu = d.X @ point["pbeta_normal"] + d.offset + b[d.terms[0].codes]
     ref = stats.norm(mu, 25.0 / np.sqrt(d.weights)).logpdf(d.y).sum()
     assert got == pytest.approx(ref, rel=1e-10)
+
+
+def test_bayes_regression_without_random_effects():
+    """``y ~ x`` by Bayes is the regression y_i ~ N(X beta, sigma / sqrt(w_i)) with the same
+    priors: its log density at a point, term by term."""
+    from scipy import stats
+
+    from workbench.bayes.model import build_model, make_layout, model_data
+    from workbench.bayes.priors import resolve_priors
+    from workbench.reml.structure import build_structure
+
+    case = REF["gls_cases"]["lm_weights"]
+    d = build_design(case["formula"], load(case), weights="w")
+    st = build_structure(d)
+    pri = resolve_priors(d, st, {"beta": "Normal(0, 100)", "sigma": "HalfNormal(50)"})
+    layout = make_layout(d, st, pri, "noncentered")
+    model = build_model(layout, model_data(d, st, pri, layout))
+    assert {v.name for v in model.value_vars} == {"pbeta_normal", "sigma_raw_log__"}
+    beta, sigma = np.array([250.0, 10.0]), 45.0
+    got = model.compile_logp(jacobian=False)({"pbeta_normal": beta,
+                                              "sigma_raw_log__": np.log(sigma)})
+    ref = stats.norm(0, 100).logpdf(beta).sum() + stats.halfnorm(scale=50).logpdf(sigma)
+    ref += stats.norm(d.X @ beta, sigma / np.sqrt(d.weights)).logpdf(d.y).sum()
+    assert got == pytest.approx(ref, rel=1e-10)
