@@ -18,6 +18,7 @@ from tests.test_formula_reference import REF, fit, rel  # noqa: E402
 def main():
     print("| case | formula | options | criterion | beta | SE | sigma | sd/cor | BLUP, cond. sd |")
     print("|---|---|---|---|---|---|---|---|---|")
+    overall = [(0.0, "")] * 6
     for name, case in REF["cases"].items():
         worst = [0.0] * 6
         for method in ("reml", "ml"):
@@ -40,8 +41,11 @@ def main():
             worst = [max(a, c) for a, c in zip(worst, vals)]
         opts = ", ".join(f"{k}={case[k]}" for k in ("weights", "offset", "contrasts")
                          if case.get(k))
-        print(f"| {name} | `{case['formula']}` | {opts} | "
+        print(f"| {name} | `{case['formula'].replace('|', '&#124;')}` | {opts} | "
               + " | ".join(f"{w:.1e}" for w in worst) + " |")
+        overall = [max(o, (w, name)) for o, w in zip(overall, worst)]
+    print("\nworst: " + "; ".join(f"{c} {w:.1e} ({n})" for c, (w, n) in zip(
+        ["criterion", "beta", "SE", "sigma", "sd/cor", "BLUP"], overall)))
 
 
 if __name__ == "__main__":

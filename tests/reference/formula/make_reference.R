@@ -93,6 +93,8 @@ cases <- list(
   list(name = "nesting_slash", data = "simulated", formula = "y ~ site/a + (1 | g)"),
   list(name = "backtick_names", data = "simulated", formula = "y ~ `dose mg` + a:b + b:a + (1 | patiënt)"),
   list(name = "non_ascii_group", data = "simulated", formula = "y ~ a + (a | patiënt) + (1 | g)"),
+  list(name = "as_numeric", data = "chickweight", formula = "weight ~ Time + as.numeric(Diet) + (1 | Chick)", factors = "Diet"),
+  list(name = "functions", data = "simulated", formula = "y ~ I(a > 0) + log1p(abs(b)) + exp(c/2) + sqrt(abs(a)) + cos(b) + (1 | g)"),
   list(name = "factor_random_slope", data = "simulated", formula = "y ~ arm + (0 + arm | g)", factors = c("arm"))
 )
 
