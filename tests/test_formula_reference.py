@@ -227,3 +227,21 @@ def test_bayes_regression_without_random_effects():
     ref = stats.norm(0, 100).logpdf(beta).sum() + stats.halfnorm(scale=50).logpdf(sigma)
     ref += stats.norm(d.X @ beta, sigma / np.sqrt(d.weights)).logpdf(d.y).sum()
     assert got == pytest.approx(ref, rel=1e-10)
+
+
+@pytest.mark.parametrize("method", ["reml", "ml"])
+def test_dense_views_with_weights_and_offset(method):
+    """statsmodels' GLS with V = Z G Z' + sigma^2 W^-1 on y - offset reproduces the fixed
+    effects and SEs, and the likelihood figure's deviance at the estimates is the criterion."""
+    from workbench.plots.likelihood import deviance
+    from workbench.reml.gls import gls_fixed_effects
+
+    case = REF["cases"]["weights_offset"]
+    f = fit(case, method)
+    res = gls_fixed_effects(f)
+    np.testing.assert_allclose(res.params, list(f.beta.values()), rtol=1e-8)
+    np.testing.assert_allclose(res.bse, list(f.beta_se.values()), rtol=1e-6)
+    g = fit(REF["cases"]["weights_intercept"], method)
+    sd = next(v["sdcor"] for v in g.varcorr if v["grp"] == "Subject")
+    assert deviance(g, sd, g.sigma, reml=(method == "reml")) == pytest.approx(g.criterion,
+                                                                              rel=1e-10)

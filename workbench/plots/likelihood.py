@@ -65,12 +65,12 @@ def deviance(fit: Fit, sd, sigma=None, reml: bool = True) -> float:
         val = ldL2 + r2 + n * LOG2PI + 2 * np.log(fit.design.known_sd).sum()
         if reml:
             val += ldRX2 - p * LOG2PI
-        return float(val)
+        return float(val - fit.design.log_weights)
     if sigma is None or sigma <= 0:
         raise WorkbenchError("deviance needs a positive residual sd")
     ldL2, ldRX2, r2 = _pieces(system, float(sd) / float(sigma))
     m = n - p if reml else n
-    val = ldL2 + m * (LOG2PI + 2 * np.log(sigma)) + r2 / sigma**2
+    val = ldL2 + m * (LOG2PI + 2 * np.log(sigma)) + r2 / sigma**2 - fit.design.log_weights
     return float(val + ldRX2) if reml else float(val)
 
 
