@@ -77,7 +77,7 @@ class ModelSpec:
 
     @property
     def fixed_terms(self) -> Terms:
-        """The fixed part expanded into R's terms (the response numbered first, as R)."""
+        """The fixed part expanded into R's terms."""
         tree = self.fixed_tree if self.fixed_tree is not None else parse(self.fixed)
         return expand_terms(self.fixed, tree)
 
