@@ -83,7 +83,8 @@ def factor_of(col, name: str = "") -> Factor:
     """A data column (or array) as an R factor.
 
     Categoricals keep their category order (and ordered flag); booleans have levels FALSE,
-    TRUE; numbers sort numerically and print as R prints them; anything else sorts as text.
+    TRUE; numbers sort numerically and print as R prints them; anything else sorts as text in
+    R's collation for a UTF-8 locale (case-insensitive, then lower case first).
     """
     s = col if isinstance(col, pd.Series) else pd.Series(col)
     if isinstance(s.dtype, pd.CategoricalDtype):
@@ -105,7 +106,13 @@ def factor_of(col, name: str = "") -> Factor:
     uniq = np.unique(text[ok]) if ok.any() else np.array([], dtype=str)
     codes = np.full(text.shape[0], -1, dtype=np.int64)
     codes[ok] = np.searchsorted(uniq, text[ok])
-    return Factor(codes, tuple(str(u) for u in uniq))
+    # R sorts text by the locale's collation (ICU in a UTF-8 locale): case-insensitive first,
+    # lower case before upper case on ties: "_x", "a", "A", "b", "B"
+    order = sorted(range(uniq.size), key=lambda i: (uniq[i].casefold(), uniq[i].swapcase()))
+    rank = np.empty(uniq.size, dtype=np.int64)
+    rank[order] = np.arange(uniq.size)
+    codes[ok] = rank[codes[ok]]
+    return Factor(codes, tuple(str(uniq[i]) for i in order))
 
 
 _UNARY = {"log": np.log, "log1p": np.log1p, "log2": np.log2, "log10": np.log10, "exp": np.exp,

@@ -54,6 +54,7 @@ sim[["dose mg"]] <- runif(n, 1, 10)
 u <- rnorm(12)[as.integer(factor(sim$g))]
 sim$y <- 1 + 0.5 * sim$a - 0.3 * sim$b + 0.2 * sim$a * sim$b + as.integer(sim$dose) * 0.4 +
   (sim$arm == "drug") * 0.7 + u + 0.1 * sim[["dose mg"]] + rnorm(n)
+sim$case_mix <- rep(c("b", "A", "a", "B", "_x", "c"), length.out = n)  # R's collation of text levels
 invisible(write_data(sim, "simulated"))
 
 levels_of <- function(d, cols) {
@@ -95,6 +96,7 @@ cases <- list(
   list(name = "non_ascii_group", data = "simulated", formula = "y ~ a + (a | patiënt) + (1 | g)"),
   list(name = "as_numeric", data = "chickweight", formula = "weight ~ Time + as.numeric(Diet) + (1 | Chick)", factors = "Diet"),
   list(name = "functions", data = "simulated", formula = "y ~ I(a > 0) + log1p(abs(b)) + exp(c/2) + sqrt(abs(a)) + cos(b) + (1 | g)"),
+  list(name = "text_level_order", data = "simulated", formula = "y ~ case_mix + (1 | g)"),
   list(name = "factor_random_slope", data = "simulated", formula = "y ~ arm + (0 + arm | g)", factors = c("arm"))
 )
 
