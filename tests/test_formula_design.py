@@ -17,10 +17,10 @@ from workbench.formula import RandomTerm, parse_formula
         ("y ~ (1 | g) + (0 + x | g)", "1", [("1", ("g",)), ("0 + x", ("g",))]),
         ("y ~ 1 + (1 | g) + (1 | h)", "1", [("1", ("g",)), ("1", ("h",))]),
         ("y ~ 1 + (1 | g:h)", "1", [("1", ("g", "h"))]),
-        ("y ~ 1 + (1 | g/h)", "1", [("1", ("g",)), ("1", ("g", "h"))]),
+        ("y ~ 1 + (1 | g/h)", "1", [("1", ("g",)), ("1", ("h", "g"))]),  # lme4: h:g
         ("y ~ x + (1 + x || g)", "x", [("1", ("g",)), ("0 + x", ("g",))]),
-        ("y ~ x*z + (x || g/h)", "x*z",
-         [("1", ("g",)), ("0 + x", ("g",)), ("1", ("g", "h")), ("0 + x", ("g", "h"))]),
+        ("y ~ x*z + (x || g/h)", "x * z",
+         [("1", ("g",)), ("0 + x", ("g",)), ("1", ("h", "g")), ("0 + x", ("h", "g"))]),
     ],
 )
 def test_parse(formula, fixed, terms):
@@ -58,7 +58,8 @@ def _data(n=24, seed=0):
 
 def test_lme4_names_and_categorical_groups():
     d = build_design("y ~ 1 + x*z + f + (1 + x | g)", _data())
-    assert d.fixed_names == ("(Intercept)", "x", "z", "x:z", "flo", "fmid")
+    # R orders terms by degree: main effects first, then x:z
+    assert d.fixed_names == ("(Intercept)", "x", "z", "flo", "fmid", "x:z")
     (t,) = d.terms
     assert t.group == "g" and t.columns == ("(Intercept)", "x")
     assert t.levels == ("1", "2", "3")  # a numeric grouping column is categorical, sorted

@@ -136,8 +136,8 @@ def test_nested_and_crossed_factors():
     assert data["class"].nunique() == 18  # labels unique across schools
     assert (data.groupby("class")["school"].nunique() == 1).all()
     assert set(data["rater"]) <= set(range(1, 6))
-    # the formula's (1 | school/class) names the class grouping 'school:class'
-    assert true["sd[school:class:(Intercept)]"] == 0.5
+    # the formula's (1 | school/class) names the class grouping 'class:school', as lme4
+    assert true["sd[class:school:(Intercept)]"] == 0.5
     assert true["sd[school:(Intercept)]"] == 1.0 and true["sd[rater:(Intercept)]"] == 0.2
 
 

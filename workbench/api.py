@@ -5,7 +5,7 @@ from __future__ import annotations
 import pandas as pd
 
 from .design import build_design
-from .errors import WorkbenchError
+from .errors import OptionError, WorkbenchError
 from .formula import parse_formula
 from .options import METHODS, method_options
 from .record import Fit
@@ -14,7 +14,8 @@ __all__ = ["fit", "criterion", "METHODS"]
 
 
 def fit(formula: str, data: pd.DataFrame, method: str = "reml", *, known_sd: str | None = None,
-        label: str | None = None, **options) -> Fit:
+        weights: str | None = None, offset: str | None = None,
+        contrasts: dict[str, str] | None = None, label: str | None = None, **options) -> Fit:
     """Fit a linear mixed model given by an lme4-style formula.
 
     Parameters
@@ -27,6 +28,14 @@ def fit(formula: str, data: pd.DataFrame, method: str = "reml", *, known_sd: str
     known_sd : str, optional
         Column of known residual standard deviations (meta-analysis form): no residual
         variance is estimated.
+    weights : str, optional
+        Column of prior weights w_i > 0: the residual variance of row i is sigma^2 / w_i
+        (lme4's ``weights=``).
+    offset : str, optional
+        Column added to the linear predictor with coefficient 1 (as ``offset(col)`` in the
+        formula).
+    contrasts : dict, optional
+        Factor -> ``"treatment"``, ``"sum"``, ``"helmert"`` or ``"poly"`` (R's ``contrasts=``).
     label : str, optional
         Name of the fit in comparison tables (default: the method).
     **options
@@ -46,29 +55,35 @@ def fit(formula: str, data: pd.DataFrame, method: str = "reml", *, known_sd: str
     """
     opts = method_options(method, **options)
     spec = parse_formula(formula)
-    design = build_design(spec, data, known_sd=known_sd)
-    if not design.terms:
-        raise WorkbenchError(
-            f"formula '{formula}' has no random-effects term such as '(1 | g)'; "
-            "use an ordinary regression for a model without one"
-        )
+    design = build_design(spec, data, known_sd=known_sd, weights=weights, offset=offset,
+                          contrasts=contrasts)
     if method in ("reml", "ml"):
         from .reml.fit import fit_reml
 
+        if not design.terms:  # no random effects: weighted least squares, as nlme::gls
+            from .reml.linear import fit_linear
+
+            extra = sorted(k for k in options if k not in ("level", "blas_threads"))
+            if extra:
+                raise OptionError(f"option(s) {', '.join(extra)} need a random-effects term; "
+                                  "a model without one takes only level")
+            return fit_linear(design, reml=(method == "reml"), label=label, level=opts.level)
         return fit_reml(design, reml=(method == "reml"), label=label, **opts.kwargs())
     from .bayes.fit import fit_bayes
 
     return fit_bayes(design, label=label, **opts.kwargs())
 
 
-def criterion(formula: str, data: pd.DataFrame, reml: bool = True, *, known_sd: str | None = None):
+def criterion(formula: str, data: pd.DataFrame, reml: bool = True, *, known_sd: str | None = None,
+              weights: str | None = None, offset: str | None = None,
+              contrasts: dict[str, str] | None = None):
     """The profiled REML criterion (or ML deviance) of a model as a function of theta.
 
     lme4's ``lmer(..., devFunOnly = TRUE)``: a pure function, evaluated without fitting.
 
     Parameters
     ----------
-    formula, data, known_sd
+    formula, data, known_sd, weights, offset, contrasts
         As for :func:`fit`.
     reml : bool
         REML criterion (True) or ML deviance (False).
@@ -86,7 +101,8 @@ def criterion(formula: str, data: pd.DataFrame, reml: bool = True, *, known_sd: 
     """
     from .reml.criterion import make_criterion
 
-    design = build_design(parse_formula(formula), data, known_sd=known_sd)
+    design = build_design(parse_formula(formula), data, known_sd=known_sd, weights=weights,
+                          offset=offset, contrasts=contrasts)
     if not design.terms:
         raise WorkbenchError(f"formula '{formula}' has no random-effects term such as '(1 | g)'")
     return make_criterion(design, reml=reml)

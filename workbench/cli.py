@@ -157,6 +157,10 @@ def fit(
     method: Method = typer.Option(Method.reml, "--method", "-m", help="Fitting method."),
     known_sd: str | None = typer.Option(None, "--known-sd", metavar="COL",
                                         help="Column of known residual sds (meta-analysis form)."),
+    weights: str | None = typer.Option(None, "--weights", metavar="COL",
+                                       help="Column of prior weights (residual variance sigma^2 / w)."),
+    offset: str | None = typer.Option(None, "--offset", metavar="COL",
+                                      help="Column added to the linear predictor with coefficient 1."),
     ci: Interval = typer.Option(Interval.wald, "--ci",
                                 help="Interval kind for REML/ML fits."),
     nboot: int = typer.Option(1000, "--nboot", min=1, help="Bootstrap replicates for --ci bootstrap."),
@@ -208,7 +212,9 @@ def fit(
     from .datasets import load_or_read
 
     frame = load_or_read(data)
-    result = workbench.fit(formula, frame, method=method.value, known_sd=known_sd, **options)
+    columns = _given(weights=weights, offset=offset)
+    result = workbench.fit(formula, frame, method=method.value, known_sd=known_sd, **columns,
+                           **options)
     if method is not Method.bayes:
         result = _apply_interval(result, ci, nboot, seed)
 
@@ -315,6 +321,10 @@ def compare(
                              help="Directory for the tables and figures."),
     known_sd: str | None = typer.Option(None, "--known-sd", metavar="COL",
                                         help="Column of known residual sds (meta-analysis form)."),
+    weights: str | None = typer.Option(None, "--weights", metavar="COL",
+                                       help="Column of prior weights (residual variance sigma^2 / w)."),
+    offset: str | None = typer.Option(None, "--offset", metavar="COL",
+                                      help="Column added to the linear predictor with coefficient 1."),
     seed: int = typer.Option(0, "--seed", help="Random seed for the Bayesian fit."),
     draws: int | None = typer.Option(None, "--draws", min=1, help="Posterior draws per chain."),
     tune: int | None = typer.Option(None, "--tune", min=0, help="Tuning steps per chain."),
@@ -329,8 +339,8 @@ def compare(
     frame = load_or_read(data)
     options = _given(draws=draws, tune=tune, chains=chains)
     result = jobs.compare_and_write(formula, frame, out, priors=priors or None, seed=seed,
-                                    figures=not no_figures, known_sd=known_sd, progress=True,
-                                    **options)
+                                    figures=not no_figures, known_sd=known_sd, weights=weights,
+                                    offset=offset, progress=True, **options)
     typer.echo(result["side_by_side"].to_string(index=False))
     files = result["files"]
     _info(f"wrote {len(files)} files to {out}" if files else f"wrote the comparison to {out}")

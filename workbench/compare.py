@@ -254,8 +254,10 @@ def _raw_and_shrinkage(fit: Fit):
     if design is None:
         return {}, {}, {}
     beta = np.array([fit.beta.get(k, 0.0) for k in design.fixed_names])
-    resid = design.y - design.X @ beta
+    resid = design.y_work - design.X @ beta
     w = np.ones_like(resid) if design.known_sd is None else 1.0 / design.known_sd**2
+    if design.weights is not None:
+        w = w * design.weights
     scalar_sd, sigma = _variances(fit)
     raw, sizes, shrink = {}, {}, {}
     for t in design.terms:

@@ -1,12 +1,22 @@
 """ModelSpec + data -> :class:`Design`: the numbers every fitter works from.
 
-Random effects are kept as (level codes, per-row columns) per term, never as a dense Z.  Rows
-with a missing value in any column the model uses are dropped, as lme4 does, and counted.
+Built in named stages, as lme4's ``lFormula``:
+
+1. :func:`check_columns` -- every column the formula, weights and offset read is in the data;
+2. :func:`evaluate` -- each formula variable (``x``, ``I(x^2)``, ``poly(x, 2)``, ``factor(f)``)
+   evaluated on all rows, as R's ``model.frame``;
+3. :func:`complete_rows` -- rows with a missing value in any of them dropped (counted, with a
+   warning), unused factor levels dropped;
+4. the fixed-effects matrix (R's ``model.matrix``, :mod:`workbench.modelmatrix`) and each
+   random-effects term as (level codes, per-row columns), never a dense Z;
+5. :func:`check_identifiable` -- rank-deficient fixed columns dropped (as lme4), enough rows.
+
+Prior weights w_i make the residual variance of row i sigma^2 / w_i (lme4's ``weights=``); an
+offset o_i enters the linear predictor with coefficient 1 (``offset()`` terms and ``offset=``).
 """
 
 from __future__ import annotations
 
-import re
 import warnings
 from dataclasses import dataclass, field
 
@@ -15,12 +25,8 @@ import pandas as pd
 
 from .errors import DataError, FormulaError
 from .formula import ModelSpec, parse_formula
-
-INTERCEPT = "(Intercept)"
-
-# R's names for the transformations an lme4 formula commonly uses (``log(x)``), besides ``np.*``.
-_R_FUNCTIONS = {"log": np.log, "exp": np.exp, "sqrt": np.sqrt, "log2": np.log2,
-                "log10": np.log10, "abs": np.abs}
+from .modelmatrix import INTERCEPT, Evaluator, Factor, Numeric, factor_of, model_matrix
+from .terms import deparse, expand_terms, parse
 
 
 @dataclass(frozen=True, eq=False)
@@ -78,6 +84,10 @@ class Design:
         Fixed-effect columns dropped because the design was rank deficient.
     data : DataFrame
         The rows used, with the columns the model reads.
+    weights : ndarray or None
+        Prior weights (residual variance sigma^2 / w_i); None for all 1.
+    offset : ndarray or None
+        Offset with coefficient 1 in the linear predictor; None for 0.
     """
 
     spec: ModelSpec
@@ -89,6 +99,30 @@ class Design:
     n_dropped: int = 0
     dropped_columns: tuple[str, ...] = ()
     data: pd.DataFrame = field(default=None, repr=False)
+    weights: np.ndarray | None = None
+    offset: np.ndarray | None = None
+
+    @property
+    def y_work(self) -> np.ndarray:
+        """The response minus the offset: what X beta + Z b is fitted to."""
+        return self.y if self.offset is None else self.y - self.offset
+
+    @property
+    def row_scale(self) -> np.ndarray | None:
+        """Row scaling that makes the residuals iid: sqrt(w_i) / known_sd_i (None: all 1)."""
+        if self.weights is None and self.known_sd is None:
+            return None
+        s = np.ones(self.y.shape[0])
+        if self.weights is not None:
+            s = s * np.sqrt(self.weights)
+        if self.known_sd is not None:
+            s = s / self.known_sd
+        return s
+
+    @property
+    def log_weights(self) -> float:
+        """sum(log w_i), which lme4 subtracts from the deviance (0 without weights)."""
+        return 0.0 if self.weights is None else float(np.log(self.weights).sum())
 
     @property
     def n(self) -> int:
@@ -106,92 +140,127 @@ class Design:
         return {t.group: t.nlevels for t in self.terms}
 
 
-def _lme4_name(label: str) -> str:
-    """formulae's column labels -> lme4's: ``Intercept`` -> ``(Intercept)``, ``s[1]`` -> ``s1``."""
-    if label == "Intercept":
-        return INTERCEPT
-    return re.sub(r"\[([^\]]*)\]", r"\1", label)
+
+def _plural(k: int, word: str) -> str:
+    return f"{word}{'s' if k > 1 else ''}"
 
 
-def _identifiers(text: str) -> set[str]:
-    return set(re.findall(r"[A-Za-z_.][A-Za-z0-9_.]*", text))
-
-
-def _level_labels(col: pd.Series) -> tuple[np.ndarray, list[str]]:
-    """Codes and labels of a grouping column; numeric columns become categorical."""
-    if isinstance(col.dtype, pd.CategoricalDtype):
-        cat = col.cat.remove_unused_categories()
-        labels = [str(c) for c in cat.cat.categories]
-        return cat.cat.codes.to_numpy(np.int64), labels
-    if pd.api.types.is_integer_dtype(col) and not pd.api.types.is_bool_dtype(col):
-        codes, uniq = pd.factorize(col.to_numpy(), sort=True)
-        return codes.astype(np.int64, copy=False), uniq.astype(str).tolist()
-    if pd.api.types.is_numeric_dtype(col) and not pd.api.types.is_bool_dtype(col):
-        codes, uniq = pd.factorize(col.to_numpy(dtype=float), sort=True)
-        if np.all(np.mod(uniq, 1.0) == 0):
-            labels = uniq.astype(np.int64).astype(str).tolist()
-        else:
-            labels = [repr(float(u)) for u in uniq]
-        return codes.astype(np.int64), labels
-    codes, uniq = pd.factorize(col.astype(str).to_numpy(), sort=True)
-    return codes.astype(np.int64), [str(u) for u in uniq]
-
-
-def _group_codes(data: pd.DataFrame, factors: tuple[str, ...]) -> tuple[np.ndarray, list[str]]:
-    codes, labels = _level_labels(data[factors[0]])
-    for f in factors[1:]:
-        c2, l2 = _level_labels(data[f])
-        combo = codes * len(l2) + c2
-        uniq, codes = np.unique(combo, return_inverse=True)
-        labels = [f"{labels[u // len(l2)]}:{l2[u % len(l2)]}" for u in uniq]
-    return codes.astype(np.int64), labels
-
-
-def _simple_matrix(rhs: str, data: pd.DataFrame) -> tuple[np.ndarray, list[str]] | None:
-    """Fast path for sums of numeric columns (``1 + x + z``, ``0 + x``); None otherwise."""
-    intercept, cols = True, []
-    for part in rhs.replace("-", "+ -").split("+"):
-        part = part.strip()
-        if part == "1" or not part:
-            continue
-        if part in ("0", "-1", "- 1"):
-            intercept = False
-        elif (part in data.columns and part not in cols and re.fullmatch(r"[A-Za-z_.][A-Za-z0-9_.]*", part)
-              and pd.api.types.is_numeric_dtype(data[part]) and not pd.api.types.is_bool_dtype(data[part])):
-            cols.append(part)
-        else:
-            return None
-    n = len(data)
-    mats = ([np.ones((n, 1))] if intercept else []) + [data[c].to_numpy(dtype=float)[:, None] for c in cols]
-    names = ([INTERCEPT] if intercept else []) + cols
-    return (np.hstack(mats) if mats else np.zeros((n, 0))), names
-
-
-def _matrix(rhs: str, data: pd.DataFrame, what: str) -> tuple[np.ndarray, list[str]]:
-    """Evaluate a right-hand side with formulae; returns (matrix, lme4 column names)."""
-    simple = _simple_matrix(rhs, data)
-    if simple is not None:
-        return simple
-    from formulae import design_matrices
-
-    frame = data.assign(wbResponseDummy=0.0)
-    try:
-        dm = design_matrices(f"wbResponseDummy ~ {rhs}", frame, na_action="error",
-                             extra_namespace=_R_FUNCTIONS)
-    except KeyError as exc:  # formulae: a name that is neither a column nor a known function
-        name = exc.args[0] if exc.args else exc
+def check_columns(spec: ModelSpec, data: pd.DataFrame, extra: dict[str, str | None]) -> None:
+    """Stage 1: every column the model reads exists (constants such as ``pi`` excepted)."""
+    if not isinstance(data, pd.DataFrame):
+        raise DataError("data must be a pandas DataFrame")
+    if data.shape[0] == 0:
+        raise DataError("the data set has no rows")
+    have = {str(c) for c in data.columns}
+    names = list(spec.variables) + [c for c in extra.values() if c is not None]
+    missing = [c for c in dict.fromkeys(names)
+               if c not in have and c not in ("pi", "T", "F", "TRUE", "FALSE")]
+    if missing:
         raise DataError(
-            f"'{name}' in the {what} '{rhs}' is neither a column of the data nor a known function"
-        ) from None
-    except Exception as exc:
-        raise FormulaError(f"cannot build the {what} '{rhs}': {exc}") from None
-    common = dm.common
-    if common is None:
-        return np.zeros((len(data), 0)), []
-    names = []
-    for term in common.terms.values():
-        names.extend(_lme4_name(lbl) for lbl in term.labels)
-    return np.asarray(common.design_matrix, dtype=float), names
+            f"{_plural(len(missing), 'column')} {', '.join(repr(m) for m in missing)} "
+            f"not found in the data (columns: {', '.join(map(str, data.columns))})"
+        )
+
+
+@dataclass(frozen=True, eq=False)
+class _Frame:
+    """The model frame: every variable evaluated on all rows of the data."""
+
+    y: np.ndarray
+    fixed: object  # Terms
+    fixed_values: dict
+    offset: np.ndarray | None
+    random: list  # (RandomTerm, Terms, values, grouping Factor)
+    columns: dict  # name -> float array (known_sd, weights)
+
+
+def _numeric_column(data: pd.DataFrame, col: str, what: str) -> np.ndarray:
+    ser = data[{str(c): c for c in data.columns}[col]]
+    if not pd.api.types.is_numeric_dtype(ser) or pd.api.types.is_bool_dtype(ser):
+        raise DataError(f"{what} column '{col}' is not numeric (dtype {ser.dtype})")
+    return ser.to_numpy(dtype=float)
+
+
+def _grouping_factor(data: pd.DataFrame, factors: tuple[str, ...]) -> Factor:
+    """The interaction of grouping columns: levels ``a:b`` of the combinations, first slowest."""
+    lookup = {str(c): c for c in data.columns}
+    f = factor_of(data[lookup[factors[0]]])
+    for name in factors[1:]:
+        g = factor_of(data[lookup[name]])
+        k = len(g.levels)
+        codes = np.where((f.codes < 0) | (g.codes < 0), -1, f.codes * k + g.codes)
+        labels = tuple(f"{a}:{b}" for a in f.levels for b in g.levels)
+        f = Factor(codes, labels)
+    return f
+
+
+def evaluate(spec: ModelSpec, data: pd.DataFrame, known_sd: str | None = None,
+             weights: str | None = None, offset: str | None = None) -> _Frame:
+    """Stage 2: evaluate the response, the fixed and random variables and the offsets."""
+    ev = Evaluator(data, "response")
+    yv = ev.value(spec.response_tree if spec.response_tree is not None else parse(spec.response))
+    if isinstance(yv, Factor) or (isinstance(yv, Numeric) and yv.values.shape[1] != 1):
+        raise DataError(f"response '{spec.response}' is not numeric")
+    y = np.broadcast_to(yv.values[:, 0] if isinstance(yv, Numeric) else yv, (data.shape[0],))
+    ev.what = "fixed effects"
+    terms = spec.fixed_terms
+    used = {v for t in terms.terms for v in t}
+    fixed_values = {i: ev.value(terms.variables[i]) for i in sorted(used)}
+    for i, v in list(fixed_values.items()):
+        if isinstance(v, float):
+            raise FormulaError(f"'{deparse(terms.variables[i])}' in the fixed effects is a "
+                               "constant, not a column")
+    off = None
+    for node in terms.offsets:
+        o = np.broadcast_to(ev.numeric(node), (data.shape[0],)).astype(float)
+        off = o if off is None else off + o
+    cols = {}
+    if offset is not None:
+        o = _numeric_column(data, offset, "offset")
+        off = o if off is None else off + o
+    if weights is not None:
+        w = _numeric_column(data, weights, "weights")
+        if np.any(np.isnan(w)):
+            raise DataError(f"weights column '{weights}' has missing values")
+        if np.any(~np.isfinite(w)) or np.any(w <= 0):
+            raise DataError(f"weights column '{weights}' must be positive and finite "
+                            f"(smallest: {np.nanmin(w):g})")
+        cols["weights"] = w
+    if known_sd is not None:
+        cols["known_sd"] = pd.to_numeric(data[{str(c): c for c in data.columns}[known_sd]],
+                                         errors="coerce").to_numpy(dtype=float)
+    random = []
+    for t in spec.random:
+        ev.what = f"random-effects term {t}"
+        rt = expand_terms(t.expr)
+        used = {v for tt in rt.terms for v in tt}
+        vals = {i: ev.value(rt.variables[i]) for i in sorted(used)}
+        random.append((t, rt, vals, _grouping_factor(data, t.factors)))
+    return _Frame(np.asarray(y, dtype=float), terms, fixed_values, off, random, cols)
+
+
+def _missing(v) -> np.ndarray | bool:
+    return v.missing() if isinstance(v, (Numeric, Factor)) else False
+
+
+def complete_rows(frame: _Frame, n: int) -> np.ndarray:
+    """Stage 3: rows with no missing value in any model variable (R's ``na.omit``)."""
+    bad = np.isnan(frame.y)
+    for v in frame.fixed_values.values():
+        bad = bad | _missing(v)
+    if frame.offset is not None:
+        bad = bad | np.isnan(frame.offset)
+    for _, _, vals, g in frame.random:
+        bad = bad | g.missing()
+        for v in vals.values():
+            bad = bad | _missing(v)
+    if "known_sd" in frame.columns:
+        bad = bad | np.isnan(frame.columns["known_sd"])
+    return ~np.broadcast_to(bad, (n,))
+
+
+def _take(v, rows):
+    return v.take(rows) if isinstance(v, (Numeric, Factor)) else v
 
 
 def _drop_rank_deficient(X: np.ndarray, names: list[str]) -> tuple[np.ndarray, list[str], list[str]]:
@@ -223,10 +292,32 @@ def _drop_rank_deficient(X: np.ndarray, names: list[str]) -> tuple[np.ndarray, l
     dropped = [names[i] for i in range(p) if i not in keep]
     return X[:, keep], [names[i] for i in keep], dropped
 
+
+def check_identifiable(X: np.ndarray, names: list[str], n: int):
+    """Stage 5: drop rank-deficient fixed columns (with a warning) and require p < n."""
+    X, names, dropped = _drop_rank_deficient(X, names)
+    if dropped:
+        warnings.warn(
+            "fixed-effect model matrix is rank deficient so dropping "
+            f"{len(dropped)} {_plural(len(dropped), 'column')}: {', '.join(dropped)}",
+            stacklevel=3,
+        )
+    if X.shape[1] >= n:
+        raise DataError(
+            f"the fixed effects have {X.shape[1]} columns for {n} observations; "
+            "there must be fewer fixed-effect columns than observations"
+        )
+    return X, names, dropped
+
+
 def build_design(
     spec: ModelSpec | str,
     data: pd.DataFrame,
     known_sd: str | None = None,
+    *,
+    weights: str | None = None,
+    offset: str | None = None,
+    contrasts: dict[str, str] | None = None,
 ) -> Design:
     """Build the numeric design of a model.
 
@@ -237,6 +328,13 @@ def build_design(
     data : DataFrame
     known_sd : str, optional
         Column of known residual standard deviations (meta-analysis form).
+    weights : str, optional
+        Column of prior weights w_i > 0: the residual variance of row i is sigma^2 / w_i.
+    offset : str, optional
+        Column added to the linear predictor with coefficient 1 (besides ``offset()`` terms).
+    contrasts : dict, optional
+        Factor label -> ``"treatment"``, ``"sum"``, ``"helmert"`` or ``"poly"`` (R's
+        ``contrasts=`` argument); default treatment, and ``poly`` for ordered factors.
 
     Returns
     -------
@@ -246,73 +344,48 @@ def build_design(
     ------
     DataError
         Missing column, non-numeric response, no complete rows, a grouping factor with a single
-        level, more random effects than observations, non-positive known sds.
+        level, more random effects than observations, non-positive known sds or weights.
     """
     if isinstance(spec, str):
         spec = parse_formula(spec)
-    if not isinstance(data, pd.DataFrame):
-        raise DataError("data must be a pandas DataFrame")
-    if data.shape[0] == 0:
-        raise DataError("the data set has no rows")
-
-    needed = [spec.response] + [f for t in spec.random for f in t.factors]
-    if known_sd is not None:
-        needed.append(known_sd)
-    missing = [c for c in dict.fromkeys(needed) if c not in data.columns]
-    if missing:
-        raise DataError(
-            f"column{'s' if len(missing) > 1 else ''} {', '.join(repr(m) for m in missing)} "
-            f"not found in the data (columns: {', '.join(map(str, data.columns))})"
-        )
-    exprs = spec.fixed + " " + " ".join(t.expr for t in spec.random)
-    used = [c for c in data.columns if c in _identifiers(exprs) or c in needed]
-    frame = data[used]
-    complete = frame.notna().all(axis=1).to_numpy()
-    n_dropped = int((~complete).sum())
+    check_columns(spec, data, {"known_sd": known_sd, "weights": weights, "offset": offset})
+    frame = evaluate(spec, data, known_sd=known_sd, weights=weights, offset=offset)
+    keep = complete_rows(frame, data.shape[0])
+    n_dropped = int((~keep).sum())
     if n_dropped:
-        warnings.warn(
-            f"{n_dropped} row{'s' if n_dropped > 1 else ''} with missing values dropped",
-            stacklevel=2,
-        )
-        frame = frame.loc[complete]
-    if frame.shape[0] == 0:
+        warnings.warn(f"{n_dropped} {_plural(n_dropped, 'row')} with missing values dropped",
+                      stacklevel=2)
+    n = int(keep.sum())
+    if n == 0:
         raise DataError("no complete rows: every row has a missing value in a model column")
-    frame = frame.reset_index(drop=True)
-
-    yser = frame[spec.response]
-    if not pd.api.types.is_numeric_dtype(yser) or pd.api.types.is_bool_dtype(yser):
-        raise DataError(f"response '{spec.response}' is not numeric (dtype {yser.dtype})")
-    y = yser.to_numpy(dtype=float)
+    rows = np.flatnonzero(keep)
+    y = frame.y[rows]
     if not np.all(np.isfinite(y)):
         raise DataError(f"response '{spec.response}' has infinite values")
-
-    X, names = _matrix(spec.fixed, frame, "fixed effects")
-    X, names, dropped = _drop_rank_deficient(X, names)
-    if dropped:
-        warnings.warn(
-            "fixed-effect model matrix is rank deficient so dropping "
-            f"{len(dropped)} column{'s' if len(dropped) > 1 else ''}: {', '.join(dropped)}",
-            stacklevel=2,
-        )
-    if X.shape[1] >= y.shape[0]:
-        raise DataError(
-            f"the fixed effects have {X.shape[1]} columns for {y.shape[0]} observations; "
-            "there must be fewer fixed-effect columns than observations"
-        )
-
+    off = None if frame.offset is None else frame.offset[rows]
+    if off is not None and not np.all(np.isfinite(off)):
+        raise DataError("the offset has infinite values")
+    w = frame.columns["weights"][rows] if "weights" in frame.columns else None
     sd = None
-    if known_sd is not None:
-        sd = pd.to_numeric(frame[known_sd], errors="coerce").to_numpy(dtype=float)
+    if "known_sd" in frame.columns:
+        sd = frame.columns["known_sd"][rows]
         if not np.all(np.isfinite(sd)) or np.any(sd <= 0):
             raise DataError(f"known sd column '{known_sd}' must be positive and finite")
 
-    n = y.shape[0]
+    fixed_values = {i: _take(v, rows) for i, v in frame.fixed_values.items()}
+    X, names = model_matrix(frame.fixed, fixed_values, n, contrasts)
+    if not np.all(np.isfinite(X)):
+        bad = [nm for nm, ok in zip(names, np.isfinite(X).all(axis=0)) if not ok]
+        raise DataError(f"fixed-effect column(s) {', '.join(bad)} have infinite values")
+    X, names, dropped = check_identifiable(X, names, n)
+
     terms = []
-    for t in spec.random:
-        codes, labels = _group_codes(frame, t.factors)
-        Z, cols = _matrix(t.expr, frame, f"random-effects term {t}")
+    for t, rt, vals, g in frame.random:
+        g = g.take(rows)
+        Z, cols = model_matrix(rt, {i: _take(v, rows) for i, v in vals.items()}, n, contrasts)
         if Z.shape[1] == 0:
             raise FormulaError(f"random-effects term {t} has no columns")
+        labels = g.levels
         if len(labels) < 2:
             raise DataError(
                 f"grouping factor '{t.group}' has only {len(labels)} level; "
@@ -328,7 +401,12 @@ def build_design(
                 f"term {t} has {len(labels) * len(cols)} random effects for {n} observations; "
                 "its variance and the residual variance are not identifiable"
             )
-        terms.append(TermDesign(t.group, tuple(cols), tuple(labels), codes, Z))
+        terms.append(TermDesign(t.group, tuple(cols), tuple(labels), g.codes, Z))
+
+    lookup = {str(c): c for c in data.columns}
+    read = [lookup[c] for c in spec.variables if c in lookup]
+    read += [lookup[c] for c in (known_sd, weights, offset) if c is not None and c in lookup]
+    used = data[list(dict.fromkeys(read))].iloc[rows].reset_index(drop=True)
     return Design(
         spec=spec,
         y=y,
@@ -338,5 +416,11 @@ def build_design(
         known_sd=sd,
         n_dropped=n_dropped,
         dropped_columns=tuple(dropped),
-        data=frame,
+        data=used,
+        weights=w,
+        offset=off,
     )
+
+
+__all__ = ["Design", "TermDesign", "build_design", "check_columns", "evaluate", "complete_rows",
+           "check_identifiable", "INTERCEPT"]

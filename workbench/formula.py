@@ -1,14 +1,14 @@
 """lme4 formula syntax -> :class:`ModelSpec`.
 
-The random-effects bars are parsed here, because ``formulae`` does not know ``||`` and splits a
-correlated block ``(1 + x | g)`` into one term per column.  The fixed-effects part and the
-column expressions inside each bar are handed to ``formulae`` when the design is built
-(:mod:`workbench.design`), so ``x*z``, ``C(x)`` and categorical coding behave as in bambi.
+The whole formula is parsed with R's grammar (:mod:`workbench.terms`); the random-effects bars
+``(expr | g)`` are taken out of the right-hand side and the rest is the fixed-effects part, kept
+as a tree and expanded into R's terms.  The response is an expression (``log(TICKS + 1)``,
+``incidence/size``), evaluated on the data.
 
 Expansions follow lme4:
 
-* ``(e | g/h)`` -> ``(e | g) + (e | g:h)``;
-* ``(1 + x || g)`` -> ``(1 | g) + (0 + x | g)`` (one uncorrelated term per column);
+* ``(e | a/b)`` -> ``(e | a) + (e | b:a)`` (the nested factor is labelled ``b:a``, as lme4);
+* ``(1 + x || g)`` -> ``(1 | g) + (0 + x | g)`` (one uncorrelated term per term of e);
 * ``(e | g:h)`` groups by the interaction of ``g`` and ``h``.
 """
 
@@ -18,8 +18,7 @@ import re
 from dataclasses import dataclass, field
 
 from .errors import FormulaError
-
-_NAME = r"[A-Za-z_.][A-Za-z0-9_.]*"
+from .terms import Terms, deparse, expand_terms, names_in, parse, quote_name
 
 
 @dataclass(frozen=True)
@@ -31,7 +30,7 @@ class RandomTerm:
     expr : str
         The column expression left of the bar, e.g. ``"1 + x"`` or ``"0 + x"``.
     factors : tuple of str
-        Data columns whose interaction defines the grouping factor (``("g",)``, ``("g", "h")``).
+        Data columns whose interaction defines the grouping factor (``("g",)``, ``("h", "g")``).
     """
 
     expr: str
@@ -39,8 +38,8 @@ class RandomTerm:
 
     @property
     def group(self) -> str:
-        """Name of the grouping factor as lme4 prints it (``g`` or ``g:h``)."""
-        return ":".join(self.factors)
+        """Name of the grouping factor as lme4 prints it (``g``, ``h:g``, ```my g```)."""
+        return ":".join(quote_name(f) for f in self.factors)
 
     def __str__(self) -> str:
         return f"({self.expr} | {self.group})"
@@ -55,17 +54,21 @@ class ModelSpec:
     formula : str
         The formula as written by the user.
     response : str
-        Name of the response column.
+        The response as R deparses it (a column name, or ``log(y)``).
     fixed : str
-        Right-hand side of the fixed-effects part, in formulae syntax (``"1 + x"``).
+        Right-hand side of the fixed-effects part as R deparses it (``"1 + x"``, ``"x * z"``).
     random : tuple of RandomTerm
         Random-effects terms after expanding ``/`` and ``||``.
+    response_tree, fixed_tree
+        Parse trees of the response and of the fixed part.
     """
 
     formula: str
     response: str
     fixed: str
     random: tuple[RandomTerm, ...] = field(default_factory=tuple)
+    response_tree: tuple = field(default=None, compare=False, repr=False)
+    fixed_tree: tuple = field(default=None, compare=False, repr=False)
 
     @property
     def groups(self) -> tuple[str, ...]:
@@ -73,93 +76,97 @@ class ModelSpec:
         return tuple(dict.fromkeys(t.group for t in self.random))
 
     @property
+    def fixed_terms(self) -> Terms:
+        """The fixed part expanded into R's terms."""
+        tree = self.fixed_tree if self.fixed_tree is not None else parse(self.fixed)
+        return expand_terms(self.fixed, tree)
+
+    @property
     def variables(self) -> tuple[str, ...]:
-        """Data columns the formula may use (response, grouping columns; predictors by scan)."""
-        names = [self.response]
+        """Data columns the formula reads (response, predictors, grouping columns)."""
+        names = names_in(self.response_tree) if self.response_tree else [self.response]
+        names += names_in(self.fixed_tree) if self.fixed_tree else []
         for t in self.random:
+            names += names_in(parse(t.expr))
             names.extend(t.factors)
         return tuple(dict.fromkeys(names))
 
 
-def _split_top(text: str, sep: str = "+") -> list[str]:
-    """Split ``text`` on ``sep`` where it is not inside parentheses."""
-    parts, depth, cur = [], 0, []
-    for ch in text:
-        if ch == "(":
-            depth += 1
-        elif ch == ")":
-            depth -= 1
-            if depth < 0:
-                raise FormulaError(f"unbalanced parentheses in '{text}'")
-        if ch == sep and depth == 0:
-            parts.append("".join(cur))
-            cur = []
+def _group_factors(node, text: str) -> list[tuple[str, ...]]:
+    """``g`` -> [(g,)]; ``g:h`` -> [(g, h)]; ``a/b`` -> [(a,), (b, a)] as lme4 labels them."""
+    if node[0] == "paren":
+        return _group_factors(node[1], text)
+    if node[0] == "name":
+        return [(node[1],)]
+    if node[0] == "bin" and node[1] == ":":
+        out = []
+        for side in (node[2], node[3]):
+            f = _group_factors(side, text)
+            if len(f) != 1:
+                break
+            out.extend(f[0])
         else:
-            cur.append(ch)
-    if depth != 0:
-        raise FormulaError(f"unbalanced parentheses in '{text}'")
-    parts.append("".join(cur))
-    return [p.strip() for p in parts]
+            return [tuple(out)]
+    if node[0] == "bin" and node[1] == "/":
+        outer = _group_factors(node[2], text)
+        inner = _group_factors(node[3], text)
+        if len(inner) == 1:
+            return outer + [inner[0] + outer[-1]]
+    raise FormulaError(f"grouping factor '{deparse(node)}' in '{text}' is not a column name, an "
+                       "interaction 'g:h' or a nesting 'g/h'")
 
 
-def _parse_group(text: str) -> list[tuple[str, ...]]:
-    """``g`` -> [(g,)]; ``g:h`` -> [(g, h)]; ``g/h`` -> [(g,), (g, h)]."""
-    text = text.strip()
-    if not text:
-        raise FormulaError("a random-effects term has no grouping factor after '|'")
-    nests = [s.strip() for s in text.split("/")]
-    out: list[tuple[str, ...]] = []
-    prefix: tuple[str, ...] = ()
-    for nest in nests:
-        factors = tuple(f.strip() for f in nest.split(":"))
-        for f in factors:
-            if not re.fullmatch(_NAME, f):
-                raise FormulaError(
-                    f"grouping factor '{text}' is not a column name, an interaction 'g:h' "
-                    "or a nesting 'g/h'"
-                )
-        prefix = prefix + factors
-        out.append(prefix)
-    return out
+def _is_bar(node) -> bool:
+    return node[0] == "paren" and node[1][0] == "bin" and node[1][1] in ("|", "||")
 
 
-def _expr_columns(expr: str) -> list[str]:
-    """Split a bar's column expression into its terms, with the intercept made explicit."""
-    parts = [p for p in _split_top(expr.replace("-", "+ -")) if p]
-    has_int = True
-    cols = []
-    for p in parts:
-        if p in ("0", "-1", "- 1"):
-            has_int = False
-        elif p == "1":
-            continue
-        elif p.startswith("-"):
-            raise FormulaError(f"cannot remove '{p[1:].strip()}' in a random-effects term '{expr}'")
-        else:
-            cols.append(p)
-    return (["1"] if has_int else []) + cols
+def _split_bars(node, bars: list):
+    """Take the bars out of a sum; returns what is left (None when nothing is)."""
+    if _is_bar(node):
+        bars.append(node[1])
+        return None
+    if node[0] == "bin" and node[1] in ("+", "-"):
+        left = _split_bars(node[2], bars)
+        right = node[3] if node[1] == "-" else _split_bars(node[3], bars)
+        if node[1] == "-" and _contains_bar(right):
+            raise FormulaError(f"cannot remove a random-effects term: '- {deparse(right)}'")
+        if left is None:
+            return right if node[1] == "+" else ("neg", right)
+        if right is None:
+            return left
+        return ("bin", node[1], left, right)
+    if _contains_bar(node):
+        raise FormulaError(f"cannot parse random-effects term '{deparse(node)}': a bar must be "
+                           "in its own parentheses, added to the rest, as in '(1 + x | g)'")
+    return node
 
 
-def _parse_bar(inner: str) -> list[RandomTerm]:
-    if "||" in inner:
-        lhs, _, rhs = inner.partition("||")
-        correlated = False
-    else:
-        lhs, _, rhs = inner.partition("|")
-        correlated = True
-    lhs = lhs.strip()
-    if not lhs:
-        raise FormulaError(f"random-effects term '({inner})' has nothing before the bar")
-    if "|" in rhs:
-        raise FormulaError(f"random-effects term '({inner})' has more than one bar")
-    groups = _parse_group(rhs)
+def _contains_bar(node) -> bool:
+    if node[0] == "bin":
+        return node[1] in ("|", "||") or _contains_bar(node[2]) or _contains_bar(node[3])
+    if node[0] in ("paren", "neg", "pos"):
+        return _contains_bar(node[1])
+    if node[0] == "call":
+        return any(_contains_bar(a) for a in node[2])
+    return False
+
+
+def _parse_bar(bar, text: str) -> list[RandomTerm]:
+    _, op, lhs, rhs = bar
+    if _contains_bar(lhs) or _contains_bar(rhs):
+        raise FormulaError(f"random-effects term '({deparse(bar)})' has more than one bar")
+    groups = _group_factors(rhs, text)
+    expr = deparse(lhs)
     terms = []
     for factors in groups:
-        if correlated:
-            terms.append(RandomTerm(lhs, factors))
+        if op == "|":
+            terms.append(RandomTerm(expr, factors))
         else:
-            for col in _expr_columns(lhs):
-                terms.append(RandomTerm("1" if col == "1" else f"0 + {col}", factors))
+            ex = expand_terms(expr, lhs)
+            if ex.intercept:
+                terms.append(RandomTerm("1", factors))
+            for label in ex.labels:
+                terms.append(RandomTerm(f"0 + {label}", factors))
     return terms
 
 
@@ -169,7 +176,7 @@ def parse_formula(formula: str) -> ModelSpec:
     Parameters
     ----------
     formula : str
-        e.g. ``"y ~ 1 + x + (1 + x | g) + (1 | h)"``.
+        e.g. ``"log(y) ~ 1 + x + I(x^2) + (1 + x | g) + (1 | h)"``.
 
     Returns
     -------
@@ -179,7 +186,8 @@ def parse_formula(formula: str) -> ModelSpec:
     ------
     FormulaError
         If the formula is malformed (no ``~``, no response, unbalanced parentheses, an empty
-        term, a bad grouping factor).
+        term, a bad grouping factor, an operator or function R's formula language lacks); the
+        message names the part that cannot be read.
     """
     if not isinstance(formula, str) or not formula.strip():
         raise FormulaError("the formula is empty")
@@ -188,34 +196,30 @@ def parse_formula(formula: str) -> ModelSpec:
     lhs, rhs = (s.strip() for s in formula.split("~"))
     if not lhs:
         raise FormulaError(f"formula '{formula}' has no response left of '~'")
-    if not re.fullmatch(_NAME, lhs):
-        raise FormulaError(
-            f"response '{lhs}' in formula '{formula}' must be a column name"
-        )
     if not rhs:
         raise FormulaError(f"formula '{formula}' has nothing right of '~'")
-    fixed_parts: list[str] = []
+    if re.search(r"\+\s*\+|\+\s*$|^\s*\+", rhs):
+        raise FormulaError(f"formula '{formula}' has an empty term (a stray '+')")
+    if re.search(r"\(\s*\|", rhs):
+        raise FormulaError(f"a random-effects term in '{formula}' has nothing before the bar")
+    if re.search(r"\|\s*\)", rhs):
+        raise FormulaError(f"a random-effects term in '{formula}' has no grouping factor after '|'")
+    ytree = parse(lhs)
+    if _contains_bar(ytree):
+        raise FormulaError(f"the response '{lhs}' cannot hold a random-effects bar")
+    tree = parse(rhs)
+    if tree[0] == "bin" and tree[1] in ("|", "||"):
+        raise FormulaError(f"random-effects term '{rhs}' must be in parentheses, as in '(1 | g)'")
+    bars: list = []
+    fixed_tree = _split_bars(tree, bars)
+    if fixed_tree is None:
+        fixed_tree = ("num", 1.0, "1")
     random: list[RandomTerm] = []
-    for part in _split_top(rhs):
-        if not part:
-            raise FormulaError(f"formula '{formula}' has an empty term (a stray '+')")
-        if part.startswith("(") and part.endswith(")") and "|" in part:
-            inner = part[1:-1]
-            if "(" in inner and _split_top(inner, "|") == [inner.strip()]:
-                raise FormulaError(f"cannot parse random-effects term '{part}'")
-            random.extend(_parse_bar(inner))
-        elif "|" in part:
-            raise FormulaError(
-                f"random-effects term '{part}' must be in parentheses, as in '(1 | g)'"
-            )
-        else:
-            fixed_parts.append(part)
-    fixed = " + ".join(fixed_parts) if fixed_parts else "1"
-    # Let formulae vet the fixed part now, so a malformed formula fails before any data is read.
-    try:
-        from formulae import model_description
-
-        model_description(f"{lhs} ~ {fixed}")
-    except Exception as exc:  # formulae raises its own ParseError / ScanError types
-        raise FormulaError(f"cannot parse the fixed effects '{fixed}': {exc}") from None
-    return ModelSpec(formula=formula.strip(), response=lhs, fixed=fixed, random=tuple(random))
+    for bar in bars:
+        random.extend(_parse_bar(bar, formula.strip()))
+    fixed = deparse(fixed_tree)
+    expand_terms(fixed, fixed_tree)  # vet the fixed part now, before any data is read
+    for t in random:
+        expand_terms(t.expr)
+    return ModelSpec(formula=formula.strip(), response=deparse(ytree), fixed=fixed,
+                     random=tuple(random), response_tree=ytree, fixed_tree=fixed_tree)

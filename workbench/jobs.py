@@ -151,6 +151,7 @@ def _plain_table(df: pd.DataFrame) -> str:
 # --------------------------------------------------------------------------- compare
 def compare_and_write(formula: str, data: pd.DataFrame, out_dir, priors: dict | None = None,
                       seed: int = 0, figures: bool = True, known_sd: str | None = None,
+                      weights: str | None = None, offset: str | None = None,
                       progress: bool = False, **bayes_options) -> dict:
     """Fit a model by REML, ML and Bayes, then write the tables and figures to ``out_dir``.
 
@@ -171,6 +172,8 @@ def compare_and_write(formula: str, data: pd.DataFrame, out_dir, priors: dict | 
         intervals, variance components).
     known_sd : str, optional
         Column of known residual sds.
+    weights, offset : str, optional
+        Columns of prior weights and of an offset (see :func:`workbench.fit`).
     progress : bool
         Show the sampler's progress bar.
     **bayes_options
@@ -183,16 +186,17 @@ def compare_and_write(formula: str, data: pd.DataFrame, out_dir, priors: dict | 
         plus ``"comparison"`` (the :class:`~workbench.compare.Comparison`), ``"fits"`` and
         ``"files"``.
     """
+    cols = {"known_sd": known_sd, "weights": weights, "offset": offset}
     fits = {
-        "reml": api.fit(formula, data, method="reml", known_sd=known_sd),
-        "ml": api.fit(formula, data, method="ml", known_sd=known_sd),
+        "reml": api.fit(formula, data, method="reml", **cols),
+        "ml": api.fit(formula, data, method="ml", **cols),
     }
     opts = dict(bayes_options)
     opts.setdefault("seed", seed)
     if priors:
         opts["priors"] = priors
     opts.setdefault("progressbar", progress)
-    fits["bayes"] = api.fit(formula, data, method="bayes", known_sd=known_sd, **opts)
+    fits["bayes"] = api.fit(formula, data, method="bayes", **cols, **opts)
     comp = compare(*fits.values())
     out = Path(out_dir)
     if figures:

@@ -102,6 +102,8 @@ def _header(fit) -> list[str]:
         title = "Linear mixed model fit by maximum likelihood"
     else:
         title = "Linear mixed model fit by REML"
+    if not fit.ngroups:  # no random-effects term
+        title = title.replace("Linear mixed model", "Linear model")
     if fit.label and fit.label != fit.method:
         title += f"  [{fit.label}]"
     lines = [title, f"Formula: {fit.formula}"]
@@ -175,7 +177,9 @@ def _scaled_residuals(fit) -> list[str]:
         scale = float(fit.sigma)
     else:
         return []
-    res = (design.y - fitted) / scale
+    res = (design.y_work - fitted) / scale  # lme4's Pearson residuals: offset out, sqrt(w) in
+    if design.weights is not None:
+        res = res * np.sqrt(design.weights)
     q = np.quantile(res, [0, 0.25, 0.5, 0.75, 1.0])
     heads = ["Min", "1Q", "Median", "3Q", "Max"]
     cells = [f"{v:.4f}" for v in q]
@@ -227,7 +231,7 @@ def _random_effects(fit) -> list[str]:
     if fit.sigma is None and not any(r["grp"] == "Residual" for r in fit.varcorr):
         lines.append(" Residual: known standard deviations, one per observation (not estimated)")
     ng = "; ".join(f"{g}, {n}" for g, n in fit.ngroups.items())
-    lines.append(f"Number of obs: {fit.nobs}, groups:  {ng}")
+    lines.append(f"Number of obs: {fit.nobs}" + (f", groups:  {ng}" if ng else ""))
     return lines
 
 

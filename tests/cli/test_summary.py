@@ -92,8 +92,8 @@ def test_singular_fit_is_noted(lme4_reference, ref_data):
 def test_nested_groups_line_and_rows(ref_data):
     fit = workbench.fit("strength ~ 1 + (1 | batch/cask)", ref_data("Pastes"))
     text = format_fit(fit)
-    assert "Number of obs: 60, groups:  batch:cask, 30; batch, 10" in text
-    assert _line(text, "batch:cask").split()[:2] == ["batch:cask", "(Intercept)"]
+    assert "Number of obs: 60, groups:  cask:batch, 30; batch, 10" in text  # lme4's labels
+    assert _line(text, "cask:batch").split()[:2] == ["cask:batch", "(Intercept)"]
 
 
 def test_known_sd_summary_has_no_residual_row(ref_data):

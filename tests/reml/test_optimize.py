@@ -20,7 +20,7 @@ import pytest
 
 import workbench
 import workbench.reml.fit as reml_fit
-from tests.conftest import load_reference_data
+from tests.helpers import reference_data as load_reference_data
 from workbench.design import build_design
 from workbench.reml.blocked import BlockedSystem
 from workbench.reml.criterion import make_criterion, make_objective

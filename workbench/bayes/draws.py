@@ -141,9 +141,13 @@ def prior_frame(fit, n: int = 1000, seed: int = 0) -> pd.DataFrame:
 # --------------------------------------------------------------------------- predictive
 def _predict(arrays: dict, design, structure, rng) -> np.ndarray:
     mu = arrays["beta"] @ design.X.T
+    if design.offset is not None:
+        mu = mu + design.offset[None, :]
     for blk, b in zip(structure.blocks, arrays["b"]):
         mu = mu + np.einsum("sni,ni->sn", b[:, blk.codes, :], blk.Z)
     sd = design.known_sd[None, :] if design.known_sd is not None else arrays["sigma"][:, None]
+    if design.weights is not None:
+        sd = sd / np.sqrt(design.weights)[None, :]
     return mu + sd * rng.standard_normal(mu.shape)
 
 

@@ -30,15 +30,17 @@ MAX_DENSE = 500  # most stacked random effects for the dense (several-factor) ma
 
 
 def _weights(design) -> tuple[np.ndarray, bool]:
+    """Row precisions relative to s2 (prior weights, 1 / known_sd^2), and whether s2 = 1."""
+    w = np.ones(design.n) if design.weights is None else design.weights
     if design.known_sd is None:
-        return np.ones(design.n), False
-    return 1.0 / design.known_sd ** 2, True
+        return w, False
+    return w / design.known_sd ** 2, True
 
 
 def sufficient_stats(design, structure) -> dict[str, np.ndarray]:
     """The statistics the marginal likelihood needs (keys prefixed ``m_``)."""
     w, _ = _weights(design)
-    X, y = design.X, design.y
+    X, y = design.X, design.y_work  # the offset is held at coefficient 1
     out = {
         "m_XtWX": (X * w[:, None]).T @ X,
         "m_XtWy": X.T @ (w * y),

@@ -53,6 +53,7 @@ class Layout:
     beta_families: tuple[str, ...]
     sigma_family: str | None
     blocks: tuple[BlockLayout, ...]
+    weighted: bool = False  # prior weights: residual sd of row i is sigma / sqrt(w_i)
 
     @property
     def nstacked(self) -> int:
@@ -90,6 +91,7 @@ def make_layout(design, structure, priors: dict[str, Prior], parameterization: s
         beta_families=tuple(priors[names.beta(n)].family for n in design.fixed_names),
         sigma_family=None if design.known_sd is not None else priors["sigma"].family,
         blocks=tuple(blocks),
+        weighted=design.weights is not None,
     )
 
 
@@ -131,13 +133,15 @@ def model_data(design, structure, priors: dict[str, Prior], layout: Layout) -> d
     if layout.parameterization == "marginal":
         d.update(sufficient_stats(design, structure))
     else:
-        d["y"] = design.y
+        d["y"] = design.y_work  # the offset is held at coefficient 1
         d["X"] = design.X
         for k, blk in enumerate(structure.blocks):
             d[f"Z{k}"] = blk.Z
             d[f"codes{k}"] = blk.codes
         if layout.known_sd:
             d["obs_sd"] = design.known_sd
+        if layout.weighted:
+            d["obs_isqrtw"] = 1.0 / np.sqrt(design.weights)
     return d
 
 
@@ -247,6 +251,8 @@ def build_model(layout: Layout, data: dict[str, np.ndarray]):
                                 shape=(bl.nlevels, bl.q))
             mu = mu + pt.sum(d[f"Z{k}"] * b[d[f"codes{k}"]], axis=1)
         obs_sd = d["obs_sd"] if layout.known_sd else sigma
+        if layout.weighted:
+            obs_sd = obs_sd * d["obs_isqrtw"]
         pm.Normal("y_obs", mu=mu, sigma=obs_sd, observed=d["y"])
     return model
 

@@ -22,6 +22,7 @@ from __future__ import annotations
 import numpy as np
 from scipy.optimize import minimize_scalar
 
+from .. import names
 from ..errors import WorkbenchError
 from ..record import Fit
 
@@ -39,7 +40,7 @@ def component_name(fit: Fit) -> str:
     """Tidy name (``sd[GROUP:TERM]``) of the fit's single variance component."""
     _system(fit)
     row = next(r for r in fit.varcorr if r["grp"] != "Residual")
-    return f"sd[{row['grp']}:{row['var1']}]"
+    return names.varcorr_param_name(row)
 
 
 def deviance(fit: Fit, sd, sigma=None, reml: bool = True) -> float:

@@ -12,7 +12,8 @@ Cholesky factors; ``C = L11^-1 Lam1' A1r Lamr`` and the Schur complement
 With a single grouping factor ``r = [X, y]`` and everything is per-group sufficient statistics:
 one evaluation costs O(groups), not O(rows).  Nothing of size n x n is ever formed.
 
-Rows are scaled by ``1 / known_sd`` when residual sds are known (the meta-analysis form).
+Rows are scaled by ``sqrt(w_i) / known_sd_i`` (prior weights; known residual sds, the
+meta-analysis form) and the offset is taken off y.
 """
 
 from __future__ import annotations
@@ -161,9 +162,9 @@ class BlockedSystem:
         self.design = design
         self.structure: Structure = build_structure(design)
         blocks = self.structure.blocks
-        w = 1.0 / design.known_sd if design.known_sd is not None else None
+        w = design.row_scale  # sqrt(weights) / known_sd; None when all 1
         X = design.X if w is None else design.X * w[:, None]
-        y = design.y if w is None else design.y * w
+        y = design.y_work if w is None else design.y_work * w
         Xy = np.column_stack([X, y])
         self.n, self.p = design.n, design.p
         b1 = blocks[0]

@@ -16,7 +16,9 @@ With sigma given (profiles and plots hold it fixed), m = n (ML) or n - p (REML):
 
     log|L|^2 + r^2 / sigma^2 + m log(2 pi sigma^2)  [+ log|R_X|^2 for REML]
 
-With known residual sds s_i (no sigma), on rows scaled by 1/s_i::
+With prior weights w_i (residual variance sigma^2 / w_i) rows are scaled by sqrt(w_i) and
+``sum(log w_i)`` is subtracted from every form, as lme4 does.  With known residual sds s_i (no
+sigma), on rows scaled by 1/s_i::
 
     ML:   log|L|^2 + r^2 + n log(2 pi) + 2 sum log s_i
     REML: the same + log|R_X|^2 - p log(2 pi)
@@ -52,21 +54,22 @@ def deviance(system: BlockedSystem, logdets: tuple[float, float, float], reml: b
     """
     n, p = system.n, system.p
     ldL2, ldRX2, r2 = logdets
+    ldW = system.design.log_weights  # lme4 subtracts sum(log w) (prior weights)
     known_sd = system.design.known_sd
     if known_sd is not None:
         val = ldL2 + r2 + n * np.log(2 * np.pi) + 2 * np.log(known_sd).sum()
         if reml:
             val += ldRX2 - p * np.log(2 * np.pi)
-        return float(val)
+        return float(val - ldW)
     if sigma is not None:
         s2 = float(sigma) ** 2
         m = n - p if reml else n
-        val = ldL2 + r2 / s2 + m * (np.log(2 * np.pi) + np.log(s2))
+        val = ldL2 + r2 / s2 + m * (np.log(2 * np.pi) + np.log(s2)) - ldW
         return float(val + ldRX2) if reml else float(val)
     if reml:
         nmp = n - p
-        return float(ldL2 + ldRX2 + nmp * (1.0 + np.log(2.0 * np.pi * r2 / nmp)))
-    return float(ldL2 + n * (1.0 + np.log(2.0 * np.pi * r2 / n)))
+        return float(ldL2 + ldRX2 + nmp * (1.0 + np.log(2.0 * np.pi * r2 / nmp)) - ldW)
+    return float(ldL2 + n * (1.0 + np.log(2.0 * np.pi * r2 / n)) - ldW)
 
 
 def deviance_at(system: BlockedSystem, theta, reml: bool, sigma: float | None = None) -> float:

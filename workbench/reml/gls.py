@@ -71,6 +71,8 @@ def build_V(fit: Fit) -> np.ndarray:
         R = np.diag(design.known_sd**2)
     else:
         R = fit.sigma**2 * np.eye(design.n)
+    if design.weights is not None:  # prior weights: residual variance sigma^2 / w_i
+        R = R / design.weights[:, None]
     return Z @ G @ Z.T + R
 
 
@@ -88,5 +90,5 @@ def gls_fixed_effects(fit: Fit):
 
     V = build_V(fit)
     design = fit.design
-    model = sm.GLS(design.y, design.X, sigma=V)
+    model = sm.GLS(design.y_work, design.X, sigma=V)
     return model.fit(cov_type="fixed scale", cov_kwds={"scale": 1.0})

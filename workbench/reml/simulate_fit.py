@@ -38,11 +38,14 @@ def fitted_parts(fit: Fit) -> dict:
     known = design.known_sd is not None
     sigma = 1.0 if known else float(fit.sigma)
     noise_sd = design.known_sd if known else np.full(design.n, sigma)
+    if design.weights is not None:
+        noise_sd = noise_sd / np.sqrt(design.weights)
     f = system.factor(theta)
     _, us = system.solve(f)
     lambdas = st.lambdas(theta)
     blups = [u @ lam.T for u, lam in zip(us, lambdas)]
-    return {"mean": design.X @ beta, "lambdas": lambdas, "blocks": st.blocks, "sigma": sigma,
+    mean = design.X @ beta if design.offset is None else design.X @ beta + design.offset
+    return {"mean": mean, "lambdas": lambdas, "blocks": st.blocks, "sigma": sigma,
             "noise_sd": noise_sd, "blups": blups}
 
 

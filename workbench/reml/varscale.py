@@ -45,6 +45,9 @@ class VarianceScaleModel:
             )
         if design.known_sd is not None:
             raise NotYetSupportedError("variance-scale REML with known residual sds is not implemented")
+        if design.weights is not None or design.offset is not None:
+            raise NotYetSupportedError("variance-scale REML with prior weights or an offset is "
+                                       "not implemented")
         blk = st.blocks[0]
         self.structure = st
         self.block = blk

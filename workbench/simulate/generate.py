@@ -193,7 +193,7 @@ def truth(design: SimDesign) -> dict[str, float]:
     or the formula (0 where the design has none); ``cor[GROUP:T1,T2]``, ``cov[GROUP:T1,T2]``
     for pairs of one design table, in the formula's column order; ``sigma``,
     ``var[Residual]`` unless residual sds are known.  GROUP is the formula's name of the
-    grouping (``school:class`` for ``(1 | school/class)``).
+    grouping (``class:school`` for ``(1 | school/class)``, as lme4 labels it).
     """
     design = as_design(design)
     layout = formula_layout(design)
