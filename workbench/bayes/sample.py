@@ -88,7 +88,12 @@ class CompiledModel:
         compile_s = 0.0
         if self.sampler == "nutpie":
             import nutpie
+            import pymc as pm
 
+            # nutpie's with_data updates only its own copy of the data; the initial-point
+            # function reads the PyMC model's containers, so refill those too, or the start
+            # depends on whatever this cached model fitted before.
+            pm.set_data(data, model=self.model)
             cm = self._nutpie.with_data(**data)
             t0 = time.perf_counter()
             with warnings.catch_warnings():
