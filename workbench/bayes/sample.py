@@ -62,7 +62,7 @@ class CompiledModel:
         self.sampler = sampler
         self.model = build_model(layout, data)
         self.var_names = kept_vars(layout)
-        self._steps: dict[float, object] = {}
+        self._steps: dict[float, tuple[object, object]] = {}
         self._nutpie = None
         if sampler == "nutpie":
             import nutpie
@@ -105,13 +105,17 @@ class CompiledModel:
         import pymc as pm
 
         pm.set_data(data, model=self.model)
-        step = self._steps.get(target_accept)
-        if step is None:
+        cached = self._steps.get(target_accept)
+        if cached is None:
             t0 = time.perf_counter()
             with self.model:
                 step = pm.NUTS(target_accept=target_accept)
-            self._steps[target_accept] = step
+            cached = self._steps[target_accept] = (step, step.sampling_state)
             compile_s = time.perf_counter() - t0
+        step, pristine = cached
+        # Sequential chains adapt the step in place (its step size and mass matrix): start
+        # every fit from the state it had when it was built, so no fit inherits another's.
+        step.sampling_state = pristine
         t0 = time.perf_counter()
         import logging
 
