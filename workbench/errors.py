@@ -23,3 +23,10 @@ class NotYetSupportedError(WorkbenchError):
 
 class SpecError(WorkbenchError):
     """An invalid design, study or prior specification."""
+
+
+class SamplingInterrupted(KeyboardInterrupt):
+    """Sampling was interrupted (Ctrl-C): the draws are incomplete and no fit is returned.
+
+    A ``KeyboardInterrupt``, so ``except Exception`` does not swallow it and the CLI exits 130.
+    """

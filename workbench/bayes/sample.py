@@ -14,7 +14,7 @@ import warnings
 
 import numpy as np
 
-from ..errors import SpecError
+from ..errors import SamplingInterrupted, SpecError
 from .model import Layout, build_model
 
 SAMPLERS = ("pymc", "nutpie")
@@ -101,6 +101,7 @@ class CompiledModel:
                 idata = nutpie.sample(cm, draws=draws, tune=tune, chains=chains, cores=cores,
                                       seed=int(seed), progress_bar=progressbar,
                                       target_accept=target_accept)
+            _check_complete(idata, chains, draws)
             return idata, time.perf_counter() - t0, compile_s
         import pymc as pm
 
@@ -132,7 +133,23 @@ class CompiledModel:
                                   return_inferencedata=True)
         finally:
             log.setLevel(level)
+        _check_complete(idata, chains, draws)
         return idata, time.perf_counter() - t0, compile_s
+
+
+def _check_complete(idata, chains: int, draws: int) -> None:
+    """Raise :class:`SamplingInterrupted` unless every chain has every draw.
+
+    On Ctrl-C both samplers stop and return what they have (nutpie aborts all chains
+    mid-way; PyMC keeps the chains it finished): a truncated posterior must never pass for a
+    finished one.
+    """
+    post = getattr(idata, "posterior", None)
+    got = (0, 0) if post is None else (int(post.sizes.get("chain", 0)), int(post.sizes.get("draw", 0)))
+    if got != (chains, draws):
+        raise SamplingInterrupted(
+            f"sampling was interrupted: {got[0]} chain(s) x {got[1]} draws of {chains} x {draws}; "
+            "no fit was made")
 
 
 __all__ = ["CompiledModel", "SAMPLERS", "nutpie_available", "kept_vars"]
