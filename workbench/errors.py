@@ -52,3 +52,10 @@ class ComparisonError(WorkbenchError):
 
 class ProfileError(WorkbenchError):
     """A profile that cannot be computed (unknown parameter, not a REML/ML fit)."""
+
+
+class SamplingInterrupted(KeyboardInterrupt):
+    """Sampling was interrupted (Ctrl-C): the draws are incomplete and no fit is returned.
+
+    A ``KeyboardInterrupt``, so ``except Exception`` does not swallow it and the CLI exits 130.
+    """

@@ -14,7 +14,7 @@ import warnings
 
 import numpy as np
 
-from ..errors import SpecError
+from ..errors import SamplingInterrupted, SpecError
 from ..options import AUTO, SAMPLERS
 from .model import Layout, build_model
 
@@ -62,7 +62,7 @@ class CompiledModel:
         self.sampler = sampler
         self.model = build_model(layout, data)
         self.var_names = kept_vars(layout)
-        self._steps: dict[float, object] = {}
+        self._steps: dict[float, tuple[object, object]] = {}
         self._nutpie = None
         if sampler == "nutpie":
             import nutpie
@@ -88,7 +88,12 @@ class CompiledModel:
         compile_s = 0.0
         if self.sampler == "nutpie":
             import nutpie
+            import pymc as pm
 
+            # nutpie's with_data updates only its own copy of the data; the initial-point
+            # function reads the PyMC model's containers, so refill those too, or the start
+            # depends on whatever this cached model fitted before.
+            pm.set_data(data, model=self.model)
             cm = self._nutpie.with_data(**data)
             t0 = time.perf_counter()
             with warnings.catch_warnings():
@@ -96,17 +101,22 @@ class CompiledModel:
                 idata = nutpie.sample(cm, draws=draws, tune=tune, chains=chains, cores=cores,
                                       seed=int(seed), progress_bar=progressbar,
                                       target_accept=target_accept)
+            _check_complete(idata, chains, draws)
             return idata, time.perf_counter() - t0, compile_s
         import pymc as pm
 
         pm.set_data(data, model=self.model)
-        step = self._steps.get(target_accept)
-        if step is None:
+        cached = self._steps.get(target_accept)
+        if cached is None:
             t0 = time.perf_counter()
             with self.model:
                 step = pm.NUTS(target_accept=target_accept)
-            self._steps[target_accept] = step
+            cached = self._steps[target_accept] = (step, step.sampling_state)
             compile_s = time.perf_counter() - t0
+        step, pristine = cached
+        # Sequential chains adapt the step in place (its step size and mass matrix): start
+        # every fit from the state it had when it was built, so no fit inherits another's.
+        step.sampling_state = pristine
         t0 = time.perf_counter()
         import logging
 
@@ -123,7 +133,23 @@ class CompiledModel:
                                   return_inferencedata=True)
         finally:
             log.setLevel(level)
+        _check_complete(idata, chains, draws)
         return idata, time.perf_counter() - t0, compile_s
+
+
+def _check_complete(idata, chains: int, draws: int) -> None:
+    """Raise :class:`SamplingInterrupted` unless every chain has every draw.
+
+    On Ctrl-C both samplers stop and return what they have (nutpie aborts all chains
+    mid-way; PyMC keeps the chains it finished): a truncated posterior must never pass for a
+    finished one.
+    """
+    post = getattr(idata, "posterior", None)
+    got = (0, 0) if post is None else (int(post.sizes.get("chain", 0)), int(post.sizes.get("draw", 0)))
+    if got != (chains, draws):
+        raise SamplingInterrupted(
+            f"sampling was interrupted: {got[0]} chain(s) x {got[1]} draws of {chains} x {draws}; "
+            "no fit was made")
 
 
 __all__ = ["CompiledModel", "SAMPLERS", "nutpie_available", "kept_vars"]
