@@ -60,8 +60,10 @@ def load_references(path: Path = HERE / "references.json") -> dict:
 
 
 def read_data(ref: dict) -> pd.DataFrame:
-    """The model's CSV as R wrote it: factors as strings, numbers parsed as R parses them."""
-    return pd.read_csv(HERE / ref["data"], dtype={c: str for c in ref["factors"]}, **ROUND_TRIP)
+    """The model's CSV as R wrote it: factors as strings (a level "None" is a level: the files
+    hold complete cases only), numbers parsed as R parses them."""
+    return pd.read_csv(HERE / ref["data"], dtype={c: str for c in ref["factors"]},
+                       keep_default_na=False, **ROUND_TRIP)
 
 
 def repeats(nobs: int) -> int:

@@ -30,7 +30,8 @@ BAR = re.compile(r"\(([^()|]+)\|\s*([\w.]+)\s*\)")
 def read(path, factors):
     with warnings.catch_warnings():  # pandas 3 deprecates the option (its default round-trips)
         warnings.simplefilter("ignore")
-        return pd.read_csv(path, dtype={c: str for c in factors}, float_precision="round_trip")
+        return pd.read_csv(path, dtype={c: str for c in factors}, keep_default_na=False,
+                           float_precision="round_trip")
 
 
 def one_factor_parts(formula):

@@ -31,6 +31,9 @@ ROUND_TRIP = {} if int(pd.__version__.split(".")[0]) >= 3 else {"float_precision
 REFS = json.loads((REALDATA / "references.json").read_text())["models"]
 
 # (model, reason it fails today or None); both REML and ML fits of each are checked.
+SCALE = "unscaled covariate in a random slope: the search stops on a singular fit above lme4's optimum"
+FACE = ("lme4's optimum has the intercept-slope correlation at +-1 with both sds non-zero; the search"
+        " stops on the face intercept sd = 0 and reports convergence")
 MODELS = {
     "sleepstudy": None,
     "dyestuff2": None,
@@ -42,9 +45,25 @@ MODELS = {
     "ergostool": None,
     "rail": None,
     "gun": None,
-    "spruce": "unscaled time covariate: the search stops on a singular fit far above lme4's optimum",
+    "alfalfa": None,
+    "spruce": SCALE,
+    "sleepstudy_days1000": SCALE,
+    "pbg": FACE,
+    "co2": None,
+    "orange": None,
+    "oxboys": None,
+    "bodyweight": None,
+    "sitka": None,
 }
-XFAIL_FITS: dict[str, str] = {}
+# single fits that fail today where the other method's fit passes
+FALSE_ALARM = "converged is False at lme4-tight's optimum (projected gradient above the engine's tolerance)"
+XFAIL_FITS = {
+    "co2_reml": FACE,
+    "orange_reml": FACE,
+    "oxboys_ml": FALSE_ALARM,
+    "bodyweight_reml": FALSE_ALARM,
+    "sitka_ml": FALSE_ALARM,
+}
 
 
 def cases():
@@ -58,7 +77,9 @@ def cases():
 
 def fit_of(key: str):
     ref = REFS[key]
-    df = pd.read_csv(REALDATA / ref["data"], dtype={c: str for c in ref["factors"]}, **ROUND_TRIP)
+    # keep_default_na=False: alfalfa's Date level "None" is a level (the files have no NA)
+    df = pd.read_csv(REALDATA / ref["data"], dtype={c: str for c in ref["factors"]},
+                     keep_default_na=False, **ROUND_TRIP)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         return ref, workbench.fit(ref["formula"], df, method=ref["method"])
