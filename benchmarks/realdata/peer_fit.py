@@ -24,7 +24,7 @@ import warnings
 
 import pandas as pd
 
-BAR = re.compile(r"\(([^()|]+)\|\s*([\w.]+)\s*\)")
+BAR = re.compile(r"\(([^()|]+)\|\s*([\w.:/]+)\s*\)")
 
 
 def read(path, factors):
@@ -39,7 +39,7 @@ def one_factor_parts(formula):
     if "||" in formula or "/" in formula:
         return None
     bars = BAR.findall(formula)
-    if len(bars) != 1:
+    if len(bars) != 1 or ":" in bars[0][1]:
         return None
     fixed = BAR.sub("", formula)
     fixed = re.sub(r"\+\s*$", "", fixed.strip()).strip()
