@@ -127,6 +127,37 @@ def run_peers(jobs: list[dict], python: str) -> dict:
         return {(r["key"], r["tool"]): r for r in json.loads(op.read_text())}
 
 
+RETIME_R = r"""
+suppressMessages({library(lme4); library(jsonlite)})
+jobs <- fromJSON("%s", simplifyVector = FALSE)
+out <- lapply(jobs, function(j) {
+  cc <- setNames(rep("character", length(j$factors)), unlist(j$factors))
+  d <- read.csv(j$path, colClasses = cc, na.strings = character())
+  for (c in unlist(j$factors)) d[[c]] <- factor(d[[c]], levels = sort(unique(d[[c]]), method = "radix"))
+  f <- function() suppressWarnings(suppressMessages(
+    lmer(as.formula(j$formula), d, REML = j$method == "reml")))
+  f()
+  t <- replicate(j[["repeat"]], system.time(f()))
+  list(key = j$key, elapsed = median(t["elapsed", ]),
+       cpu = median(t["user.self", ] + t["sys.self", ]))
+})
+writeLines(toJSON(out, auto_unbox = TRUE, digits = NA), "%s")
+"""
+
+
+def retime_lme4(todo: list[dict], repeat) -> dict:
+    """lme4's default fit timed now, in this run (Rscript): {key: {"elapsed", "cpu", "reps"}}."""
+    with tempfile.TemporaryDirectory() as tmp:
+        jp, op = Path(tmp) / "jobs.json", Path(tmp) / "out.json"
+        jp.write_text(json.dumps([{"key": r["name"], "path": str(HERE / r["data"]), "factors": r["factors"],
+                                   "formula": r["formula"], "method": r["method"],
+                                   "repeat": repeat or repeats(r["nobs"])} for r in todo]))
+        r = subprocess.run(["Rscript", "-e", RETIME_R % (jp, op)], capture_output=True, text=True)
+        if r.returncode != 0:
+            raise RuntimeError(f"Rscript failed: {r.stderr[-500:]}")
+        return {r["key"]: r for r in json.loads(op.read_text())}
+
+
 def fmt_ratio(x):
     return f"{x:7.1f}" if x is not None and math.isfinite(x) else "      -"
 
@@ -191,6 +222,8 @@ def main(argv=None):
     ap.add_argument("--repeat", type=int, help="timed runs per fit (default: by size, as export.R)")
     ap.add_argument("--peers", action="store_true", help="also time mixedlm and mixedlm-rs")
     ap.add_argument("--peers-python", default=DEFAULT_PEERS_PYTHON)
+    ap.add_argument("--retime-lme4", action="store_true",
+                    help="time lme4 again in this run (needs Rscript) instead of using export.R's times")
     ap.add_argument("--json", help="also write the per-fit rows as JSON to this path")
     args = ap.parse_args(argv)
     refs = load_references()["models"]
@@ -215,6 +248,10 @@ def main(argv=None):
                  "formula": r["formula"], "method": r["method"],
                  "repeat": args.repeat or repeats(r["nobs"])} for r in todo for t in PEERS]
         peer_rows = run_peers(jobs, args.peers_python)
+    if args.retime_lme4:
+        for key, t in retime_lme4(todo, args.repeat).items():
+            refs[key] = dict(refs[key], time=t)
+        todo = [refs[r["name"]] for r in todo]
     for ref in todo:
         row = {"key": ref["name"], "model": ref["model"], "nobs": ref["nobs"], "formula": ref["formula"]}
         try:
