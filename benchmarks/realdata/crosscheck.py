@@ -4,6 +4,7 @@
     python benchmarks/realdata/crosscheck.py --small         # committed (small) data sets only
     python benchmarks/realdata/crosscheck.py --only spruce,sleepstudy --method reml
     python benchmarks/realdata/crosscheck.py --peers         # also time mixedlm and mixedlm-rs
+    python benchmarks/realdata/crosscheck.py --retime-lme4   # time lme4 again, in this run
 
 ``references.json`` and the data come from ``Rscript benchmarks/realdata/export.R`` (the big data
 sets, InstEval, STAR and Chem97, are regenerated into the git-ignored ``big/``).  Per fit it
@@ -15,7 +16,9 @@ prints:
 - ``conv``: our ``converged`` flag, and ``ok`` when it agrees with the truth, which is "converged"
   exactly when our criterion is at or below lme4-tight's + 1e-6 relative;
 - ``x el``, ``x cpu``: lme4's time over ours (default controls; elapsed and CPU; median of 7 runs
-  under 2,000 rows, 3 under 20,000, else 1; each tool fits from a data frame in memory).
+  under 2,000 rows, 3 under 20,000, else 1, after a warm-up fit; each tool fits from a data frame
+  in memory). lme4's times are export.R's unless ``--retime-lme4`` times it again in this run
+  (needs Rscript with lme4), which is fairer on a machine whose load changes.
 
 and a summary: worst criterion excess, wrong flags, errors, the median speed ratio, the models
 slower than lme4, and the models under 1,000 rows fitted in under 10 ms.
