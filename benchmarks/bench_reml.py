@@ -2,6 +2,7 @@
 
     python benchmarks/bench_reml.py                  # cases A and B
     python benchmarks/bench_reml.py --case A --skip-statsmodels
+    python benchmarks/bench_reml.py --peers          # also mixedlm and mixedlm-rs (PyPI)
 
 A: 200,000 rows, 10,000 groups of 20, ``y ~ 1 + x + (1 + x | g)`` (targets: >= 300x
    statsmodels, >= 30x lme4, peak memory < 1 GB).
@@ -11,6 +12,10 @@ Each tool fits from data already in memory (lme4: an R data frame read before th
 times are the median of ``--repeat`` runs after one warm-up run (statsmodels: one run).  lme4 is
 timed when ``Rscript`` with lme4 is installed (Debian: r-base-core r-cran-lme4), with its default
 optimizer settings.  The REML criteria are printed too: speed means nothing without agreement.
+With ``--peers``, the Python peers ``mixedlm`` (an lme4 port with a Rust backend) and
+``mixedlm-rs`` (one grouping factor, so case A only) are timed the same way in their own virtual
+environment (``--peers-python``; see ``benchmarks/realdata/crosscheck.py`` for how to make it) by
+``benchmarks/realdata/peer_fit.py``, in a subprocess with BLAS held to one thread.
 """
 
 from __future__ import annotations
@@ -119,12 +124,32 @@ cat(median(ts), format(REMLcrit(m), digits = 15), m@optinfo$feval, "\\n")
         return float(t), float(crit), int(nev)
 
 
+def time_peers(df, formula, factors, repeat, python):
+    """{tool: (seconds, criterion) or an error string} for mixedlm and mixedlm-rs."""
+    sys.path.insert(0, str(Path(__file__).parent / "realdata"))
+    from crosscheck import PEERS, run_peers
+
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "data.csv"
+        df.to_csv(path, index=False)
+        jobs = [{"key": "case", "tool": t, "path": str(path), "factors": factors, "formula": formula,
+                 "method": "reml", "repeat": repeat} for t in PEERS]
+        got = run_peers(jobs, python)
+    out = {}
+    for t in PEERS:
+        r = got[("case", t)]
+        out[t] = (r["elapsed"], r["criterion"]) if "elapsed" in r else (r.get("error") or r.get("unsupported"))
+    return out
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--case", choices=["A", "B", "all"], default="all")
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--skip-statsmodels", action="store_true")
     ap.add_argument("--skip-lme4", action="store_true")
+    ap.add_argument("--peers", action="store_true", help="also time mixedlm and mixedlm-rs")
+    ap.add_argument("--peers-python", default="/work/wt/peers-venv/bin/python")
     ap.add_argument("--json", help="also write the results as JSON to this path")
     args = ap.parse_args(argv)
     have_r = not args.skip_lme4 and lme4_available()
@@ -144,6 +169,13 @@ def main(argv=None):
         if have_r:
             row["lme4_s"], row["lme4_crit"], row["lme4_evals"] = time_lme4(df, formula, factors, args.repeat)
             row["x_lme4"] = row["lme4_s"] / row["workbench_s"]
+        if args.peers:
+            for tool, got in time_peers(df, formula, factors, args.repeat, args.peers_python).items():
+                if isinstance(got, tuple):
+                    row[f"{tool}_s"], row[f"{tool}_crit"] = got
+                    row[f"x_{tool}"] = got[0] / row["workbench_s"]
+                else:
+                    row[f"{tool}_error"] = got
         results.append(row)
         print(f"\n== case {case}: {formula}  ({len(df):,} rows)")
         print(f"  workbench   {row['workbench_s'] * 1000:9.1f} ms   criterion {row['workbench_crit']:.6f}"
@@ -159,6 +191,12 @@ def main(argv=None):
                   f"   ({row['lme4_evals']} evaluations) -> workbench {row['x_lme4']:.1f}x faster")
         else:
             print("  lme4          not timed (Rscript with lme4 not found, or --skip-lme4)")
+        for tool in ("mixedlm", "mixedlm-rs") if args.peers else ():
+            if f"{tool}_s" in row:
+                print(f"  {tool:11s} {row[f'{tool}_s'] * 1000:9.1f} ms   criterion {row[f'{tool}_crit']:.6f}"
+                      f"   -> workbench {row[f'x_{tool}']:.1f}x faster")
+            else:
+                print(f"  {tool:11s}   n/a ({row[f'{tool}_error']})")
         sys.stdout.flush()
     if args.json:
         Path(args.json).write_text(json.dumps(results, indent=2))
