@@ -49,7 +49,7 @@ def test_readme_every_command(tmp_path, monkeypatch, capsys):
     (tmp_path / "studies").symlink_to(ROOT / "studies")
     for args in _commands():
         if args[0] == "demo":
-            continue  # covered by tests/test_demo.py
+            continue  # covered by tests/test_jobs.py
         assert _run(args) == 0, (args, capsys.readouterr().err)
 
 

@@ -25,9 +25,6 @@ import pandas as pd
 
 from . import names
 from .errors import WorkbenchError
-# re-exported for the modules that still import them from here (reml/profile)
-from .names import base_group as _base_group  # noqa: F401
-from .names import varcorr_param_name, varcorr_var_name  # noqa: F401
 
 
 
@@ -218,7 +215,7 @@ class Fit:
             rows.append((names.beta(k), est, self.beta_se.get(k, math.nan), lo, hi))
         for r in self.varcorr:
             ci = r.get("sdcor_ci") or [math.nan, math.nan]
-            rows.append((varcorr_param_name(r), r["sdcor"], r.get("sdcor_se", math.nan), ci[0], ci[1]))
+            rows.append((names.varcorr_param_name(r), r["sdcor"], r.get("sdcor_se", math.nan), ci[0], ci[1]))
         df = pd.DataFrame(rows, columns=["parameter", "estimate", "se", "lower", "upper"])
         df.insert(1, "method", self.name)
         df["interval"] = self.interval

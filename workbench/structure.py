@@ -20,6 +20,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from .design import Design
+from .errors import DataError
 
 
 def per_level_cross(codes: np.ndarray, U: np.ndarray, V: np.ndarray, nlevels: int,
@@ -215,7 +216,7 @@ def build_structure(design: Design) -> Structure:
         first = design.terms[members[0]]
         for i in members[1:]:
             if not np.array_equal(design.terms[i].codes, first.codes):
-                raise AssertionError("terms on one grouping factor must share its levels")
+                raise DataError(f"the terms on grouping factor '{group}' do not share its levels")
         blocks.append(
             FactorBlock(
                 group=group,

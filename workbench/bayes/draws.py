@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 
 from .. import names
-from ..errors import SpecError, WorkbenchError
+from ..errors import SpecError
 from .lkj import draw_lkj_cholesky
 from .priors import FAMILIES, Prior, corr_matrix
 

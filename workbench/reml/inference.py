@@ -21,6 +21,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from .. import names
 from ..errors import ComparisonError
 from ..record import Fit
 from .criterion import deviance
@@ -307,7 +308,7 @@ def satterthwaite(fit: Fit) -> pd.DataFrame:
         se = math.sqrt(V[j, j])
         tval = fit.beta[name] / se
         p = float(2.0 * t_dist.sf(abs(tval), df)) if not math.isnan(df) else math.nan
-        rows.append((f"beta[{name}]", fit.beta[name], se, df, tval, p))
+        rows.append((names.beta(name), fit.beta[name], se, df, tval, p))
     return pd.DataFrame(rows, columns=["parameter", "estimate", "se", "df", "t", "p"])
 
 

@@ -21,6 +21,7 @@ import math
 
 import numpy as np
 
+from .. import names
 from ..errors import NotYetSupportedError, WorkbenchError
 from ..structure import build_structure
 
@@ -85,8 +86,8 @@ class VarianceScaleModel:
         g, cols = self.block.group, self.block.columns
         out = []
         for r, c in self.pos:
-            out.append(f"var[{g}:{cols[r]}]" if r == c else f"cov[{g}:{cols[c]},{cols[r]}]")
-        return out + ["var[Residual]"]
+            out.append(names.var(g, cols[r]) if r == c else names.cov(g, cols[c], cols[r]))
+        return out + [names.RESIDUAL_VAR]
 
     def unpack(self, psi: np.ndarray) -> tuple[np.ndarray, float]:
         G = np.zeros((self.q, self.q))

@@ -8,6 +8,7 @@ import math
 import numpy as np
 import pandas as pd
 
+from ... import names as pnames
 from ...record import Fit
 from .fixed import BetaProfiler
 from .shared import Profiler, ProfileError, ml_fit, single_threaded_blas, warn_new_min
@@ -28,16 +29,17 @@ class _Profiles:
         self.s_hat = self.ss.from_theta(theta, mfit.sigma)
         check = self.ss.deviance(self.s_hat)
         if abs(check - self.base) > 1e-6 * max(1.0, abs(self.base)):
-            raise AssertionError(f"profile deviance {check} does not match the ML fit {self.base}")
-        self.names = [f"beta[{k}]" for k in mfit.beta] + list(self.ss.names)
+            raise ProfileError(f"internal error: the profile deviance {check} does not match the ML fit "
+                               f"{self.base}; please report this model")
+        self.names = [pnames.beta(k) for k in mfit.beta] + list(self.ss.names)
         self._system, self._theta = system, theta
 
     def profiler(self, parameter: str) -> Profiler:
         if parameter in self.ss.names:
             k = self.ss.names.index(parameter)
             return VarianceProfiler(self.ss, k, self.s_hat, self.base, self.mfit.nobs)
-        if parameter.startswith("beta[") and parameter[5:-1] in self.mfit.beta:
-            name = parameter[5:-1]
+        name = pnames.beta_name(parameter)
+        if name is not None and name in self.mfit.beta:
             j = list(self.mfit.beta).index(name)
             return BetaProfiler(self._system, j, name, self.mfit.beta[name],
                                  self.mfit.beta_se[name], self._theta, self.base)
@@ -139,14 +141,12 @@ def with_intervals(fit: Fit, table: pd.DataFrame, kind: str, diagnostics: dict |
         Parameters missing from ``table`` keep no interval (NaN for fixed effects, None for
         variance components), so no Wald interval is mislabelled.
     """
-    from ...record import varcorr_param_name
-
     ci = {r.parameter: [float(r.lower), float(r.upper)] for r in table.itertuples()}
-    beta_ci = {k: ci.get(f"beta[{k}]", [math.nan, math.nan]) for k in fit.beta}
+    beta_ci = {k: ci.get(pnames.beta(k), [math.nan, math.nan]) for k in fit.beta}
     varcorr = []
     for row in fit.varcorr:
         new = dict(row)
-        new["sdcor_ci"] = ci.get(varcorr_param_name(row))
+        new["sdcor_ci"] = ci.get(pnames.varcorr_param_name(row))
         varcorr.append(new)
     return dataclasses.replace(fit, beta_ci=beta_ci, varcorr=varcorr, interval=kind,
                                diagnostics={**fit.diagnostics, **(diagnostics or {})})

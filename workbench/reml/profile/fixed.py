@@ -12,6 +12,7 @@ import math
 
 import numpy as np
 
+from ... import names as pnames
 from ..criterion import deviance
 from .minimize import minimize_profile
 from .shared import Profiler
@@ -21,7 +22,7 @@ class BetaProfiler(Profiler):
     """The profile of one fixed effect: theta re-optimised with beta_j held, sigma profiled."""
 
     def __init__(self, system, j: int, name: str, estimate: float, se: float, theta_hat, base):
-        super().__init__(f"beta[{name}]", estimate, base)
+        super().__init__(pnames.beta(name), estimate, base)
         self.system, self.j, self.theta_hat = system, j, np.asarray(theta_hat, dtype=float)
         self.h0 = se
         st = system.structure

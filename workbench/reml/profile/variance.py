@@ -6,7 +6,7 @@ import math
 
 import numpy as np
 
-from ...record import _base_group
+from ... import names as pnames
 from ..criterion import deviance_at
 from .minimize import minimize_profile
 from .shared import INFEASIBLE, Profiler
@@ -52,18 +52,18 @@ class SigmaScale:
         names, kinds, terms = [], [], []
         for b, blk in enumerate(st.blocks):
             for label, sl in blk.terms:
-                g = _base_group(label)
+                g = pnames.base_group(label)
                 cols = blk.columns[sl]
                 sd_idx = []
                 for c in cols:
                     sd_idx.append(len(names))
-                    names.append(f"sd[{g}:{c}]")
+                    names.append(pnames.sd(g, c))
                     kinds.append("sd")
                 cor_idx = {}
                 for i in range(len(cols)):
                     for j in range(i + 1, len(cols)):
                         cor_idx[(i, j)] = len(names)
-                        names.append(f"cor[{g}:{cols[i]},{cols[j]}]")
+                        names.append(pnames.cor(g, cols[i], cols[j]))
                         kinds.append("cor")
                 terms.append((b, sl, np.asarray(sd_idx), cor_idx))
         if not self.known:

@@ -9,8 +9,6 @@ import subprocess
 import sys
 import time
 
-import pytest
-
 from workbench.study.run import run_study
 from workbench.study.spec import load_study
 from workbench.study.store import Store

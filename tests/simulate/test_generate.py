@@ -162,8 +162,6 @@ def test_known_sampling_sds_meta_analysis():
     ({"predictors": {"x": {"level": "school"}}}, "predictors.x.level"),
 ])
 def test_bad_design_names_the_key_and_the_file(tmp_path, edit, needle):
-    import tomllib  # noqa: F401  (the design is written as TOML below)
-
     d = base(**edit)
     path = tmp_path / "bad.toml"
     path.write_text(_to_toml(d))
