@@ -35,7 +35,6 @@ import numpy as np
 import pandas as pd
 
 ROOT = Path(__file__).resolve().parents[1]
-REFERENCE = ROOT.parent / "shared" / "reference" / "lme4"
 sys.path.insert(0, str(ROOT))
 
 import workbench  # noqa: E402
@@ -55,8 +54,11 @@ def data_a(seed: int = 20261125) -> pd.DataFrame:
 
 
 def data_b() -> pd.DataFrame:
-    cols = ["s", "d", "studage", "lectage", "service", "dept"]
-    return pd.read_csv(REFERENCE / "insteval.csv", dtype={c: str for c in cols})
+    from workbench import datasets
+
+    # factors as strings, as the other tools read them from the CSV written for them
+    return datasets.load("InstEval").astype({c: str for c in ["s", "d", "studage", "lectage",
+                                                                "service", "dept"]})
 
 
 def time_workbench(formula, df, repeat):

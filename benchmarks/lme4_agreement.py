@@ -1,4 +1,4 @@
-"""Worst differences between the workbench and lme4 over ../shared/reference/lme4.
+"""Worst differences between the workbench and lme4 over tests/reference/lme4.
 
     python benchmarks/lme4_agreement.py
 
@@ -9,7 +9,6 @@ tests/reml/test_reference.py asserts the tolerances; this prints how far inside 
 
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
 
@@ -17,7 +16,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 import workbench  # noqa: E402
-from tests.conftest import REFERENCE, load_reference_data  # noqa: E402
+from tests.helpers import lme4_reference, reference_data  # noqa: E402
 
 
 def _rel(a, b):
@@ -25,11 +24,11 @@ def _rel(a, b):
 
 
 def main():
-    ref = json.loads((REFERENCE / "lme4_reference.json").read_text())
+    ref = lme4_reference()
     print(f"{'model':22s} {'fit':4s} {'criterion':>9s} {'above':>9s} {'beta':>9s} {'se':>9s} "
           f"{'sigma':>9s} {'BLUP':>9s} {'cond sd':>9s}")
     for name, entry in ref.items():
-        data = load_reference_data(entry["dataset"])
+        data = reference_data(entry)
         for meth in ("REML", "ML"):
             if meth not in entry:
                 continue

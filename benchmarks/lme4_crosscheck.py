@@ -4,7 +4,7 @@
 
 Draws unbalanced one-factor, correlated-slope (q = 2 and 3), uncorrelated, crossed, nested and
 near-singular designs, fits each by the workbench and by lme4 (tight tolerances, as in
-../shared/reference/lme4/make_reference.R), and prints the criterion difference
+tests/reference/lme4/make_reference.R), and prints the criterion difference
 ``workbench - lme4`` (a positive difference beyond rounding is a bug: a worse optimum) and the
 workbench's ``converged`` flag.  ``--scale c`` multiplies the covariates by c.
 """

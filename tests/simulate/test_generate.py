@@ -9,7 +9,7 @@ import workbench
 from workbench.errors import SpecError, WorkbenchError
 from workbench.simulate import design_from_dict, generate, load_design, simulate, truth
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 DEMO = ROOT / "studies" / "designs" / "demo.toml"
 
 
