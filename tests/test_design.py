@@ -106,3 +106,16 @@ def test_bad_data(formula, mutate, match):
         data = mutate(data)
     with pytest.raises((DataError, FormulaError), match=match):
         build_design(formula, data)
+
+
+def test_group_labels_as_lme4_prints_them():
+    """lme4 1.1-31 names a single non-syntactic grouping column as it is (``patiënt id``) and an
+    interaction as R deparses it (``a:`patiënt id```): checked with R on sleepstudy."""
+    from workbench import datasets
+
+    d = datasets.load("sleepstudy").rename(columns={"Subject": "patiënt id"})
+    d["a"] = np.tile(["1", "2"], len(d) // 2)
+    one = build_design(parse_formula("Reaction ~ Days + (1 | `patiënt id`)"), d)
+    both = build_design(parse_formula("Reaction ~ Days + (1 | a:`patiënt id`)"), d)
+    assert one.terms[0].group == "patiënt id"
+    assert both.terms[0].group == "a:`patiënt id`"

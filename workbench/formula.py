@@ -38,7 +38,10 @@ class RandomTerm:
 
     @property
     def group(self) -> str:
-        """Name of the grouping factor as lme4 prints it (``g``, ``h:g``, ```my g```)."""
+        """Name of the grouping factor as lme4 prints it: ``g``, ``h:g``; a single column under
+        its own name (``my g``), an interaction deparsed with R's backticks (``a:`my g```)."""
+        if len(self.factors) == 1:
+            return self.factors[0]
         return ":".join(quote_name(f) for f in self.factors)
 
     def __str__(self) -> str:
