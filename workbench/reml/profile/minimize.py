@@ -1,74 +1,59 @@
-"""The minimiser of the profiles: the deviance over the other parameters, one value held."""
+"""The minimiser of the profiles: the deviance over the other parameters, one value held.
+
+Each point of a profile is an optimisation over the remaining parameters; it is done by the
+engine's optimizer (:func:`workbench.reml.optimize.optimize_theta`: local search, then the
+boundary stage for entries bounded at zero), so a profile meets the same search as the fit.
+"""
 
 from __future__ import annotations
-
-import warnings
 
 import numpy as np
 
 
-def _lbfgsb(fun, x0, lower, upper):
-    from scipy.optimize import Bounds, minimize
+def minimize_profile(fun, x0, lower, upper, zero_flags):
+    """Minimise ``fun`` from a warm start over variables on a unit scale.
 
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)
-        res = minimize(fun, np.clip(x0, lower, upper), method="L-BFGS-B",
-                       bounds=Bounds(lower, upper),
-                       options={"ftol": 1e-11, "gtol": 1e-7, "maxiter": 1000, "maxls": 40})
-    return np.asarray(res.x, dtype=float), float(res.fun)
-
-
-def minimize_profile(fun, x0, lower, upper, zero_flags, boundary_tol: float = 1e-3):
-    """Bounded minimisation of ``fun`` from a warm start (variables on a unit scale).
-
-    L-BFGS-B first.  Entries bounded at zero that end near it get two checks, because along a
-    profile the criterion can have a local minimum on the boundary and another inside: a scan
-    of interior values of each such entry (restarting from the best one if it is lower), and
-    the search with them pinned at exactly zero.  The lowest point is kept.
-
-    This is the profiles' own minimiser, kept in this one function so that the engine's
-    optimizer can replace it in one place.
+    Parameters
+    ----------
+    fun : callable
+        The deviance as a function of the free variables.
+    x0, lower, upper : ndarray
+        Start and bounds (``upper`` None for none).
+    zero_flags : ndarray of bool
+        Entries bounded at zero whose boundary may hold the minimum (sds), probed as the
+        optimizer probes a zero diagonal of lambda.
 
     Returns
     -------
     x, value
     """
+    from ..optimize import optimize_theta
+
     x0 = np.asarray(x0, dtype=float)
     if x0.size == 0:
         return x0, float(fun(x0))
     lower = np.asarray(lower, dtype=float)
     upper = np.full_like(lower, np.inf) if upper is None else np.asarray(upper, dtype=float)
-    x, val = _lbfgsb(fun, x0, lower, upper)
-    near = np.flatnonzero(zero_flags & (x < boundary_tol))
-    if near.size == 0:
-        return x, val
-    best_x, best_v = x, val
-    for i in near:
-        for t in _SCAN:
-            xt = best_x.copy()
-            xt[i] = t
-            vt = float(fun(xt))
-            if vt < best_v:
-                best_x, best_v = xt, vt
-    if best_v < val:
-        x, val = _lbfgsb(fun, best_x, lower, upper)
-        near = np.flatnonzero(zero_flags & (x < boundary_tol))
-    if near.size:
-        lo, hi = lower.copy(), upper.copy()
-        lo[near] = hi[near] = 0.0
-        x2 = x.copy()
-        x2[near] = 0.0
-        if near.size < x.size:
-            x2, val2 = _lbfgsb(fun, x2, lo, hi)
-        else:
-            val2 = float(fun(x2))
-        if val2 <= val:
-            x, val = x2, val2
-    return x, val
+
+    def objective(x):
+        # forward differences (L-BFGS-B's own default), stepping inwards at an upper bound
+        f0 = float(fun(x))
+        g = np.empty_like(x)
+        for i in range(x.size):
+            h = _STEP * max(1.0, abs(x[i]))
+            if x[i] + h > upper[i]:
+                h = -h
+            e = x.copy()
+            e[i] += h
+            g[i] = (float(fun(e)) - f0) / h
+        return f0, g
+
+    x, value, _ = optimize_theta(fun, x0, lower, np.asarray(zero_flags, dtype=bool), upper=upper,
+                                 objective=objective, check=False)
+    return np.asarray(x, dtype=float), float(value)
 
 
-# Interior values tried for an entry that ends on its zero bound (unit-scale variables).
-_SCAN = (0.01, 0.03, 0.1, 0.3, 1.0)
+_STEP = 1.4901161193847656e-08  # sqrt(machine epsilon), as scipy's finite differences
 
 
 __all__ = ["minimize_profile"]
