@@ -282,6 +282,14 @@ def _drop_rank_deficient(X: np.ndarray, names: list[str]) -> tuple[np.ndarray, l
     scale = np.sqrt(np.einsum("ij,ij->j", X, X))
     scale[scale == 0] = 1.0
     C = (X.T @ X) / np.outer(scale, scale)
+    # Full rank by a clear margin (100 times the tolerance): one Cholesky factorisation says so;
+    # otherwise the column-by-column pass below decides which columns go
+    try:
+        d = np.diagonal(np.linalg.cholesky(C)) ** 2
+        if np.all(np.diagonal(C) > 0) and np.all(d > 1e-12 * np.diagonal(C)):
+            return X, names, []
+    except np.linalg.LinAlgError:
+        pass
     keep: list[int] = []
     L = np.zeros((p, p))
     for j in range(p):

@@ -101,14 +101,17 @@ def factor_of(col, name: str = "") -> Factor:
         codes = np.full(arr.shape[0], -1, dtype=np.int64)
         codes[ok] = np.searchsorted(uniq, arr[ok])
         return Factor(codes, tuple(_r_number(u) for u in uniq))
-    ok = s.notna().to_numpy()
-    text = s if isinstance(s.dtype, pd.StringDtype) else s.astype(str)
     # hash the rows once (pd.factorize), then sort only the distinct values; missing rows and
     # values seen only on them are not levels
-    raw, uniq = pd.factorize(text, use_na_sentinel=True)
-    raw = np.where(ok, raw, -1)
+    if isinstance(s.dtype, pd.StringDtype):
+        raw, uniq = pd.factorize(s, use_na_sentinel=True)  # missing: -1
+    else:
+        raw, uniq = pd.factorize(s.astype(str), use_na_sentinel=True)
+        raw = np.where(s.notna().to_numpy(), raw, -1)
+    ok = raw >= 0
     present = np.flatnonzero(np.bincount(raw[ok], minlength=len(uniq)))
-    labels = [str(uniq[i]) for i in present]
+    values = uniq.tolist()
+    labels = [str(values[i]) for i in present]
     # R sorts text by the locale's collation (ICU in a UTF-8 locale): case-insensitive first,
     # lower case before upper case on ties: "_x", "a", "A", "b", "B"
     order = sorted(range(len(labels)), key=lambda i: (labels[i].casefold(), labels[i].swapcase(),
@@ -139,6 +142,7 @@ class Evaluator:
         self.what = what
         self.lookup = {str(c): c for c in data.columns}
         self._factors: dict[str, Factor] = {}
+        self._columns: dict[str, pd.Series] = {}
 
     def factor(self, name: str) -> Factor:
         """Column ``name`` as a factor (:func:`factor_of`), computed once per evaluator."""
@@ -149,7 +153,10 @@ class Evaluator:
 
     def column(self, name: str):
         if name in self.lookup:
-            return self.data[self.lookup[name]]
+            col = self._columns.get(name)
+            if col is None:
+                col = self._columns[name] = self.data[self.lookup[name]]
+            return col
         if name in _CONSTANTS:
             return _CONSTANTS[name]
         raise DataError(f"'{name}' in the {self.what} is not a column of the data "
