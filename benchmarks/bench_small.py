@@ -6,10 +6,11 @@
 
 Each fit is ``workbench.fit(formula, df, method)`` from a data frame in memory (the real-data
 suite's CSVs in ``benchmarks/realdata/data``, read once), timed ``--repeat`` times after one
-warm-up fit. ``crit ms`` is the time inside the criterion (and objective) callables the
-optimizer calls, measured by wrapping :func:`workbench.reml.criterion.make_criterion` and
+warm-up fit; ``ms`` is elapsed time, ``cpu`` CPU time (steadier on a loaded machine; the
+before/after comparison uses it). ``crit`` is the CPU time inside the criterion (and objective)
+callables the optimizer calls, measured by wrapping :func:`workbench.reml.criterion.make_criterion` and
 ``make_objective`` as ``workbench.reml.fit`` sees them (the wrappers add about a microsecond per
-evaluation); ``other ms`` is the rest: parsing, design, structure, the optimizer's own Python,
+evaluation); ``other`` is the rest: parsing, design, structure, the optimizer's own Python,
 the record. ``--compare FILE`` prints the medians of an earlier ``--json`` run beside these.
 """
 
@@ -39,11 +40,11 @@ def _timed(fn):
         return None
 
     def wrapped(theta):
-        t = time.perf_counter()
+        t = time.process_time()
         try:
             return fn(theta)
         finally:
-            _spent[0] += time.perf_counter() - t
+            _spent[0] += time.process_time() - t
             _spent[1] += 1
 
     for attr in ("system", "reml"):
@@ -61,17 +62,17 @@ def time_fit(ref: dict, df, repeat: int) -> dict:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         workbench.fit(ref["formula"], df, method=ref["method"])
-        total, crit, evals = [], [], []
+        total, cpu, crit, evals = [], [], [], []
         for _ in range(repeat):
             _spent[:] = [0.0, 0]
-            t = time.perf_counter()
+            t, c = time.perf_counter(), time.process_time()
             workbench.fit(ref["formula"], df, method=ref["method"])
             total.append(time.perf_counter() - t)
+            cpu.append(time.process_time() - c)
             crit.append(_spent[0])
             evals.append(_spent[1])
-    ms = 1000 * statistics.median(total)
-    cms = 1000 * statistics.median(crit)
-    return {"key": ref["name"], "nobs": ref["nobs"], "ms": ms, "crit_ms": cms,
+    return {"key": ref["name"], "nobs": ref["nobs"], "ms": 1000 * statistics.median(total),
+            "cpu_ms": 1000 * statistics.median(cpu), "crit_ms": 1000 * statistics.median(crit),
             "evals": int(statistics.median(evals))}
 
 
@@ -92,30 +93,35 @@ def main(argv=None):
         before = {r["key"]: r for r in json.loads(Path(args.compare).read_text())}
     frames = {}
     rows = []
-    print(f"{'fit':28s} {'rows':>5s} {'evals':>5s} {'ms':>7s} {'crit ms':>8s} {'other ms':>8s}"
-          f" {'crit %':>6s}" + (f" {'before':>7s} {'x':>5s}" if before else ""))
+    print(f"{'fit':28s} {'rows':>5s} {'evals':>5s} {'ms':>7s} {'cpu ms':>7s} {'crit':>6s} {'other':>6s}"
+          f" {'crit %':>6s}" + (f" {'cpu before':>10s} {'x':>5s}" if before else ""))
     for ref in todo:
         df = frames.get(ref["data"])
         if df is None:
             df = frames[ref["data"]] = read_data(ref)
         r = time_fit(ref, df, args.repeat)
         rows.append(r)
-        line = (f"{r['key']:28s} {r['nobs']:5d} {r['evals']:5d} {r['ms']:7.2f} {r['crit_ms']:8.2f}"
-                f" {r['ms'] - r['crit_ms']:8.2f} {100 * r['crit_ms'] / r['ms']:6.0f}")
+        line = (f"{r['key']:28s} {r['nobs']:5d} {r['evals']:5d} {r['ms']:7.2f} {r['cpu_ms']:7.2f}"
+                f" {r['crit_ms']:6.2f} {r['cpu_ms'] - r['crit_ms']:6.2f}"
+                f" {100 * r['crit_ms'] / r['cpu_ms']:6.0f}")
         if r["key"] in before:
-            b = before[r["key"]]["ms"]
-            line += f" {b:7.2f} {b / r['ms']:5.2f}"
+            b = before[r["key"]]["cpu_ms"]
+            line += f" {b:10.2f} {b / r['cpu_ms']:5.2f}"
         print(line, flush=True)
-    ms = [r["ms"] for r in rows]
-    print(f"\n{len(rows)} fits: median {statistics.median(ms):.2f} ms, "
-          f"median criterion share {100 * statistics.median(r['crit_ms'] / r['ms'] for r in rows):.0f}%, "
-          f"median non-criterion {statistics.median(r['ms'] - r['crit_ms'] for r in rows):.2f} ms; "
-          f"{sum(m < 10 for m in ms)} of {len(rows)} under 10 ms")
+    print()
+    for col, what in (("ms", "elapsed"), ("cpu_ms", "CPU")):
+        ms = [r[col] for r in rows]
+        print(f"{len(rows)} fits, {what}: median {statistics.median(ms):.2f} ms; "
+              f"{sum(m < 10 for m in ms)} of {len(rows)} under 10 ms")
+    print(f"median criterion share {100 * statistics.median(r['crit_ms'] / r['cpu_ms'] for r in rows):.0f}%"
+          f" of CPU; median CPU outside the criterion "
+          f"{statistics.median(r['cpu_ms'] - r['crit_ms'] for r in rows):.2f} ms")
     if before:
         common = [r for r in rows if r["key"] in before]
-        b = [before[r["key"]]["ms"] for r in common]
-        print(f"before: median {statistics.median(b):.2f} ms, {sum(m < 10 for m in b)} under 10 ms; "
-              f"median speed-up {statistics.median(bb / r['ms'] for bb, r in zip(b, common)):.2f}x")
+        for col, what in (("ms", "elapsed"), ("cpu_ms", "CPU")):
+            b = [before[r["key"]][col] for r in common]
+            print(f"before, {what}: median {statistics.median(b):.2f} ms, {sum(m < 10 for m in b)} under "
+                  f"10 ms; median speed-up {statistics.median(bb / r[col] for bb, r in zip(b, common)):.2f}x")
     if args.json:
         Path(args.json).write_text(json.dumps(rows, indent=1))
 
