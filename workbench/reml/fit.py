@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import math
 import sys
 import time
@@ -57,7 +58,7 @@ def fit_reml(design: Design, reml: bool = True, level: float = 0.95, label: str 
         says why.
     """
     if blas_threads is not None:
-        with _blas_limits(blas_threads):
+        with blas_limits(blas_threads):
             return fit_reml(design, reml, level, label, blas_threads=None, nobound=nobound,
                             vc_se=vc_se)
     if vc_se not in (None, "expected", "observed"):
@@ -86,14 +87,17 @@ def fit_reml(design: Design, reml: bool = True, level: float = 0.95, label: str 
 _controller = None
 
 
-def _blas_limits(threads: int):
-    """``threadpool_limits(threads)`` through one ``ThreadpoolController`` per process.
+def blas_limits(threads: int | None):
+    """``threadpool_limits(threads)`` through one ``ThreadpoolController`` per process (a
+    context manager; ``None`` leaves the setting alone).
 
     Finding the BLAS libraries (threadpoolctl reads the process's loaded libraries) costs
     about a millisecond, more than a small fit's criterion evaluations; the libraries are
     found again only when a new one has been loaded since (a new entry in ``sys.modules``
     is the cheap proxy for that).
     """
+    if threads is None:
+        return contextlib.nullcontext()
     global _controller
     if _controller is None or _controller[0] != len(sys.modules):
         from threadpoolctl import ThreadpoolController
@@ -237,4 +241,4 @@ def assemble_fit(system: BlockedSystem, theta: np.ndarray, reml: bool = True, le
                      label=label, state=state)
 
 
-__all__ = ["fit_reml", "record_fit", "assemble_fit", "make_criterion"]
+__all__ = ["fit_reml", "record_fit", "assemble_fit", "make_criterion", "blas_limits"]
