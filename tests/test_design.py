@@ -119,3 +119,34 @@ def test_group_labels_as_lme4_prints_them():
     both = build_design(parse_formula("Reaction ~ Days + (1 | a:`patiënt id`)"), d)
     assert one.terms[0].group == "patiënt id"
     assert both.terms[0].group == "a:`patiënt id`"
+
+
+@pytest.mark.parametrize("dtype", [object, "str", "string"])
+def test_text_factor_levels_sort_as_r_with_missing_values_left_out(dtype):
+    from workbench.modelmatrix import factor_of
+
+    col = pd.Series(["b", "B", None, "a", "_x", "A", "b", None], dtype=dtype)
+    f = factor_of(col)
+    # R (UTF-8 locale): sort(c("b", "B", "a", "_x", "A")) is "_x" "a" "A" "b" "B"
+    assert f.levels == ("_x", "a", "A", "b", "B")
+    np.testing.assert_array_equal(f.codes, [3, 4, -1, 1, 0, 2, 3, -1])
+
+
+def test_text_factor_of_mixed_objects_uses_their_text():
+    from workbench.modelmatrix import factor_of
+
+    f = factor_of(pd.Series([1, "1", 2.5, None, "a"], dtype=object))
+    assert f.levels == ("1", "2.5", "a")  # as.character: 1 and "1" are one level
+    np.testing.assert_array_equal(f.codes, [0, 0, 1, -1, 2])
+
+
+def test_interaction_group_levels_skip_absent_combinations_and_missing_rows():
+    data = _data()
+    data = data[~((data["g"] == 2) & (data["h"] == "a"))].reset_index(drop=True)
+    data.loc[0, "h"] = None  # row dropped: its combination counts only if another row has it
+    with pytest.warns(UserWarning, match="1 row with missing values dropped"):
+        d = build_design("y ~ 1 + (1 | g:h)", data)
+    assert d.terms[0].levels == ("1:a", "1:b", "2:b", "3:a", "3:b")
+    labels = np.array(d.terms[0].levels)[d.terms[0].codes]
+    expect = data["g"].astype(str) + ":" + data["h"]
+    np.testing.assert_array_equal(labels, expect.iloc[1:].to_numpy())

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+
 import pandas as pd
 
 from .design import build_design
@@ -55,8 +57,16 @@ def fit(formula: str, data: pd.DataFrame, method: str = "reml", *, known_sd: str
     """
     opts = method_options(method, **options)
     spec = parse_formula(formula)
-    design = build_design(spec, data, known_sd=known_sd, weights=weights, offset=offset,
-                          contrasts=contrasts)
+    limit = contextlib.nullcontext()
+    if method in ("reml", "ml"):
+        from .reml.fit import blas_limits
+
+        # the design's products (X'X for the rank check) under the fit's BLAS limit too: on a
+        # busy machine threaded BLAS on small matrices costs milliseconds
+        limit = blas_limits(opts.blas_threads)
+    with limit:
+        design = build_design(spec, data, known_sd=known_sd, weights=weights, offset=offset,
+                              contrasts=contrasts)
     if method in ("reml", "ml"):
         from .reml.fit import fit_reml
 

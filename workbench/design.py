@@ -25,7 +25,7 @@ import pandas as pd
 
 from .errors import DataError, FormulaError
 from .formula import ModelSpec, parse_formula
-from .modelmatrix import INTERCEPT, Evaluator, Factor, Numeric, factor_of, model_matrix
+from .modelmatrix import INTERCEPT, Evaluator, Factor, Numeric, model_matrix
 from .terms import deparse, expand_terms, parse
 
 
@@ -181,16 +181,21 @@ def _numeric_column(data: pd.DataFrame, col: str, what: str) -> np.ndarray:
     return ser.to_numpy(dtype=float)
 
 
-def _grouping_factor(data: pd.DataFrame, factors: tuple[str, ...]) -> Factor:
-    """The interaction of grouping columns: levels ``a:b`` of the combinations, first slowest."""
-    lookup = {str(c): c for c in data.columns}
-    f = factor_of(data[lookup[factors[0]]])
+def _grouping_factor(ev: Evaluator, factors: tuple[str, ...]) -> Factor:
+    """The interaction of grouping columns: levels ``a:b`` of the combinations, first slowest.
+
+    Only combinations that occur are levels (``take`` drops the rest in any case).
+    """
+    f = ev.factor(factors[0])
     for name in factors[1:]:
-        g = factor_of(data[lookup[name]])
+        g = ev.factor(name)
         k = len(g.levels)
         codes = np.where((f.codes < 0) | (g.codes < 0), -1, f.codes * k + g.codes)
-        labels = tuple(f"{a}:{b}" for a in f.levels for b in g.levels)
-        f = Factor(codes, labels)
+        used = np.unique(codes[codes >= 0])
+        remap = np.full(len(f.levels) * k + 1, -1, dtype=np.int64)  # last entry: missing
+        remap[used] = np.arange(used.size)
+        labels = tuple(f"{f.levels[c // k]}:{g.levels[c % k]}" for c in used.tolist())
+        f = Factor(remap[codes], labels)
     return f
 
 
@@ -235,7 +240,7 @@ def evaluate(spec: ModelSpec, data: pd.DataFrame, known_sd: str | None = None,
         rt = expand_terms(t.expr)
         used = {v for tt in rt.terms for v in tt}
         vals = {i: ev.value(rt.variables[i]) for i in sorted(used)}
-        random.append((t, rt, vals, _grouping_factor(data, t.factors)))
+        random.append((t, rt, vals, _grouping_factor(ev, t.factors)))
     return _Frame(np.asarray(y, dtype=float), terms, fixed_values, off, random, cols)
 
 
@@ -277,6 +282,14 @@ def _drop_rank_deficient(X: np.ndarray, names: list[str]) -> tuple[np.ndarray, l
     scale = np.sqrt(np.einsum("ij,ij->j", X, X))
     scale[scale == 0] = 1.0
     C = (X.T @ X) / np.outer(scale, scale)
+    # Full rank by a clear margin (100 times the tolerance): one Cholesky factorisation says so;
+    # otherwise the column-by-column pass below decides which columns go
+    try:
+        d = np.diagonal(np.linalg.cholesky(C)) ** 2
+        if np.all(np.diagonal(C) > 0) and np.all(d > 1e-12 * np.diagonal(C)):
+            return X, names, []
+    except np.linalg.LinAlgError:
+        pass
     keep: list[int] = []
     L = np.zeros((p, p))
     for j in range(p):
@@ -406,7 +419,10 @@ def build_design(
     lookup = {str(c): c for c in data.columns}
     read = [lookup[c] for c in spec.variables if c in lookup]
     read += [lookup[c] for c in (known_sd, weights, offset) if c is not None and c in lookup]
-    used = data[list(dict.fromkeys(read))].iloc[rows].reset_index(drop=True)
+    used = data[list(dict.fromkeys(read))]
+    ix = used.index
+    if n_dropped or not (isinstance(ix, pd.RangeIndex) and ix.start == 0 and ix.step == 1):
+        used = used.iloc[rows].reset_index(drop=True)
     return Design(
         spec=spec,
         y=y,

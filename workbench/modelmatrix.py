@@ -101,18 +101,24 @@ def factor_of(col, name: str = "") -> Factor:
         codes = np.full(arr.shape[0], -1, dtype=np.int64)
         codes[ok] = np.searchsorted(uniq, arr[ok])
         return Factor(codes, tuple(_r_number(u) for u in uniq))
-    ok = s.notna().to_numpy()
-    text = s.astype(str).to_numpy()
-    uniq = np.unique(text[ok]) if ok.any() else np.array([], dtype=str)
-    codes = np.full(text.shape[0], -1, dtype=np.int64)
-    codes[ok] = np.searchsorted(uniq, text[ok])
+    # hash the rows once (pd.factorize), then sort only the distinct values; missing rows and
+    # values seen only on them are not levels
+    if isinstance(s.dtype, pd.StringDtype):
+        raw, uniq = pd.factorize(s, use_na_sentinel=True)  # missing: -1
+    else:
+        raw, uniq = pd.factorize(s.astype(str), use_na_sentinel=True)
+        raw = np.where(s.notna().to_numpy(), raw, -1)
+    ok = raw >= 0
+    present = np.flatnonzero(np.bincount(raw[ok], minlength=len(uniq)))
+    values = uniq.tolist()
+    labels = [str(values[i]) for i in present]
     # R sorts text by the locale's collation (ICU in a UTF-8 locale): case-insensitive first,
     # lower case before upper case on ties: "_x", "a", "A", "b", "B"
-    order = sorted(range(uniq.size), key=lambda i: (uniq[i].casefold(), uniq[i].swapcase()))
-    rank = np.empty(uniq.size, dtype=np.int64)
-    rank[order] = np.arange(uniq.size)
-    codes[ok] = rank[codes[ok]]
-    return Factor(codes, tuple(str(uniq[i]) for i in order))
+    order = sorted(range(len(labels)), key=lambda i: (labels[i].casefold(), labels[i].swapcase(),
+                                                      labels[i]))
+    rank = np.full(len(uniq) + 1, -1, dtype=np.int64)  # last entry: missing (raw == -1)
+    rank[present[order]] = np.arange(len(order))
+    return Factor(rank[raw], tuple(labels[i] for i in order))
 
 
 _UNARY = {"log": np.log, "log1p": np.log1p, "log2": np.log2, "log10": np.log10, "exp": np.exp,
@@ -135,10 +141,22 @@ class Evaluator:
         self.n = data.shape[0]
         self.what = what
         self.lookup = {str(c): c for c in data.columns}
+        self._factors: dict[str, Factor] = {}
+        self._columns: dict[str, pd.Series] = {}
+
+    def factor(self, name: str) -> Factor:
+        """Column ``name`` as a factor (:func:`factor_of`), computed once per evaluator."""
+        f = self._factors.get(name)
+        if f is None:
+            f = self._factors[name] = factor_of(self.column(name))
+        return f
 
     def column(self, name: str):
         if name in self.lookup:
-            return self.data[self.lookup[name]]
+            col = self._columns.get(name)
+            if col is None:
+                col = self._columns[name] = self.data[self.lookup[name]]
+            return col
         if name in _CONSTANTS:
             return _CONSTANTS[name]
         raise DataError(f"'{name}' in the {self.what} is not a column of the data "
@@ -167,7 +185,7 @@ class Evaluator:
             if (pd.api.types.is_numeric_dtype(col) and not pd.api.types.is_bool_dtype(col)
                     and not isinstance(col.dtype, pd.CategoricalDtype)):
                 return Numeric(col.to_numpy(dtype=float)[:, None])
-            return factor_of(col)
+            return self.factor(node[1])
         if kind == "num":
             return float(node[1])
         if kind == "str":

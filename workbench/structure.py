@@ -127,9 +127,10 @@ class FactorBlock:
         """
         Z = self.Z if row_scale is None else self.Z * row_scale[:, None]
         n, q = Z.shape
-        rows = np.repeat(np.arange(n), q)
+        # q entries per row, in increasing columns: the CSR arrays directly (no COO sort)
         cols = (self.codes[:, None] * q + np.arange(q)[None, :]).ravel()
-        return sp.csr_matrix((Z.ravel(), (rows, cols)), shape=(n, self.nlevels * q))
+        return sp.csr_matrix((np.ascontiguousarray(Z).ravel(), cols, np.arange(0, n * q + 1, q)),
+                             shape=(n, self.nlevels * q))
 
     def cross(self, U: np.ndarray, V: np.ndarray, weights: np.ndarray | None = None,
               symmetric: bool = False) -> np.ndarray:

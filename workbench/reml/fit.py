@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import math
+import sys
 import time
 import warnings
 
@@ -56,9 +58,7 @@ def fit_reml(design: Design, reml: bool = True, level: float = 0.95, label: str 
         says why.
     """
     if blas_threads is not None:
-        from threadpoolctl import threadpool_limits
-
-        with threadpool_limits(limits=blas_threads):
+        with blas_limits(blas_threads):
             return fit_reml(design, reml, level, label, blas_threads=None, nobound=nobound,
                             vc_se=vc_se)
     if vc_se not in (None, "expected", "observed"):
@@ -82,6 +82,28 @@ def fit_reml(design: Design, reml: bool = True, level: float = 0.95, label: str 
                       stacklevel=2)
     return record_fit(system, theta, opt, reml=reml, level=level, label=label, nobound=nobound,
                       vc_se=vc_se, started=t0)
+
+
+_controller = None
+
+
+def blas_limits(threads: int | None):
+    """``threadpool_limits(threads)`` through one ``ThreadpoolController`` per process (a
+    context manager; ``None`` leaves the setting alone).
+
+    Finding the BLAS libraries (threadpoolctl reads the process's loaded libraries) costs
+    about a millisecond, more than a small fit's criterion evaluations; the libraries are
+    found again only when a new one has been loaded since (a new entry in ``sys.modules``
+    is the cheap proxy for that).
+    """
+    if threads is None:
+        return contextlib.nullcontext()
+    global _controller
+    if _controller is None or _controller[0] != len(sys.modules):
+        from threadpoolctl import ThreadpoolController
+
+        _controller = (len(sys.modules), ThreadpoolController())
+    return _controller[1].limit(limits=threads)
 
 
 def _start_from_blocks(design: Design, st, reml: bool, scale: np.ndarray):
@@ -219,4 +241,4 @@ def assemble_fit(system: BlockedSystem, theta: np.ndarray, reml: bool = True, le
                      label=label, state=state)
 
 
-__all__ = ["fit_reml", "record_fit", "assemble_fit", "make_criterion"]
+__all__ = ["fit_reml", "record_fit", "assemble_fit", "make_criterion", "blas_limits"]
