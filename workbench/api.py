@@ -23,8 +23,11 @@ def fit(formula: str, data: pd.DataFrame, method: str = "reml", *, known_sd: str
     formula : str
         e.g. ``"y ~ 1 + x + (1 + x | g)"``.
     data : DataFrame
-    method : {"reml", "ml", "bayes"}
-        REML or maximum likelihood (the GLS engine), or a PyMC Bayesian fit.
+    method : {"reml", "ml", "fgls", "igls", "rigls", "bayes"}
+        REML or maximum likelihood (the GLS engine); feasible GLS with moment estimators of a
+        random intercept's variance (plm's, :mod:`workbench.gls.fgls`); Goldstein's iterated
+        GLS, converging to the ML (``igls``) or REML (``rigls``) fit
+        (:mod:`workbench.gls.igls`); or a PyMC Bayesian fit.
     known_sd : str, optional
         Column of known residual standard deviations (meta-analysis form): no residual
         variance is estimated.
@@ -40,7 +43,10 @@ def fit(formula: str, data: pd.DataFrame, method: str = "reml", *, known_sd: str
         Name of the fit in comparison tables (default: the method).
     **options
         The method's options, checked by :class:`workbench.options.RemlOptions` (``nobound``,
-        ``vc_se``, ``level``, ``blas_threads``) or :class:`workbench.options.BayesOptions`
+        ``vc_se``, ``level``, ``blas_threads``), :class:`workbench.options.FglsOptions`
+        (``fgls``: ``"swar"``, ``"walhus"``, ``"amemiya"``, ``"nerlove"``; ``level``),
+        :class:`workbench.options.IglsOptions` (``tol``, ``maxiter``, ``level``) or
+        :class:`workbench.options.BayesOptions`
         (``draws``, ``tune``, ``chains``, ``seed``, ``priors``, ``target_accept``, ...; see
         :func:`workbench.bayes.fit.fit_bayes`).
 
@@ -69,6 +75,14 @@ def fit(formula: str, data: pd.DataFrame, method: str = "reml", *, known_sd: str
                                   "a model without one takes only level")
             return fit_linear(design, reml=(method == "reml"), label=label, level=opts.level)
         return fit_reml(design, reml=(method == "reml"), label=label, **opts.kwargs())
+    if method == "fgls":
+        from .gls.fgls import fit_fgls
+
+        return fit_fgls(design, estimator=opts.fgls, level=opts.level, label=label)
+    if method in ("igls", "rigls"):
+        from .gls.igls import fit_igls
+
+        return fit_igls(design, reml=(method == "rigls"), label=label, **opts.kwargs())
     from .bayes.fit import fit_bayes
 
     return fit_bayes(design, label=label, **opts.kwargs())

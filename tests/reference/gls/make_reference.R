@@ -1,0 +1,40 @@
+# Reference values for workbench's feasible GLS (method = "fgls"): plm's random-effects
+# estimator, plm(model = "random", random.method = M), on plm's balanced Grunfeld panel and its
+# unbalanced EmplUK panel.  Writes the data (CSV) and the values (fgls_reference.json) beside
+# this script.  Run from anywhere:  Rscript tests/reference/gls/make_reference.R
+suppressPackageStartupMessages({library(plm); library(jsonlite)})
+args <- commandArgs(trailingOnly = FALSE)
+here <- dirname(normalizePath(sub("^--file=", "", args[grep("^--file=", args)])))
+
+data("Grunfeld", package = "plm")
+data("EmplUK", package = "plm")
+panels <- list(
+  grunfeld = list(data = Grunfeld[, c("firm", "year", "inv", "value", "capital")],
+                  plm = inv ~ value + capital, index = c("firm", "year"),
+                  workbench = "inv ~ value + capital + (1 | firm)"),
+  empluk = list(data = EmplUK[, c("firm", "year", "emp", "wage", "capital")],
+                plm = emp ~ wage + capital, index = c("firm", "year"),
+                workbench = "emp ~ wage + capital + (1 | firm)"))
+
+out <- list(plm_version = as.character(packageVersion("plm")), R = R.version.string,
+            panels = list())
+for (nm in names(panels)) {
+  p <- panels[[nm]]
+  write.csv(p$data, file.path(here, paste0(nm, ".csv")), row.names = FALSE)
+  fits <- list()
+  for (m in c("swar", "walhus", "amemiya", "nerlove")) {
+    f <- plm(p$plm, data = p$data, index = p$index, model = "random", random.method = m)
+    ec <- ercomp(f)
+    cf <- coef(summary(f))
+    fits[[m]] <- list(beta = as.list(cf[, 1]), beta_se = as.list(cf[, 2]),
+                      sigma2_idios = unname(ec$sigma2["idios"]),
+                      sigma2_id = unname(ec$sigma2["id"]))
+    # theta is per row on an unbalanced panel: kept for balanced ones only
+    if (is.pbalanced(f)) fits[[m]]$theta <- unname(as.numeric(ec$theta))
+  }
+  out$panels[[nm]] <- list(formula = p$workbench, csv = paste0(nm, ".csv"),
+                           balanced = is.pbalanced(p$data, index = p$index),
+                           nobs = nrow(p$data), fits = fits)
+}
+writeLines(toJSON(out, auto_unbox = TRUE, digits = NA, pretty = TRUE),
+           file.path(here, "fgls_reference.json"))
