@@ -178,14 +178,14 @@ class IglsOptions:
     level : float
         Coverage of the Wald intervals, in (0, 1).
     tol : float
-        Stop when the criterion changes by less than ``tol`` (relative) and the variance
-        parameters by less than ``sqrt(tol)`` (relative), in (0, 1).
+        Converged when no variance parameter changes between two iterations by more than
+        ``tol`` times the largest of them, in (0, 1).
     maxiter : int
         At most this many iterations (>= 1); not converged after them.
     """
 
     level: float = 0.95
-    tol: float = 1e-12
+    tol: float = 1e-10
     maxiter: int = 500
 
     def __post_init__(self):

@@ -59,3 +59,22 @@ def test_cli_fgls_random_slopes_is_one_error(capsys):
     assert code == 1, err
     assert "error: method 'fgls' covers random intercepts only" in err
     assert "Traceback" not in err and out == ""
+
+
+def test_cli_rigls_json_keeps_the_trace(capsys):
+    code, out, err = run(capsys, "fit", "Reaction ~ Days + (Days | Subject)", "--data",
+                         "sleepstudy", "--method", "rigls", "--json", "-")
+    assert code == 0, err
+    rec = json.loads(out)
+    assert rec["method"] == "rigls" and rec["converged"]
+    it = rec["diagnostics"]["iterations"]
+    assert it[-1]["criterion"] == pytest.approx(rec["criterion"], rel=1e-15)
+    assert rec["criterion"] == pytest.approx(1743.62827195849, rel=1e-9)  # lme4's REML criterion
+
+
+def test_cli_igls_summary(capsys):
+    code, out, err = run(capsys, "fit", "Yield ~ 1 + (1 | Batch)", "--data", "Dyestuff",
+                         "--method", "igls")
+    assert code == 0, err
+    assert out.startswith("Linear mixed model fit by iterated GLS (IGLS, maximum likelihood)")
+    assert "deviance" in out

@@ -1,0 +1,132 @@
+"""Iterated GLS: IGLS converges to the ML fit, RIGLS to the REML fit (Goldstein 1986, 1989).
+
+Checked against lme4's reference fits (tests/reference/lme4) and against the engine's own
+ML/REML fits and criterion on sleepstudy, Dyestuff and Orthodont (nlme's data, in
+tests/reference/formula)."""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import workbench
+from workbench.errors import NotYetSupportedError, OptionError
+from workbench.gls.igls import IglsWarning
+from tests.helpers import lme4_reference, reference_data
+
+FORMULA_DIR = Path(__file__).resolve().parents[1] / "reference" / "formula"
+LME4 = lme4_reference()
+METHODS = [("igls", "ML"), ("rigls", "REML")]
+
+
+def rel(a, b):
+    return abs(a - b) / abs(b)
+
+
+@pytest.mark.parametrize("model", ["dyestuff", "sleepstudy", "sleepstudy_zerocorr"])
+@pytest.mark.parametrize("method,kind", METHODS)
+def test_iterated_gls_equals_lme4(model, method, kind):
+    entry = LME4[model]
+    ref = entry[kind]
+    fit = workbench.fit(entry["formula"], reference_data(entry), method=method)
+    assert fit.converged and not fit.singular
+    assert rel(fit.criterion, ref["deviance"]) < 1e-9
+    assert rel(fit.loglik, ref["logLik"]) < 1e-9
+    for k, v in ref["beta"].items():
+        assert rel(fit.beta[k], v) < 1e-6
+        assert rel(fit.beta_se[k], ref["beta_se"][k]) < 1e-5
+    assert rel(fit.sigma, ref["sigma"]) < 1e-6
+    for got, want in zip(fit.varcorr, ref["varcorr"]):
+        assert (got["grp"], got["var1"], got["var2"]) == (want["grp"], want["var1"], want["var2"])
+        assert rel(got["sdcor"], want["sdcor"]) < 1e-5
+
+
+ENGINE_CASES = [
+    ("sleepstudy", "Reaction ~ Days + (Days | Subject)"),
+    ("sleepstudy", "Reaction ~ Days + (1 | Subject)"),
+    ("dyestuff", "Yield ~ 1 + (1 | Batch)"),
+    ("orthodont", "distance ~ age + (age | Subject)"),
+    ("orthodont", "distance ~ age * Sex + (age | Subject)"),
+]
+
+
+def _data(name):
+    if name == "orthodont":
+        return pd.read_csv(FORMULA_DIR / "orthodont.csv")
+    return workbench.datasets.load(name)
+
+
+@pytest.mark.parametrize("data,formula", ENGINE_CASES)
+@pytest.mark.parametrize("method,kind", METHODS)
+def test_iterated_gls_equals_the_engine(data, formula, method, kind):
+    d = _data(data)
+    reml = kind == "REML"
+    it = workbench.fit(formula, d, method=method)
+    eng = workbench.fit(formula, d, method=kind.lower())
+    assert it.converged
+    # the same optimum: IGLS's fixed point is a stationary point of the engine's criterion,
+    # never above the engine's optimum beyond rounding
+    crit = workbench.criterion(formula, d, reml=reml)
+    assert rel(crit(np.array(it.diagnostics["theta"])), it.criterion) < 1e-12
+    assert it.criterion <= eng.criterion + 1e-11 * abs(eng.criterion)
+    assert rel(it.criterion, eng.criterion) < 1e-10
+    for k in eng.beta:
+        assert rel(it.beta[k], eng.beta[k]) < 1e-6
+        assert rel(it.beta_se[k], eng.beta_se[k]) < 1e-6
+    assert rel(it.sigma, eng.sigma) < 1e-6
+    for a, b in zip(it.varcorr, eng.varcorr):
+        # correlations lie in a flat direction where the engine's stopping point is ~2e-6 off
+        assert rel(a["sdcor"], b["sdcor"]) < (1e-6 if b["var2"] is None else 1e-5)
+    ra, rb = it.ranef_frame(), eng.ranef_frame()
+    np.testing.assert_allclose(ra["value"], rb["value"], rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(ra["cond_sd"], rb["cond_sd"], rtol=1e-5)
+
+
+def test_trace_is_kept_and_descends():
+    sleep = workbench.datasets.load("sleepstudy")
+    fit = workbench.fit("Reaction ~ Days + (Days | Subject)", sleep, method="rigls")
+    trace = fit.diagnostics["iterations"]
+    assert trace[0]["iteration"] == 0 and trace[-1]["iteration"] == len(trace) - 1
+    assert set(trace[0]["variance"]) == {"var[Subject:(Intercept)]", "cov[Subject:(Intercept),Days]",
+                                         "var[Subject:Days]", "var[Residual]"}
+    # the start is OLS: no random-effects variance
+    assert trace[0]["variance"]["var[Subject:(Intercept)]"] == 0.0
+    assert set(trace[-1]["beta"]) == {"(Intercept)", "Days"}
+    assert trace[-1]["criterion"] == fit.criterion
+    crits = [t["criterion"] for t in trace]
+    assert crits[-1] <= min(crits) + 1e-12 * abs(crits[-1])
+    assert crits[0] > crits[-1] + 100  # OLS start is far from the optimum
+    assert fit.state.iterations is trace
+    assert fit.to_dict()["diagnostics"]["iterations"][-1]["criterion"] == pytest.approx(fit.criterion)
+
+
+def test_rigls_negative_variance_equals_the_nobound_fit():
+    # Dyestuff2: the REML optimum over all PD V has a negative batch variance (MLwiN's RIGLS
+    # reports it); the engine's nobound fit finds the same point
+    d = workbench.datasets.load("Dyestuff2")
+    with pytest.warns(IglsWarning, match="not positive semidefinite"):
+        it = workbench.fit("Yield ~ 1 + (1 | Batch)", d, method="rigls")
+    nb = workbench.fit("Yield ~ 1 + (1 | Batch)", d, method="reml", nobound=True)
+    assert it.singular
+    assert it.varcorr[0]["vcov"] < 0
+    assert rel(it.varcorr[0]["vcov"], nb.varcorr[0]["vcov"]) < 1e-6
+    assert rel(it.sigma, nb.sigma) < 1e-6
+
+
+def test_maxiter_reached_is_not_converged():
+    sleep = workbench.datasets.load("sleepstudy")
+    with pytest.warns(IglsWarning, match="did not converge in 2 iterations"):
+        fit = workbench.fit("Reaction ~ Days + (Days | Subject)", sleep, method="rigls", maxiter=2)
+    assert not fit.converged
+
+
+def test_iterated_gls_names_what_it_does_not_cover():
+    pen = workbench.datasets.load("Penicillin")
+    with pytest.raises(NotYetSupportedError, match="one grouping factor"):
+        workbench.fit("diameter ~ 1 + (1 | plate) + (1 | sample)", pen, method="igls")
+    with pytest.raises(OptionError, match="maxiter"):
+        workbench.fit("diameter ~ 1 + (1 | plate)", pen, method="igls", maxiter=0)
