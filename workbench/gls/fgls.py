@@ -8,7 +8,8 @@ forms of residuals, each solved from its expectation E[q] = M [s_nu, s_eta]' (pl
 * ``q_b = ||B e_2||^2``, the sum over rows of the squared group means of another (B
   replaces each row by its group's mean, W = I - B),
 
-with the residuals from (``random.method``, plm's names)
+with the residuals from (``random.method``, plm's names; a regression with aliased columns
+keeps its estimable ones, and K below counts those)
 
 ========== =================================== ===================================
 method     e_1 (within form)                   e_2 (between form)
@@ -147,12 +148,17 @@ def _moment_matrix(P: Panel, method: str, KW: int, keep: np.ndarray) -> np.ndarr
     K = X.shape[1] - 1
     if P.balanced:
         T = float(P.T[0])
-        if method == "swar":  # plm's dfcor = 2
-            return np.array([[n - N - KW, 0.0], [N - K - 1, T * (N - K - 1)]])
+        if method == "swar":  # plm's dfcor = 2; K counts the between regression's estimable slopes
+            Kb = np.linalg.matrix_rank(P.means(X)) - 1
+            return np.array([[n - N - KW, 0.0], [N - Kb - 1, T * (N - Kb - 1)]])
         return np.array([[n - N, 0.0], [N, T * N]])  # dfcor = 1
     BX = P.between(X)
     SX = BX * P.T[P.codes][:, None]  # each row replaced by its group's sum
     if method == "swar":
+        if np.linalg.matrix_rank(P.means(X)) < X.shape[1]:
+            raise DataError("the Swamy-Arora estimator on an unbalanced panel needs a between "
+                            "regression of full rank; a column's group means are collinear "
+                            "(plm fails here too): use fgls='walhus' or 'amemiya'")
         tr = np.trace(np.linalg.solve(BX.T @ BX, SX.T @ X))
         return np.array([[n - N - KW, 0.0], [N - K - 1, n - tr]])
     if method == "walhus":

@@ -1,8 +1,9 @@
 # Reference values for workbench's feasible GLS (method = "fgls"): plm's random-effects
 # estimator, plm(model = "random", random.method = M), on plm's balanced Grunfeld panel and its
-# unbalanced EmplUK panel.  Writes the data (CSV) and the values (fgls_reference.json) beside
+# unbalanced EmplUK panel, and lme4's sleepstudy (balanced, with an aliased between regression)
+# and that made unbalanced.  Writes the data (CSV) and the values (fgls_reference.json) beside
 # this script.  Run from anywhere:  Rscript tests/reference/gls/make_reference.R
-suppressPackageStartupMessages({library(plm); library(jsonlite)})
+suppressPackageStartupMessages({library(plm); library(jsonlite); library(lme4)})
 args <- commandArgs(trailingOnly = FALSE)
 here <- dirname(normalizePath(sub("^--file=", "", args[grep("^--file=", args)])))
 
@@ -14,7 +15,16 @@ panels <- list(
                   workbench = "inv ~ value + capital + (1 | firm)"),
   empluk = list(data = EmplUK[, c("firm", "year", "emp", "wage", "capital")],
                 plm = emp ~ wage + capital, index = c("firm", "year"),
-                workbench = "emp ~ wage + capital + (1 | firm)"))
+                workbench = "emp ~ wage + capital + (1 | firm)"),
+  # balanced, and Days has the same mean in every group: the between regression is aliased
+  sleepstudy = list(data = transform(lme4::sleepstudy, t = Days)[, c("Subject", "t", "Reaction", "Days")],
+                    plm = Reaction ~ Days, index = c("Subject", "t"),
+                    workbench = "Reaction ~ Days + (1 | Subject)"),
+  # the same made unbalanced (three rows dropped)
+  sleepstudy_unbalanced = list(
+    data = transform(lme4::sleepstudy, t = Days)[-c(1, 2, 15), c("Subject", "t", "Reaction", "Days")],
+    plm = Reaction ~ Days, index = c("Subject", "t"),
+    workbench = "Reaction ~ Days + (1 | Subject)"))
 
 out <- list(plm_version = as.character(packageVersion("plm")), R = R.version.string,
             panels = list())
@@ -22,6 +32,8 @@ for (nm in names(panels)) {
   p <- panels[[nm]]
   write.csv(p$data, file.path(here, paste0(nm, ".csv")), row.names = FALSE)
   fits <- list()
+  # plm 2.6.2 on sleepstudy: random.method = "swar" on a balanced panel and the other
+  # estimators as below (lme4's REML variance of (1 | Subject) equals Swamy-Arora's here)
   for (m in c("swar", "walhus", "amemiya", "nerlove")) {
     f <- plm(p$plm, data = p$data, index = p$index, model = "random", random.method = m)
     ec <- ercomp(f)
@@ -32,7 +44,7 @@ for (nm in names(panels)) {
     # theta is per row on an unbalanced panel: kept for balanced ones only
     if (is.pbalanced(f)) fits[[m]]$theta <- unname(as.numeric(ec$theta))
   }
-  out$panels[[nm]] <- list(formula = p$workbench, csv = paste0(nm, ".csv"),
+  out$panels[[nm]] <- list(formula = p$workbench, csv = paste0(nm, ".csv"), index = p$index,
                            balanced = is.pbalanced(p$data, index = p$index),
                            nobs = nrow(p$data), fits = fits)
 }
