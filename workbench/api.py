@@ -15,7 +15,8 @@ __all__ = ["fit", "criterion", "METHODS"]
 
 def fit(formula: str, data: pd.DataFrame, method: str = "reml", *, known_sd: str | None = None,
         weights: str | None = None, offset: str | None = None,
-        contrasts: dict[str, str] | None = None, label: str | None = None, **options) -> Fit:
+        contrasts: dict[str, str] | None = None, label: str | None = None,
+        correlation: str | None = None, **options) -> Fit:
     """Fit a linear mixed model given by an lme4-style formula.
 
     Parameters
@@ -41,6 +42,11 @@ def fit(formula: str, data: pd.DataFrame, method: str = "reml", *, known_sd: str
         Factor -> ``"treatment"``, ``"sum"``, ``"helmert"`` or ``"poly"`` (R's ``contrasts=``).
     label : str, optional
         Name of the fit in comparison tables (default: the method).
+    correlation : str, optional
+        A residual correlation structure written as nlme writes it: ``"cs(~ 1 | g)"``
+        (compound symmetry, ``corCompSymm``) or ``"ar1(~ 1 | g)"``, ``"ar1(~ t | g)"``
+        (``corAR1``, t an integer position); REML or ML, a model without random effects
+        (``nlme::gls``; :mod:`workbench.gls.corstruct`).
     **options
         The method's options, checked by :class:`workbench.options.RemlOptions` (``nobound``,
         ``vc_se``, ``level``, ``blas_threads``), :class:`workbench.options.FglsOptions`
@@ -61,6 +67,10 @@ def fit(formula: str, data: pd.DataFrame, method: str = "reml", *, known_sd: str
     """
     opts = method_options(method, **options)
     spec = parse_formula(formula)
+    if correlation is not None:
+        return _fit_correlated(spec, data, method, opts, correlation, label,
+                               dict(known_sd=known_sd, weights=weights, offset=offset),
+                               contrasts, options)
     design = build_design(spec, data, known_sd=known_sd, weights=weights, offset=offset,
                           contrasts=contrasts)
     if method in ("reml", "ml"):
@@ -86,6 +96,28 @@ def fit(formula: str, data: pd.DataFrame, method: str = "reml", *, known_sd: str
     from .bayes.fit import fit_bayes
 
     return fit_bayes(design, label=label, **opts.kwargs())
+
+
+def _fit_correlated(spec, data, method, opts, correlation, label, columns, contrasts, options):
+    """REML/ML with a residual correlation structure and no random effects (``nlme::gls``)."""
+    from .errors import NotYetSupportedError
+    from .gls.corstruct import correlation_rows, fit_corgls, parse_correlation
+
+    if method not in ("reml", "ml"):
+        raise OptionError(f"correlation= needs method 'reml' or 'ml', not '{method}'")
+    extra = sorted(k for k in options if k not in ("level", "blas_threads"))
+    if extra:
+        raise OptionError(f"option(s) {', '.join(extra)} do not apply with a correlation "
+                          "structure; it takes only level")
+    corr = parse_correlation(correlation)
+    data, codes, pos = correlation_rows(spec, data, corr, **columns)
+    design = build_design(spec, data, contrasts=contrasts, **columns)
+    if design.terms:
+        raise NotYetSupportedError("a correlation structure with random-effects terms "
+                                   "(nlme::lme) is not implemented yet; drop the '( | )' terms "
+                                   "for nlme::gls")
+    return fit_corgls(design, codes, pos, corr, reml=(method == "reml"), level=opts.level,
+                      label=label)
 
 
 def criterion(formula: str, data: pd.DataFrame, reml: bool = True, *, known_sd: str | None = None,

@@ -180,6 +180,10 @@ def fit(
                                         help="Write the fit record as JSON ('-': stdout)."),
     fgls: FglsEstimator | None = typer.Option(
         None, "--fgls", help="Variance-component estimator of --method fgls (plm's names)."),
+    correlation: str | None = typer.Option(
+        None, "--correlation", metavar="STRUCT",
+        help="Residual correlation as nlme writes it, e.g. 'cs(~ 1 | g)', 'ar1(~ t | g)' "
+             "(REML/ML, no random effects)."),
 ) -> None:
     """Fit a linear mixed model and print a readable summary (or the record as JSON)."""
     import workbench
@@ -189,6 +193,8 @@ def fit(
         if method is not Method.fgls:
             raise CliError("--fgls applies only to --method fgls")
         options["fgls"] = fgls.value
+    if correlation is not None:
+        options["correlation"] = correlation
     if ci is not Interval.wald and method.value in ("fgls", "igls", "rigls"):
         raise CliError(f"--ci {ci.value} applies to --method reml or ml; a {method.value} fit "
                        "reports Wald intervals")

@@ -117,6 +117,12 @@ def _header(fit) -> list[str]:
     if fit.label and fit.label != fit.method:
         title += f"  [{fit.label}]"
     lines = [title, f"Formula: {fit.formula}"]
+    cst = (fit.diagnostics or {}).get("corstruct")
+    if cst:  # nlme-style residual correlation (workbench.gls.corstruct)
+        name = next(k for k in ("Rho", "Phi") if k in cst)
+        lo, hi = cst.get("interval") or [math.nan, math.nan]
+        lines.append(f"Correlation structure: {cst['form']}, {name} = {cst[name]:.4g} "
+                     f"(95% interval {lo:.4g}, {hi:.4g})")
     design = fit.design
     if design is not None:
         if design.n_dropped:

@@ -78,3 +78,20 @@ def test_cli_igls_summary(capsys):
     assert code == 0, err
     assert out.startswith("Linear mixed model fit by iterated GLS (IGLS, maximum likelihood)")
     assert "deviance" in out
+
+
+def test_cli_correlation(capsys):
+    ref = json.loads((REF_DIR / "gls_reference.json").read_text())["cases"]["orthodont_cs"]
+    code, out, err = run(capsys, "fit", ref["formula"], "--data", REF_DIR / "orthodont.csv",
+                         "--correlation", ref["correlation"], "--json", "-")
+    assert code == 0, err
+    rec = json.loads(out)
+    assert rec["diagnostics"]["corstruct"]["Rho"] == pytest.approx(ref["fits"]["REML"]["param"],
+                                                                   rel=1e-5)
+    code, out, err = run(capsys, "fit", ref["formula"], "--data", REF_DIR / "orthodont.csv",
+                         "--correlation", ref["correlation"])
+    assert code == 0, err
+    assert "Correlation structure: cs(~ 1 | Subject), Rho = 0.6857" in out
+    code, out, err = run(capsys, "fit", ref["formula"], "--data", REF_DIR / "orthodont.csv",
+                         "--correlation", "cs(Subject)")
+    assert code == 1 and err.startswith("error: cannot read correlation") and out == ""

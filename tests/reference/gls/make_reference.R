@@ -50,3 +50,52 @@ for (nm in names(panels)) {
 }
 writeLines(toJSON(out, auto_unbox = TRUE, digits = NA, pretty = TRUE),
            file.path(here, "fgls_reference.json"))
+
+# ---------------------------------------------------------------------------------------------
+# nlme::gls with a correlation structure and no random effects (workbench's correlation =
+# "cs(~ 1 | g)" / "ar1(~ 1 | g)"), REML and ML, on nlme's Orthodont and Ovary.
+suppressPackageStartupMessages(library(nlme))
+orth <- as.data.frame(Orthodont)[, c("distance", "age", "Subject", "Sex")]
+orth$Subject <- as.character(orth$Subject)
+ovary <- as.data.frame(Ovary)[, c("Mare", "Time", "follicles")]
+ovary$Mare <- as.character(ovary$Mare)
+write.csv(orth, file.path(here, "orthodont.csv"), row.names = FALSE)
+write.csv(ovary, file.path(here, "ovary.csv"), row.names = FALSE)
+cases <- list(
+  orthodont_cs = list(data = orth, csv = "orthodont.csv", model = distance ~ age,
+                      formula = "distance ~ age", correlation = "cs(~ 1 | Subject)",
+                      cor = corCompSymm(form = ~ 1 | Subject), param = "Rho"),
+  orthodont_ar1 = list(data = orth, csv = "orthodont.csv", model = distance ~ age,
+                       formula = "distance ~ age", correlation = "ar1(~ 1 | Subject)",
+                       cor = corAR1(form = ~ 1 | Subject), param = "Phi"),
+  ovary_ar1 = list(data = ovary, csv = "ovary.csv",
+                   model = follicles ~ sin(2 * pi * Time) + cos(2 * pi * Time),
+                   formula = "follicles ~ sin(2 * pi * Time) + cos(2 * pi * Time)",
+                   correlation = "ar1(~ 1 | Mare)", cor = corAR1(form = ~ 1 | Mare),
+                   param = "Phi"),
+  ovary_cs = list(data = ovary, csv = "ovary.csv",
+                  model = follicles ~ sin(2 * pi * Time) + cos(2 * pi * Time),
+                  formula = "follicles ~ sin(2 * pi * Time) + cos(2 * pi * Time)",
+                  correlation = "cs(~ 1 | Mare)", cor = corCompSymm(form = ~ 1 | Mare),
+                  param = "Rho"))
+gls_out <- list(nlme_version = as.character(packageVersion("nlme")), R = R.version.string,
+                cases = list())
+for (nm in names(cases)) {
+  cc <- cases[[nm]]
+  fits <- list()
+  for (method in c("REML", "ML")) {
+    f <- gls(cc$model, data = cc$data, correlation = cc$cor, method = method)
+    tt <- summary(f)$tTable
+    iv <- intervals(f, which = "var-cov")
+    fits[[method]] <- list(
+      beta = as.list(setNames(tt[, 1], rownames(tt))),
+      beta_se = as.list(setNames(tt[, 2], rownames(tt))),
+      sigma = f$sigma, logLik = as.numeric(logLik(f)),
+      param = unname(coef(f$modelStruct$corStruct, unconstrained = FALSE)),
+      param_ci = unname(iv$corStruct[1, c("lower", "upper")]))
+  }
+  gls_out$cases[[nm]] <- list(formula = cc$formula, correlation = cc$correlation,
+                              csv = cc$csv, param = cc$param, fits = fits)
+}
+writeLines(toJSON(gls_out, auto_unbox = TRUE, digits = NA, pretty = TRUE),
+           file.path(here, "gls_reference.json"))
