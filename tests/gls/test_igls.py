@@ -27,7 +27,7 @@ def rel(a, b):
     return abs(a - b) / abs(b)
 
 
-@pytest.mark.parametrize("model", ["dyestuff", "sleepstudy", "sleepstudy_zerocorr"])
+@pytest.mark.parametrize("model", ["dyestuff", "sleepstudy", "sleepstudy_zerocorr", "pastes"])
 @pytest.mark.parametrize("method,kind", METHODS)
 def test_iterated_gls_equals_lme4(model, method, kind):
     entry = LME4[model]
@@ -38,17 +38,24 @@ def test_iterated_gls_equals_lme4(model, method, kind):
     assert rel(fit.loglik, ref["logLik"]) < 1e-9
     for k, v in ref["beta"].items():
         assert rel(fit.beta[k], v) < 1e-6
-        assert rel(fit.beta_se[k], ref["beta_se"][k]) < 1e-5
+        assert rel(fit.beta_se[k], ref["beta_se"][k]) < 1e-6
     assert rel(fit.sigma, ref["sigma"]) < 1e-6
     for got, want in zip(fit.varcorr, ref["varcorr"]):
         assert (got["grp"], got["var1"], got["var2"]) == (want["grp"], want["var1"], want["var2"])
         assert rel(got["sdcor"], want["sdcor"]) < 1e-5
+    if "ranef" in ref:  # lme4's BLUPs and conditional sds (REML fits)
+        got = {(r["group"], r["term"], str(r["level"])): r for r in fit.ranef}
+        for r in ref["ranef"]:
+            g = got[(r["group"], r["term"], str(r["level"]))]
+            for key in ("value", "cond_sd"):
+                assert abs(g[key] - r[key]) / max(1.0, abs(r[key])) < 1e-5, (r, key)
 
 
 ENGINE_CASES = [
     ("sleepstudy", "Reaction ~ Days + (Days | Subject)"),
     ("sleepstudy", "Reaction ~ Days + (1 | Subject)"),
     ("dyestuff", "Yield ~ 1 + (1 | Batch)"),
+    ("pastes", "strength ~ 1 + (1 | batch/cask)"),
     ("orthodont", "distance ~ age + (age | Subject)"),
     ("orthodont", "distance ~ age * Sex + (age | Subject)"),
 ]
@@ -76,14 +83,20 @@ def test_iterated_gls_equals_the_engine(data, formula, method, kind):
     assert rel(it.criterion, eng.criterion) < 1e-10
     for k in eng.beta:
         assert rel(it.beta[k], eng.beta[k]) < 1e-6
-        assert rel(it.beta_se[k], eng.beta_se[k]) < 1e-6
+        # pastes by ML: the engine's SE is 1.4e-6 from lme4's (IGLS's 9e-9), so 1e-5 here
+        assert rel(it.beta_se[k], eng.beta_se[k]) < 1e-5
     assert rel(it.sigma, eng.sigma) < 1e-6
     for a, b in zip(it.varcorr, eng.varcorr):
-        # correlations lie in a flat direction where the engine's stopping point is ~2e-6 off
-        assert rel(a["sdcor"], b["sdcor"]) < (1e-6 if b["var2"] is None else 1e-5)
+        # in flat directions the engine stops up to ~6e-6 away (sleepstudy's correlation,
+        # pastes' batch sd by ML, where IGLS is 1.1e-7 from lme4 and the engine 5.7e-6)
+        assert rel(a["sdcor"], b["sdcor"]) < 1e-5
     ra, rb = it.ranef_frame(), eng.ranef_frame()
-    np.testing.assert_allclose(ra["value"], rb["value"], rtol=1e-5, atol=1e-6)
-    np.testing.assert_allclose(ra["cond_sd"], rb["cond_sd"], rtol=1e-5)
+    assert list(zip(ra["group"], ra["term"], ra["level"])) == \
+        list(zip(rb["group"], rb["term"], rb["level"]))
+    # BLUPs and conditional sds: the README's tolerance against lme4 (1e-4 scaled by
+    # max(1, |value|)); they follow the engine's flat-direction offsets above
+    np.testing.assert_allclose(ra["value"], rb["value"], rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(ra["cond_sd"], rb["cond_sd"], rtol=1e-4, atol=1e-4)
 
 
 def test_trace_is_kept_and_descends():
@@ -126,7 +139,7 @@ def test_maxiter_reached_is_not_converged():
 
 def test_iterated_gls_names_what_it_does_not_cover():
     pen = workbench.datasets.load("Penicillin")
-    with pytest.raises(NotYetSupportedError, match="one grouping factor"):
+    with pytest.raises(NotYetSupportedError, match="plate, sample are crossed"):
         workbench.fit("diameter ~ 1 + (1 | plate) + (1 | sample)", pen, method="igls")
     with pytest.raises(OptionError, match="maxiter"):
         workbench.fit("diameter ~ 1 + (1 | plate)", pen, method="igls", maxiter=0)

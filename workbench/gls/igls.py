@@ -1,9 +1,10 @@
 """Iterated GLS (Goldstein 1986) and restricted iterated GLS (Goldstein 1989).
 
-The marginal model of one grouping factor is y_j ~ N(X_j beta, V_j) per group j, with
-V_j = Z_j G Z_j' + sigma^2 I = sum_k psi_k D_kj, linear in the variance parameters psi (the free
-entries of G, then sigma^2; D_kj = z_a z_a' for a variance, z_a z_b' + z_b z_a' for a covariance,
-I for sigma^2).  IGLS alternates two GLS steps:
+The marginal model is y_j ~ N(X_j beta, V_j) per group j of the outermost grouping factor
+(the one every other factor is nested in), with V_j = sum_f Z_fj G_f Z_fj' + sigma^2 I =
+sum_k psi_k D_kj, linear in the variance parameters psi (the free entries of each factor's G_f,
+then sigma^2; D_kj = (z_a z_a') o S_f for a variance, (z_a z_b' + z_b z_a') o S_f for a
+covariance, S_f the indicator of two rows sharing a level of factor f; I for sigma^2).  IGLS alternates two GLS steps:
 
 1. fixed part: beta = (sum X_j' V_j^-1 X_j)^-1 sum X_j' V_j^-1 y_j at the current psi;
 2. random part: the residual cross-products r_j r_j' (r_j = y_j - X_j beta) have expectation
@@ -42,51 +43,78 @@ class IglsWarning(UserWarning):
     """IGLS/RIGLS stopped before converging, or converged outside the parameter space."""
 
 
+def _outer_block(st) -> int:
+    """The factor every other one nests in (each of their levels inside one of its levels),
+    the one with most levels if several do; the groups whose V_j are blocks of V."""
+    fits = []
+    for o, ob in enumerate(st.blocks):
+        ok = True
+        for b in st.blocks:
+            pairs = np.unique(np.column_stack([b.codes, ob.codes]), axis=0)
+            if pairs.shape[0] != np.unique(b.codes).size:
+                ok = False
+                break
+        if ok:
+            fits.append(o)
+    if not fits:
+        raise NotYetSupportedError(
+            "iterated GLS needs nested grouping factors (one factor in which every other is "
+            f"nested); {', '.join(b.group for b in st.blocks)} are crossed")
+    return max(fits, key=lambda o: st.blocks[o].nlevels)
+
+
 class _Groups:
-    """The rows of each group: y_j, X_j, Z_j."""
+    """The rows of each outer group: y_j, X_j, each factor's Z and level codes, and the D_kj."""
 
-    def __init__(self, design: Design, block):
-        order = np.argsort(block.codes, kind="stable")
-        counts = np.bincount(block.codes, minlength=block.nlevels)
+    def __init__(self, design: Design, st, outer: int, layout):
+        codes = st.blocks[outer].codes
+        order = np.argsort(codes, kind="stable")
+        counts = np.bincount(codes, minlength=st.blocks[outer].nlevels)
         cuts = np.cumsum(counts)[:-1]
-        y, X, Z = design.y_work[order], design.X[order], block.Z[order]
-        self.y = np.split(y, cuts)
-        self.X = np.split(X, cuts)
-        self.Z = np.split(Z, cuts)
+
+        def split(a):
+            return np.split(a[order], cuts)
+
+        self.y = split(design.y_work)
+        self.X = split(design.X)
+        self.Z = [split(b.Z) for b in st.blocks]          # [block][group]
+        self.codes = [split(b.codes) for b in st.blocks]  # [block][group]
         self.n, self.p = design.n, design.X.shape[1]
+        self.D = [self._D(j, layout) for j in range(len(self.y))]
+
+    def _D(self, j, layout):
+        """The T x T matrices D_k of group j: each factor's G entries, then I (sigma^2)."""
+        out = []
+        for f, pos in layout:
+            Z, c = self.Z[f][j], self.codes[f][j]
+            same = c[:, None] == c[None, :]
+            for r, cc in pos:
+                zz = np.outer(Z[:, r], Z[:, cc]) * same
+                out.append(zz if r == cc else zz + zz.T)
+        out.append(np.eye(len(self.y[j])))
+        return out
 
 
-def _psi_layout(block):
-    """The free (row, col) entries of G, lower triangle, in lme4's theta order."""
-    return [(int(r), int(c)) for r, c in block.positions]
+def _Gs(psi, layout, st):
+    """Each factor's G from psi."""
+    Gs, k = [], 0
+    for f, pos in layout:
+        q = st.blocks[f].q
+        G = np.zeros((q, q))
+        for r, c in pos:
+            G[r, c] = G[c, r] = psi[k]
+            k += 1
+        Gs.append(G)
+    return Gs
 
 
-def _G(psi, pos, q):
-    G = np.zeros((q, q))
-    for (r, c), v in zip(pos, psi):
-        G[r, c] = G[c, r] = v
-    return G
-
-
-def _D(Z, pos):
-    """The T x T matrices D_k of one group, G entries first, then I (sigma^2)."""
-    out = []
-    for r, c in pos:
-        zz = np.outer(Z[:, r], Z[:, c])
-        out.append(zz if r == c else zz + zz.T)
-    out.append(np.eye(Z.shape[0]))
-    return out
-
-
-def _state(gr: _Groups, psi, pos, q, reml: bool):
-    """GLS at psi: beta, C = (X'V^-1X)^-1, the criterion, and the per-group pieces."""
-    G = _G(psi[:-1], pos, q)
-    s2 = psi[-1]
-    Winv, Ds, logdet = [], [], 0.0
+def _state(gr: _Groups, psi, reml: bool):
+    """GLS at psi: beta, C = (X'V^-1X)^-1, the criterion, V_j^-1 and the residuals."""
+    Winv, logdet = [], 0.0
     XWX = np.zeros((gr.p, gr.p))
     XWy = np.zeros(gr.p)
-    for y, X, Z in zip(gr.y, gr.X, gr.Z):
-        V = Z @ G @ Z.T + s2 * np.eye(len(y))
+    for y, X, D in zip(gr.y, gr.X, gr.D):
+        V = sum(v * d for v, d in zip(psi, D))
         L = np.linalg.cholesky(V)  # LinAlgError: V_j not positive definite
         logdet += 2.0 * np.sum(np.log(np.diag(L)))
         Li = np.linalg.inv(L)
@@ -96,25 +124,20 @@ def _state(gr: _Groups, psi, pos, q, reml: bool):
         XWy += X.T @ W @ y
     C = np.linalg.inv(XWX)
     beta = C @ XWy
-    rWr = 0.0
-    res = []
-    for y, X, W in zip(gr.y, gr.X, Winv):
-        r = y - X @ beta
-        res.append(r)
-        rWr += r @ W @ r
+    res = [y - X @ beta for y, X in zip(gr.y, gr.X)]
+    rWr = sum(float(r @ W @ r) for r, W in zip(res, Winv))
     crit = logdet + rWr + gr.n * math.log(2 * math.pi)
     if reml:
         crit += np.linalg.slogdet(XWX)[1] - gr.p * math.log(2 * math.pi)
-    return beta, C, float(crit), Winv, res, G
+    return beta, C, float(crit), Winv, res
 
 
-def _variance_step(gr: _Groups, pos, Winv, res, C, reml: bool):
+def _variance_step(gr: _Groups, Winv, res, C, reml: bool):
     """GLS of the residual cross-products on the D_k (step 2); returns the new psi."""
-    k = len(pos) + 1
+    k = len(gr.D[0])
     info = np.zeros((k, k))
     rhs = np.zeros(k)
-    for X, Z, W, r in zip(gr.X, gr.Z, Winv, res):
-        D = _D(Z, pos)
+    for X, D, W, r in zip(gr.X, gr.D, Winv, res):
         WD = [W @ d for d in D]
         Wr = W @ r
         for a in range(k):
@@ -130,10 +153,22 @@ def _variance_step(gr: _Groups, pos, Winv, res, C, reml: bool):
     return np.linalg.solve(info, rhs)
 
 
-def _var_names(block, pos):
-    g, cols = block.group, block.columns
-    out = [names.var(g, cols[r]) if r == c else names.cov(g, cols[c], cols[r]) for r, c in pos]
+def _var_names(st, layout):
+    out = []
+    for f, pos in layout:
+        blk = st.blocks[f]
+        for r, c in pos:
+            g = names.base_group(_term_label(blk, r))
+            cols = blk.columns
+            out.append(names.var(g, cols[r]) if r == c else names.cov(g, cols[c], cols[r]))
     return out + [names.RESIDUAL_VAR]
+
+
+def _term_label(blk, col: int) -> str:
+    for label, sl in blk.terms:
+        if sl.start <= col < sl.stop:
+            return label
+    return blk.group
 
 
 def fit_igls(design: Design, reml: bool = False, level: float = 0.95, tol: float = 1e-10,
@@ -143,8 +178,8 @@ def fit_igls(design: Design, reml: bool = False, level: float = 0.95, tol: float
     Parameters
     ----------
     design : Design
-        Random-effects terms on one grouping factor (intercepts, slopes, correlated or not);
-        no prior weights, known sds.
+        Random-effects terms (intercepts, slopes, correlated or not) on one grouping factor or
+        on nested ones (every factor nested in one of them); no prior weights, known sds.
     reml : bool
         RIGLS (True) or IGLS.
     level : float
@@ -167,46 +202,43 @@ def fit_igls(design: Design, reml: bool = False, level: float = 0.95, tol: float
     Raises
     ------
     NotYetSupportedError
-        Several grouping factors, weights or known residual sds.
+        Crossed grouping factors, weights or known residual sds.
     """
     from ..record import GlsState
 
     what = "rigls" if reml else "igls"
     if not design.terms:
         raise NotYetSupportedError(f"method '{what}' needs a random-effects term such as '(1 | g)'")
-    st = build_structure(design)
-    if len(st.blocks) != 1:
-        raise NotYetSupportedError(
-            f"method '{what}' is implemented for one grouping factor; this model has "
-            f"{len(st.blocks)} ({', '.join(b.group for b in st.blocks)})")
     if design.weights is not None or design.known_sd is not None:
         raise NotYetSupportedError(f"method '{what}' takes no prior weights or known residual sds")
     if design.n - design.p < 1:
         raise DataError(f"{design.p} fixed effects for {design.n} observations leave no "
                         "residual degrees of freedom")
     t0 = time.perf_counter()
-    block = st.blocks[0]
-    q = block.q
-    pos = _psi_layout(block)
-    gr = _Groups(design, block)
-    vnames = _var_names(block, pos)
+    st = build_structure(design)
+    layout = [(f, [(int(r), int(c)) for r, c in blk.positions]) for f, blk in enumerate(st.blocks)]
+    gr = _Groups(design, st, _outer_block(st), layout)
+    vnames = _var_names(st, layout)
     fnames = list(design.fixed_names)
     # start: OLS (G = 0, sigma^2 the OLS residual variance)
     beta0 = np.linalg.lstsq(design.X, design.y_work, rcond=None)[0]
     r0 = design.y_work - design.X @ beta0
-    psi = np.zeros(len(pos) + 1)
+    psi = np.zeros(len(vnames))
     psi[-1] = float(r0 @ r0) / design.n
     trace = []
     converged = False
-    beta, C, crit, Winv, res, G = _state(gr, psi, pos, q, reml)
-    for it in range(1, maxiter + 1):
-        trace.append({"iteration": it - 1, "variance": dict(zip(vnames, psi.tolist())),
+    beta, C, crit, Winv, res = _state(gr, psi, reml)
+
+    def record(i):
+        trace.append({"iteration": i, "variance": dict(zip(vnames, psi.tolist())),
                       "beta": dict(zip(fnames, beta.tolist())), "criterion": crit})
-        new = _variance_step(gr, pos, Winv, res, C, reml)
-        step = new - psi
+
+    for it in range(maxiter):
+        record(it)
+        step = _variance_step(gr, Winv, res, C, reml) - psi
         for _ in range(30):  # halve the step while some V_j is not positive definite
             try:
-                state = _state(gr, psi + step, pos, q, reml)
+                state = _state(gr, psi + step, reml)
                 break
             except np.linalg.LinAlgError:
                 step = step / 2
@@ -214,45 +246,41 @@ def fit_igls(design: Design, reml: bool = False, level: float = 0.95, tol: float
             raise DataError(f"{what}: the variance step leaves the region where every V_j is "
                             "positive definite")
         psi = psi + step
-        beta, C, crit, Winv, res, G = state
+        beta, C, crit, Winv, res = state
         if np.max(np.abs(step)) <= tol * max(np.max(np.abs(psi)), 1e-300):
             converged = True
             break
-    trace.append({"iteration": len(trace), "variance": dict(zip(vnames, psi.tolist())),
-                  "beta": dict(zip(fnames, beta.tolist())), "criterion": crit})
+    record(len(trace))
     if not converged:
         warnings.warn(f"{what} did not converge in {maxiter} iterations", IglsWarning,
                       stacklevel=2)
     s2 = float(psi[-1])
-    eig = np.linalg.eigvalsh(G) if q else np.zeros(0)
-    outside = bool(eig.size and eig.min() < -1e-12 * max(1.0, abs(eig).max()))
+    Gs = _Gs(psi, layout, st)
+    outside = False
+    for G in Gs:
+        eig = np.linalg.eigvalsh(G)
+        outside |= bool(eig.min() < -1e-12 * max(1.0, abs(eig).max()))
     if outside:
         warnings.warn(f"{what} converged to a random-effects covariance that is not positive "
                       "semidefinite (a negative variance, as MLwiN's unconstrained estimates); "
                       f"the bounded fit is method='{'reml' if reml else 'ml'}'", IglsWarning,
                       stacklevel=2)
-    singular = bool(outside or np.any(np.diag(G) <= 1e-10 * s2))
+    singular = bool(outside or any(np.any(np.diag(G) <= 1e-10 * s2) for G in Gs))
     b, se, ci = wald_fixed_effects(fnames, beta, C, level)
-    varcorr = block.varcorr_rows(G)
+    varcorr = [row for blk, G in zip(st.blocks, Gs) for row in blk.varcorr_rows(G)]
     varcorr.append({"grp": "Residual", "var1": None, "var2": None, "vcov": s2,
                     "sdcor": math.sqrt(s2), "sdcor_ci": None})
-    bl = np.empty((block.nlevels, q))
-    cv = np.empty((block.nlevels, q))
-    for j, (Z, W, r) in enumerate(zip(gr.Z, Winv, res)):
-        GZW = G @ Z.T @ W
-        bl[j] = GZW @ r
-        cv[j] = np.diag(G - GZW @ Z @ G)
-    csd = np.sqrt(np.clip(cv, 0.0, None))
-    ranef = [{"group": block.group, "term": t, "level": lev, "value": float(bl[j, k]),
-              "cond_sd": float(csd[j, k])}
-             for k, t in enumerate(block.columns) for j, lev in enumerate(block.levels)]
+    ranef = _blups(gr, st, Gs, Winv, res)
     theta = None
     if not outside:
-        # lme4's theta: the Cholesky factor of G / sigma^2 at the free positions
-        w, U = np.linalg.eigh(G / s2)
-        Lam = np.linalg.cholesky(U @ np.diag(np.clip(w, 0, None)) @ U.T + 1e-300 * np.eye(q)) \
-            if q else np.zeros((0, 0))
-        theta = np.array([Lam[r, c] for r, c in pos])
+        # lme4's theta: the Cholesky factor of G / sigma^2 at each factor's free positions
+        theta = np.zeros(st.ntheta)
+        for (f, pos), G in zip(layout, Gs):
+            q = G.shape[0]
+            w, U = np.linalg.eigh(G / s2)
+            Lam = np.linalg.cholesky(U @ np.diag(np.clip(w, 0, None)) @ U.T
+                                     + 1e-300 * np.eye(q))
+            theta[st.blocks[f].theta_index] = [Lam[r, c] for r, c in pos]
     state = GlsState(vcov=C, estimator=what, variance=psi.copy(), theta=theta, iterations=trace)
     diagnostics = {"iterations": trace, "optimizer": {
         "method": f"{what.upper()} (Goldstein {'1989' if reml else '1986'})",
@@ -265,6 +293,27 @@ def fit_igls(design: Design, reml: bool = False, level: float = 0.95, tol: float
                      sigma=math.sqrt(s2), varcorr=varcorr, ranef=ranef, converged=converged,
                      singular=singular, state=state, criterion=crit, diagnostics=diagnostics,
                      label=label)
+
+
+def _blups(gr: _Groups, st, Gs, Winv, res) -> list[dict]:
+    """BLUPs G Z_l' V^-1 r and conditional sds sqrt(diag(G - G Z_l' V^-1 Z_l G)) per level l,
+    in the engine's order (factor, term, level)."""
+    ranef = []
+    for f, (blk, G) in enumerate(zip(st.blocks, Gs)):
+        bl = np.zeros((blk.nlevels, blk.q))
+        cv = np.zeros((blk.nlevels, blk.q))
+        for Z, c, W, r in zip(gr.Z[f], gr.codes[f], Winv, res):
+            for lev in np.unique(c):
+                Zl = Z * (c == lev)[:, None]
+                GZW = G @ Zl.T @ W
+                bl[lev] = GZW @ r
+                cv[lev] = np.diag(G - GZW @ Zl @ G)
+        csd = np.sqrt(np.clip(cv, 0.0, None))
+        for k, term in enumerate(blk.columns):
+            ranef.extend({"group": blk.group, "term": term, "level": lev,
+                          "value": float(bl[j, k]), "cond_sd": float(csd[j, k])}
+                         for j, lev in enumerate(blk.levels))
+    return ranef
 
 
 __all__ = ["fit_igls", "IglsWarning"]
