@@ -143,3 +143,15 @@ def test_iterated_gls_names_what_it_does_not_cover():
         workbench.fit("diameter ~ 1 + (1 | plate) + (1 | sample)", pen, method="igls")
     with pytest.raises(OptionError, match="maxiter"):
         workbench.fit("diameter ~ 1 + (1 | plate)", pen, method="igls", maxiter=0)
+
+
+def test_compare_takes_the_gls_methods():
+    sleep = workbench.datasets.load("sleepstudy")
+    f = "Reaction ~ Days + (1 | Subject)"
+    fits = [workbench.fit(f, sleep, method=m) for m in ("reml", "fgls", "igls", "rigls")]
+    comp = workbench.compare(*fits)
+    assert comp.methods == ["reml", "fgls", "igls", "rigls"]
+    p = comp.parameters.set_index(["parameter", "method"])["estimate"]
+    assert p[("sd[Subject:(Intercept)]", "rigls")] == pytest.approx(
+        p[("sd[Subject:(Intercept)]", "reml")], rel=1e-6)
+    assert p[("sigma", "fgls")] == pytest.approx(p[("sigma", "reml")], rel=1e-6)
