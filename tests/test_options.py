@@ -28,7 +28,7 @@ def test_defaults():
 @pytest.mark.parametrize("method,options,needle", [
     ("reml", {"draws": 10}, "unknown option(s) for method 'reml': draws (known: blas_threads"),
     ("bayes", {"nobound": True}, "unknown option(s) for method 'bayes': nobound"),
-    ("mcmc", {}, "unknown method 'mcmc'; choose one of reml, ml, bayes"),
+    ("mcmc", {}, "unknown method 'mcmc'; choose one of reml, ml, fgls, igls, rigls, bayes"),
     ("reml", {"level": 1.5}, "level must lie in (0, 1)"),
     ("reml", {"vc_se": "hessian"}, "unknown vc_se 'hessian'"),
     ("reml", {"nobound": "yes"}, "nobound must be true or false"),

@@ -4,6 +4,7 @@ The data flow reads top to bottom::
 
     formula + DataFrame -> ModelSpec (formula.py) -> Design (design.py)
         -> REML criterion -> optimizer -> Fit       (reml/)
+        -> feasible / iterated GLS -> Fit            (gls/)
         -> PyMC model -> sampler -> InferenceData   (bayes/)
         -> compare (compare.py) -> figures (plots/)
 
@@ -15,6 +16,7 @@ from .compare import compare
 from .design import Design, build_design
 from .errors import WorkbenchError
 from .formula import ModelSpec, parse_formula
+from .gls.reconcile import reconcile
 from .record import Fit
 from .reml.bootstrap import bootstrap
 from .reml.inference import lrt
@@ -22,5 +24,5 @@ from .reml.profile import profile_ci
 from . import datasets, simulate
 
 __all__ = ["fit", "Fit", "Design", "build_design", "ModelSpec", "parse_formula", "WorkbenchError",
-           "simulate", "datasets", "compare", "bootstrap", "lrt", "profile_ci", "criterion"]
+           "simulate", "datasets", "compare", "bootstrap", "lrt", "profile_ci", "criterion", "reconcile"]
 __version__ = "0.1.0"

@@ -17,7 +17,8 @@ __all__ = ["fit", "criterion", "METHODS"]
 
 def fit(formula: str, data: pd.DataFrame, method: str = "reml", *, known_sd: str | None = None,
         weights: str | None = None, offset: str | None = None,
-        contrasts: dict[str, str] | None = None, label: str | None = None, **options) -> Fit:
+        contrasts: dict[str, str] | None = None, label: str | None = None,
+        correlation: str | None = None, **options) -> Fit:
     """Fit a linear mixed model given by an lme4-style formula.
 
     Parameters
@@ -25,8 +26,11 @@ def fit(formula: str, data: pd.DataFrame, method: str = "reml", *, known_sd: str
     formula : str
         e.g. ``"y ~ 1 + x + (1 + x | g)"``.
     data : DataFrame
-    method : {"reml", "ml", "bayes"}
-        REML or maximum likelihood (the GLS engine), or a PyMC Bayesian fit.
+    method : {"reml", "ml", "fgls", "igls", "rigls", "bayes"}
+        REML or maximum likelihood (the GLS engine); feasible GLS with moment estimators of a
+        random intercept's variance (plm's, :mod:`workbench.gls.fgls`); Goldstein's iterated
+        GLS, converging to the ML (``igls``) or REML (``rigls``) fit
+        (:mod:`workbench.gls.igls`); or a PyMC Bayesian fit.
     known_sd : str, optional
         Column of known residual standard deviations (meta-analysis form): no residual
         variance is estimated.
@@ -40,9 +44,17 @@ def fit(formula: str, data: pd.DataFrame, method: str = "reml", *, known_sd: str
         Factor -> ``"treatment"``, ``"sum"``, ``"helmert"`` or ``"poly"`` (R's ``contrasts=``).
     label : str, optional
         Name of the fit in comparison tables (default: the method).
+    correlation : str, optional
+        A residual correlation structure written as nlme writes it: ``"cs(~ 1 | g)"``
+        (compound symmetry, ``corCompSymm``) or ``"ar1(~ 1 | g)"``, ``"ar1(~ t | g)"``
+        (``corAR1``, t an integer position); REML or ML, a model without random effects
+        (``nlme::gls``; :mod:`workbench.gls.corstruct`).
     **options
         The method's options, checked by :class:`workbench.options.RemlOptions` (``nobound``,
-        ``vc_se``, ``level``, ``blas_threads``) or :class:`workbench.options.BayesOptions`
+        ``vc_se``, ``level``, ``blas_threads``), :class:`workbench.options.FglsOptions`
+        (``fgls``: ``"swar"``, ``"walhus"``, ``"amemiya"``, ``"nerlove"``; ``level``),
+        :class:`workbench.options.IglsOptions` (``tol``, ``maxiter``, ``level``) or
+        :class:`workbench.options.BayesOptions`
         (``draws``, ``tune``, ``chains``, ``seed``, ``priors``, ``target_accept``, ...; see
         :func:`workbench.bayes.fit.fit_bayes`).
 
@@ -57,6 +69,10 @@ def fit(formula: str, data: pd.DataFrame, method: str = "reml", *, known_sd: str
     """
     opts = method_options(method, **options)
     spec = parse_formula(formula)
+    if correlation is not None:
+        return _fit_correlated(spec, data, method, opts, correlation, label,
+                               dict(known_sd=known_sd, weights=weights, offset=offset),
+                               contrasts, options)
     limit = contextlib.nullcontext()
     if method in ("reml", "ml"):
         from .reml.fit import blas_limits
@@ -79,9 +95,39 @@ def fit(formula: str, data: pd.DataFrame, method: str = "reml", *, known_sd: str
                                   "a model without one takes only level")
             return fit_linear(design, reml=(method == "reml"), label=label, level=opts.level)
         return fit_reml(design, reml=(method == "reml"), label=label, **opts.kwargs())
+    if method == "fgls":
+        from .gls.fgls import fit_fgls
+
+        return fit_fgls(design, estimator=opts.fgls, level=opts.level, label=label)
+    if method in ("igls", "rigls"):
+        from .gls.igls import fit_igls
+
+        return fit_igls(design, reml=(method == "rigls"), label=label, **opts.kwargs())
     from .bayes.fit import fit_bayes
 
     return fit_bayes(design, label=label, **opts.kwargs())
+
+
+def _fit_correlated(spec, data, method, opts, correlation, label, columns, contrasts, options):
+    """REML/ML with a residual correlation structure and no random effects (``nlme::gls``)."""
+    from .errors import NotYetSupportedError
+    from .gls.corstruct import correlation_rows, fit_corgls, parse_correlation
+
+    if method not in ("reml", "ml"):
+        raise OptionError(f"correlation= needs method 'reml' or 'ml', not '{method}'")
+    extra = sorted(k for k in options if k not in ("level", "blas_threads"))
+    if extra:
+        raise OptionError(f"option(s) {', '.join(extra)} do not apply with a correlation "
+                          "structure; it takes only level")
+    corr = parse_correlation(correlation)
+    data, codes, pos = correlation_rows(spec, data, corr, **columns)
+    design = build_design(spec, data, contrasts=contrasts, **columns)
+    if design.terms:
+        raise NotYetSupportedError("a correlation structure with random-effects terms "
+                                   "(nlme::lme) is not implemented yet; drop the '( | )' terms "
+                                   "for nlme::gls")
+    return fit_corgls(design, codes, pos, corr, reml=(method == "reml"), level=opts.level,
+                      label=label)
 
 
 def criterion(formula: str, data: pd.DataFrame, reml: bool = True, *, known_sd: str | None = None,

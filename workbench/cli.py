@@ -24,7 +24,7 @@ from typer.exceptions import Abort, TyperException
 
 from . import __version__
 from .errors import CliError, WorkbenchError
-from .options import AUTO, METHODS, PARAMETERIZATIONS, SAMPLERS
+from .options import AUTO, FGLS_ESTIMATORS, METHODS, PARAMETERIZATIONS, SAMPLERS
 
 
 # ---------------------------------------------------------------------------- lazy study group
@@ -84,6 +84,7 @@ def _root(
 # ---------------------------------------------------------------------------- option types
 # generated from workbench.options, so the command line offers what the fitters accept
 Method = Enum("Method", {m: m for m in METHODS}, type=str)
+FglsEstimator = Enum("FglsEstimator", {m: m for m in FGLS_ESTIMATORS}, type=str)
 Parameterization = Enum("Parameterization", {p: p for p in (AUTO,) + PARAMETERIZATIONS}, type=str)
 Sampler = Enum("Sampler", {s: s for s in (AUTO,) + SAMPLERS}, type=str)
 
@@ -177,11 +178,26 @@ def fit(
     sampler: Sampler | None = typer.Option(None, "--sampler", help="NUTS implementation (bayes)."),
     json_out: str | None = typer.Option(None, "--json", metavar="PATH|-",
                                         help="Write the fit record as JSON ('-': stdout)."),
+    fgls: FglsEstimator | None = typer.Option(
+        None, "--fgls", help="Variance-component estimator of --method fgls (plm's names)."),
+    correlation: str | None = typer.Option(
+        None, "--correlation", metavar="STRUCT",
+        help="Residual correlation as nlme writes it, e.g. 'cs(~ 1 | g)', 'ar1(~ t | g)' "
+             "(REML/ML, no random effects)."),
 ) -> None:
     """Fit a linear mixed model and print a readable summary (or the record as JSON)."""
     import workbench
 
     options: dict = {}
+    if fgls is not None:
+        if method is not Method.fgls:
+            raise CliError("--fgls applies only to --method fgls")
+        options["fgls"] = fgls.value
+    if correlation is not None:
+        options["correlation"] = correlation
+    if ci is not Interval.wald and method.value in ("fgls", "igls", "rigls"):
+        raise CliError(f"--ci {ci.value} applies to --method reml or ml; a {method.value} fit "
+                       "reports Wald intervals")
     bayes_only = {"--draws": ("draws", draws), "--tune": ("tune", tune), "--chains": ("chains", chains),
                   "--target-accept": ("target_accept", target_accept),
                   "--parameterization": ("parameterization",

@@ -1,6 +1,7 @@
 """The options of each fitting method, defined and checked once (lme4's ``lmerControl``).
 
-:class:`RemlOptions` (methods ``reml`` and ``ml``) and :class:`BayesOptions` (``bayes``) are frozen
+:class:`RemlOptions` (methods ``reml`` and ``ml``), :class:`FglsOptions` (``fgls``),
+:class:`IglsOptions` (``igls``, ``rigls``) and :class:`BayesOptions` (``bayes``) are frozen
 dataclasses that check their values when built; :func:`method_options` builds the right one from
 keyword arguments and names an unknown option with the known ones.  ``workbench.fit``, the
 Bayesian fitter, the CLI (its choices are generated from the constants here) and the study file
@@ -13,7 +14,9 @@ from dataclasses import asdict, dataclass, fields
 
 from .errors import OptionError
 
-METHODS = ("reml", "ml", "bayes")
+METHODS = ("reml", "ml", "fgls", "igls", "rigls", "bayes")
+#: Feasible-GLS variance-component estimators (plm's ``random.method``), default first.
+FGLS_ESTIMATORS = ("swar", "walhus", "amemiya", "nerlove")
 #: Random-effects parameterisations of the Bayesian model (``"auto"`` chooses one).
 PARAMETERIZATIONS = ("centered", "noncentered", "marginal")
 #: NUTS implementations (``"auto"``: nutpie when installed).
@@ -141,7 +144,65 @@ class BayesOptions:
         return {f.name: getattr(self, f.name) for f in fields(self)}
 
 
-def method_options(method: str, **options) -> RemlOptions | BayesOptions:
+@dataclass(frozen=True)
+class FglsOptions:
+    """Options of a feasible-GLS fit (:func:`workbench.gls.fgls.fit_fgls`).
+
+    Attributes
+    ----------
+    level : float
+        Coverage of the Wald intervals, in (0, 1).
+    fgls : {"swar", "walhus", "amemiya", "nerlove"}
+        The variance-component estimator (plm's ``random.method``): Swamy-Arora,
+        Wallace-Hussain, Amemiya, Nerlove.
+    """
+
+    level: float = 0.95
+    fgls: str = "swar"
+
+    def __post_init__(self):
+        object.__setattr__(self, "level", _open_unit("level", self.level))
+        _choice("fgls estimator", self.fgls, FGLS_ESTIMATORS)
+
+    def kwargs(self) -> dict:
+        """The options as keyword arguments."""
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class IglsOptions:
+    """Options of an iterated-GLS fit (:func:`workbench.gls.igls.fit_igls`).
+
+    Attributes
+    ----------
+    level : float
+        Coverage of the Wald intervals, in (0, 1).
+    tol : float
+        Converged when no variance parameter changes between two iterations by more than
+        ``tol`` times the largest of them, in (0, 1).
+    maxiter : int
+        At most this many iterations (>= 1); not converged after them.
+    """
+
+    level: float = 0.95
+    tol: float = 1e-10
+    maxiter: int = 500
+
+    def __post_init__(self):
+        object.__setattr__(self, "level", _open_unit("level", self.level))
+        object.__setattr__(self, "tol", _open_unit("tol", self.tol))
+        object.__setattr__(self, "maxiter", _integer("maxiter", self.maxiter, 1))
+
+    def kwargs(self) -> dict:
+        """The options as keyword arguments."""
+        return asdict(self)
+
+
+_OPTIONS = {"reml": RemlOptions, "ml": RemlOptions, "fgls": FglsOptions, "igls": IglsOptions,
+            "rigls": IglsOptions, "bayes": BayesOptions}
+
+
+def method_options(method: str, **options) -> RemlOptions | FglsOptions | IglsOptions | BayesOptions:
     """The checked options of one method.
 
     Raises
@@ -150,7 +211,7 @@ def method_options(method: str, **options) -> RemlOptions | BayesOptions:
         An unknown method, an unknown option (named with the known ones) or a bad value.
     """
     _choice("method", method, METHODS)
-    cls = BayesOptions if method == "bayes" else RemlOptions
+    cls = _OPTIONS[method]
     known = [f.name for f in fields(cls)]
     unknown = sorted(set(options) - set(known))
     if unknown:
@@ -159,5 +220,5 @@ def method_options(method: str, **options) -> RemlOptions | BayesOptions:
     return cls(**options)
 
 
-__all__ = ["METHODS", "PARAMETERIZATIONS", "SAMPLERS", "AUTO", "RemlOptions", "BayesOptions",
-           "method_options"]
+__all__ = ["METHODS", "FGLS_ESTIMATORS", "PARAMETERIZATIONS", "SAMPLERS", "AUTO", "RemlOptions",
+           "FglsOptions", "IglsOptions", "BayesOptions", "method_options"]

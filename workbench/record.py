@@ -90,6 +90,32 @@ class BayesState:
     layout: Any = None
 
 
+@dataclass(frozen=True, eq=False)
+class GlsState:
+    """What the other GLS fitters (:mod:`workbench.gls`: feasible and iterated GLS) keep.
+
+    Attributes
+    ----------
+    vcov : ndarray, shape (p, p)
+        Covariance of the fixed effects.
+    estimator : str
+        ``"swar"``, ``"walhus"``, ``"amemiya"``, ``"nerlove"`` (FGLS) or ``"igls"``, ``"rigls"``.
+    variance : ndarray
+        The variance parameters at the end: (s_eta, s_nu) for FGLS; (vech(G) per block,
+        sigma^2) for IGLS/RIGLS.
+    theta : ndarray or None
+        lme4's relative covariance factor at those variances (IGLS/RIGLS).
+    iterations : list of dict or None
+        The iteration trace (IGLS/RIGLS), also in ``diagnostics["iterations"]``.
+    """
+
+    vcov: np.ndarray
+    estimator: str
+    variance: np.ndarray
+    theta: np.ndarray | None = None
+    iterations: list | None = None
+
+
 ENGINE_METHODS = ("reml", "ml")
 
 
@@ -99,7 +125,7 @@ class Fit:
 
     Attributes
     ----------
-    method : {"reml", "ml", "bayes"}
+    method : {"reml", "ml", "fgls", "igls", "rigls", "bayes"}
     formula : str
     nobs : int
     ngroups : dict
@@ -152,7 +178,7 @@ class Fit:
     interval: str = "wald"
     label: str | None = None
     design: Any = field(default=None, repr=False)
-    state: RemlState | BayesState | None = field(default=None, repr=False)
+    state: RemlState | GlsState | BayesState | None = field(default=None, repr=False)
 
     # ------------------------------------------------------------------ fitter state
     def reml_state(self, what: str, need_system: bool = False,
@@ -262,7 +288,7 @@ class Fit:
 
 def build_fit(*, method: str, design, structure, beta: dict, beta_se: dict, beta_ci: dict,
               sigma: float | None, varcorr: list, ranef: list, converged: bool, singular: bool,
-              state: RemlState | BayesState, criterion: float | None = None,
+              state: RemlState | GlsState | BayesState, criterion: float | None = None,
               diagnostics: dict | None = None, interval: str = "wald",
               label: str | None = None) -> Fit:
     """The one way a fitter makes its :class:`Fit`: everything passed in, nothing set after.

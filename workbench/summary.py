@@ -91,6 +91,11 @@ def _interval_headers(level: float = 0.95) -> tuple[str, str]:
 
 
 # ---------------------------------------------------------------------------- pieces
+_GLS_TITLES = {"fgls": "Linear mixed model fit by feasible GLS",
+               "igls": "Linear mixed model fit by iterated GLS (IGLS, maximum likelihood)",
+               "rigls": "Linear mixed model fit by restricted iterated GLS (RIGLS, REML)"}
+
+
 def _header(fit) -> list[str]:
     if fit.method == "bayes":
         title = "Bayesian linear mixed model fit by PyMC"
@@ -100,6 +105,11 @@ def _header(fit) -> list[str]:
             title += " (" + ", ".join(bits) + ")"
     elif fit.method == "ml":
         title = "Linear mixed model fit by maximum likelihood"
+    elif fit.method in _GLS_TITLES:
+        title = _GLS_TITLES[fit.method]
+        est = (fit.diagnostics or {}).get("fgls", {}).get("estimator")
+        if est:
+            title += f" ({est})"
     else:
         title = "Linear mixed model fit by REML"
     if not fit.ngroups:  # no random-effects term
@@ -107,6 +117,12 @@ def _header(fit) -> list[str]:
     if fit.label and fit.label != fit.method:
         title += f"  [{fit.label}]"
     lines = [title, f"Formula: {fit.formula}"]
+    cst = (fit.diagnostics or {}).get("corstruct")
+    if cst:  # nlme-style residual correlation (workbench.gls.corstruct)
+        name = next(k for k in ("Rho", "Phi") if k in cst)
+        lo, hi = cst.get("interval") or [math.nan, math.nan]
+        lines.append(f"Correlation structure: {cst['form']}, {name} = {cst[name]:.4g} "
+                     f"(95% interval {lo:.4g}, {hi:.4g})")
     design = fit.design
     if design is not None:
         if design.n_dropped:
@@ -133,7 +149,7 @@ def _criteria(fit) -> list[str]:
     bic = dev + k * math.log(n)
     loglik = fit.loglik if fit.loglik is not None else -dev / 2
     lines = []
-    if fit.method == "reml":
+    if fit.method in ("reml", "rigls"):
         lines.append(f"REML criterion at convergence: {dev:.4f}")
         heads = ["AIC", "BIC", "logLik", "df.resid"]
         vals = [f"{aic:.1f}", f"{bic:.1f}", f"{loglik:.1f}", f"{n - k}"]
