@@ -1,0 +1,139 @@
+"""lme4's verbs on a fit (predict, fitted, residuals, vcov, confint) against lme4 1.1-31.
+
+Reference values and data: ``tests/reference/verbs/make_reference.R`` (``verbs_reference.json``).
+Tolerances follow the engine's agreement with lme4 (tests/reml/test_reference.py): BLUP-based
+quantities 1e-5 relative, fixed-effect covariances 5e-5 relative to their largest entry.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import workbench as wb
+from workbench.errors import DataError, FormulaError, WorkbenchError
+
+REF_DIR = Path(__file__).resolve().parent / "reference" / "verbs"
+MODELS = ["sleepstudy", "sleepstudy_unb_quad", "machines", "machines_unb", "oats"]
+
+
+@functools.cache
+def _ref() -> dict:
+    return json.loads((REF_DIR / "verbs_reference.json").read_text())
+
+
+def ref_data(name: str) -> pd.DataFrame:
+    if name == "sleepstudy":
+        return wb.datasets.load("sleepstudy")
+    return pd.read_csv(REF_DIR / name)
+
+
+@functools.cache
+def ref_fit(model: str):
+    r = _ref()[model]
+    contrasts = ({"factor(nitro)": "sum", "Variety": "sum"}
+                 if model == "oats_interaction_sum" else None)
+    return wb.fit(r["formula"], ref_data(r["data"]), contrasts=contrasts)
+
+
+def offset_data() -> pd.DataFrame:
+    d = wb.datasets.load("sleepstudy")
+    return d.assign(exposure=1 + ((d["Subject"].cat.codes.to_numpy() + 1) % 3) / 10)
+
+
+@pytest.mark.parametrize("model", MODELS)
+def test_vcov_fitted_residuals_wald(model):
+    r, fit = _ref()[model], ref_fit(model)
+    V = fit.vcov()
+    assert list(V.index) == list(V.columns) == r["vcov_names"]
+    ref_v = np.array(r["vcov"])
+    np.testing.assert_allclose(V.to_numpy(), ref_v, rtol=0, atol=5e-5 * np.abs(ref_v).max())
+    np.testing.assert_allclose(fit.fitted(), r["fitted"], rtol=1e-5)
+    scale = np.abs(fit.design.y).max()
+    np.testing.assert_allclose(fit.residuals(), r["residuals"], rtol=0, atol=1e-5 * scale)
+    np.testing.assert_allclose(fit.residuals("pearson"), r["residuals_pearson"], rtol=0,
+                               atol=1e-5 * scale)
+    ci = fit.confint()
+    assert list(ci["parameter"]) == [f"beta[{n}]" for n in r["confint_wald"]["names"]]
+    np.testing.assert_allclose(ci["lower"], r["confint_wald"]["lower"], rtol=1e-5)
+    np.testing.assert_allclose(ci["upper"], r["confint_wald"]["upper"], rtol=1e-5)
+    assert set(ci["interval"]) == {"wald"} and set(ci["likelihood"]) == {"REML"}
+
+
+@pytest.mark.parametrize("model", ["sleepstudy", "oats", "sleepstudy_offset"])
+def test_predict_newdata_matches_lme4(model):
+    r = _ref()[model]
+    if model == "sleepstudy_offset":
+        fit = wb.fit(r["formula"], offset_data())
+    else:
+        fit = ref_fit(model)
+    nd = pd.DataFrame(r["newdata"])
+    np.testing.assert_allclose(fit.predict(nd, allow_new_levels=True),
+                               r["predict_conditional"], rtol=1e-5)
+    np.testing.assert_allclose(fit.predict(nd, re_form="~0"), r["predict_marginal"], rtol=1e-10)
+    np.testing.assert_allclose(fit.predict(nd, re_form="NA"), r["predict_marginal"], rtol=1e-10)
+    if model == "oats":
+        np.testing.assert_allclose(fit.predict(nd, re_form="~ (1 | Block)", allow_new_levels=True),
+                                   r["predict_block_only"], rtol=1e-5)
+
+
+def test_predict_default_is_fitted_and_train_conditional():
+    r, fit = _ref()["sleepstudy"], ref_fit("sleepstudy")
+    np.testing.assert_allclose(fit.predict(), r["predict_train_conditional"], rtol=1e-5)
+    np.testing.assert_array_equal(fit.predict(), fit.fitted())
+
+
+def test_predict_errors_name_the_problem():
+    fit = ref_fit("sleepstudy")
+    nd = pd.DataFrame({"Days": [1.0], "Subject": ["999"]})
+    with pytest.raises(DataError, match="'999'.*allow_new_levels"):
+        fit.predict(nd)
+    with pytest.raises(DataError, match="'Days'"):
+        fit.predict(pd.DataFrame({"Subject": ["308"]}))
+    with pytest.raises(FormulaError, match="not a random-effects term"):
+        fit.predict(nd, re_form="~ (1 | Other)")
+    # the grouping column is not needed for a marginal prediction
+    assert np.isfinite(fit.predict(pd.DataFrame({"Days": [3.0]}), re_form="~0")).all()
+    oats = ref_fit("oats")
+    with pytest.raises(DataError, match="level '0.3' of 'factor\\(nitro\\)'"):
+        oats.predict(pd.DataFrame({"nitro": [0.3], "Variety": ["Victory"], "Block": ["I"]}))
+    with pytest.raises(DataError, match="level 'Nope' of 'Variety'"):
+        oats.predict(pd.DataFrame({"nitro": [0.2], "Variety": ["Nope"], "Block": ["I"]}))
+
+
+def test_predict_missing_values_give_nan():
+    fit = ref_fit("sleepstudy")
+    p = fit.predict(pd.DataFrame({"Days": [1.0, np.nan], "Subject": ["308", "308"]}))
+    assert np.isfinite(p[0]) and np.isnan(p[1])
+
+
+def test_predict_poly_and_scale_use_the_fit_basis():
+    d = wb.datasets.load("sleepstudy")
+    fit = wb.fit("Reaction ~ poly(Days, 2) + (1 | Subject)", d)
+    sub = d.iloc[[5, 17, 40]]
+    # a prediction on some of the fit's rows is their fitted value, not a new basis
+    np.testing.assert_allclose(fit.predict(sub), fit.fitted()[[5, 17, 40]], rtol=1e-12)
+    # scale(Days) is Days reparameterised: the same predictions, on new values too
+    new = pd.DataFrame({"Days": [12.0, -3.0], "Subject": ["308", "309"]})
+    fit2 = wb.fit("Reaction ~ scale(Days) + (1 | Subject)", d)
+    plain = wb.fit("Reaction ~ Days + (1 | Subject)", d)
+    np.testing.assert_allclose(fit2.predict(new), plain.predict(new), rtol=1e-8)
+    # a value outside the fit's range extrapolates the fitted polynomial
+    new = pd.DataFrame({"Days": [12.0]})
+    lin = wb.fit("Reaction ~ Days + I(Days^2) + (1 | Subject)", d)
+    np.testing.assert_allclose(fit.predict(new, re_form="~0"), lin.predict(new, re_form="~0"),
+                               rtol=1e-8)
+
+
+def test_confint_profile_is_labelled_ml_deviance():
+    fit = wb.fit("Yield ~ 1 + (1 | Batch)", wb.datasets.load("Dyestuff"))
+    ci = fit.confint("profile", parameters=["sigma"])
+    assert list(ci["parameter"]) == ["sigma"]
+    assert ci["likelihood"].iloc[0] == "ML" and "ML deviance" in ci.attrs["note"]
+    with pytest.raises(WorkbenchError, match="method must be one of"):
+        fit.confint("nope")
