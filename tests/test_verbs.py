@@ -137,3 +137,66 @@ def test_confint_profile_is_labelled_ml_deviance():
     assert ci["likelihood"].iloc[0] == "ML" and "ML deviance" in ci.attrs["note"]
     with pytest.raises(WorkbenchError, match="method must be one of"):
         fit.confint("nope")
+
+
+# ---------------------------------------------------------------------------- anova
+@pytest.mark.parametrize("model", MODELS + ["oats_interaction_sum"])
+@pytest.mark.parametrize("ddf,key", [("Satterthwaite", "anova_satterthwaite"),
+                                     ("Kenward-Roger", "anova_kenward_roger")])
+def test_anova_matches_lmertest_and_pbkrtest(model, ddf, key):
+    ref = _ref()[model][key]
+    table = ref_fit(model).anova(ddf)
+    assert table.attrs["ddf"] == ddf
+    assert list(table["term"]) == list(np.atleast_1d(ref["term"]))
+    np.testing.assert_array_equal(table["NumDF"], np.atleast_1d(ref["NumDF"]))
+    np.testing.assert_allclose(table["DenDF"], np.atleast_1d(ref["DenDF"]), rtol=1e-4)
+    np.testing.assert_allclose(table["F"], np.atleast_1d(ref["F"]), rtol=1e-5)
+    np.testing.assert_allclose(table["p"], np.atleast_1d(ref["p"]), rtol=1e-3)
+
+
+@pytest.mark.parametrize("model", MODELS)
+def test_kenward_roger_adjusted_vcov_matches_pbkrtest(model):
+    from workbench.anova import vcov_kenward_roger
+
+    ref = np.array(_ref()[model]["vcov_kr"])
+    PhiA = vcov_kenward_roger(ref_fit(model))[0]
+    np.testing.assert_allclose(PhiA, ref, rtol=0, atol=5e-5 * np.abs(ref).max())
+
+
+def test_anova_errors():
+    fit = ref_fit("sleepstudy")
+    with pytest.raises(WorkbenchError, match="ddf must be"):
+        fit.anova("Wald")
+    ml = wb.fit("Reaction ~ Days + (Days | Subject)", wb.datasets.load("sleepstudy"), method="ml")
+    with pytest.raises(WorkbenchError, match="REML fit"):
+        ml.anova("Kenward-Roger")
+    assert ml.anova().shape[0] == 1
+
+
+# ---------------------------------------------------------------------------- display
+def test_repr_is_short_and_html_is_valid():
+    from html.parser import HTMLParser
+
+    fit = ref_fit("sleepstudy")
+    text = repr(fit)
+    assert len(text) < 200 and "Reaction ~ Days" in text and "n=180" in text
+    page = fit._repr_html_()
+    assert len(page) < 20_000
+
+    class Check(HTMLParser):
+        def __init__(self):
+            super().__init__()
+            self.stack = []
+
+        def handle_starttag(self, tag, attrs):
+            if tag != "br":
+                self.stack.append(tag)
+
+        def handle_endtag(self, tag):
+            assert self.stack.pop() == tag
+
+    for doc in (page, wb.compare(fit, ref_fit("sleepstudy"))._repr_html_()):
+        c = Check()
+        c.feed(doc)
+        assert c.stack == []
+    assert "Days" in page and "Subject" in page and "Wald" in page
