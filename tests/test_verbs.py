@@ -200,3 +200,45 @@ def test_repr_is_short_and_html_is_valid():
         c.feed(doc)
         assert c.stack == []
     assert "Days" in page and "Subject" in page and "Wald" in page
+
+
+# ---------------------------------------------------------------------------- save / load
+@pytest.mark.parametrize("case", ["reml", "ml", "no_random", "weights_offset_contrasts"])
+def test_save_load_round_trip(case, tmp_path):
+    d = wb.datasets.load("sleepstudy")
+    if case == "reml":
+        fit = ref_fit("sleepstudy")
+    elif case == "ml":
+        fit = wb.fit("Reaction ~ Days + (Days | Subject)", d, method="ml", label="ML fit")
+    elif case == "no_random":
+        fit = wb.fit("Reaction ~ Days", d)
+    else:
+        oats = ref_data("oats.csv").assign(w=lambda f: 1 + f["nitro"], o=lambda f: f["nitro"] / 3)
+        fit = wb.fit("yield ~ factor(nitro) * Variety + offset(2 * o) + (1 | Block/Variety)", oats,
+                     weights="w", contrasts={"Variety": "sum"})
+    path = tmp_path / "fit.json"
+    fit.save(path)
+    back = wb.load(path)
+    assert back.to_dict() == fit.to_dict()
+    assert back.label == fit.label and repr(back) == repr(fit) and str(back) == str(fit)
+    np.testing.assert_array_equal(back.predict(), fit.predict())
+    np.testing.assert_array_equal(back.vcov().to_numpy(), fit.vcov().to_numpy())
+    if fit.design.terms:
+        pd.testing.assert_frame_equal(back.anova(), fit.anova())
+    pd.testing.assert_frame_equal(wb.compare(back, fit).parameters.iloc[:, 2:].head(3),
+                                  wb.compare(fit, fit).parameters.iloc[:, 2:].head(3))
+
+
+def test_load_refuses_data_that_are_not_the_fits(tmp_path):
+    fit = ref_fit("sleepstudy")
+    path = tmp_path / "fit.json"
+    fit.save(path)
+    d = wb.datasets.load("sleepstudy")
+    d.assign(Reaction=d["Reaction"] + 1.0).to_parquet(tmp_path / "fit.data.parquet", index=False)
+    with pytest.raises(DataError, match="do not reproduce the saved fit"):
+        wb.load(path)
+    (tmp_path / "other.json").write_text("{}")
+    with pytest.raises(DataError, match="not a fit saved by workbench"):
+        wb.load(tmp_path / "other.json")
+    with pytest.raises(DataError, match="cannot read"):
+        wb.load(tmp_path / "missing.json")

@@ -15,6 +15,7 @@ from .compare import compare
 from .design import Design, build_design
 from .errors import WorkbenchError
 from .formula import ModelSpec, parse_formula
+from .persist import load
 from .record import Fit
 from .reml.bootstrap import bootstrap
 from .reml.inference import lrt
@@ -22,5 +23,5 @@ from .reml.profile import profile_ci
 from . import datasets, simulate
 
 __all__ = ["fit", "Fit", "Design", "build_design", "ModelSpec", "parse_formula", "WorkbenchError",
-           "simulate", "datasets", "compare", "bootstrap", "lrt", "profile_ci", "criterion"]
+           "simulate", "datasets", "compare", "bootstrap", "lrt", "profile_ci", "criterion", "load"]
 __version__ = "0.1.0"
