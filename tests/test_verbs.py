@@ -242,3 +242,31 @@ def test_load_refuses_data_that_are_not_the_fits(tmp_path):
         wb.load(tmp_path / "other.json")
     with pytest.raises(DataError, match="cannot read"):
         wb.load(tmp_path / "missing.json")
+
+
+def test_predict_matches_levels_by_label_and_offset_column():
+    d = wb.datasets.load("sleepstudy")
+    d_int = d.assign(Subject=d["Subject"].astype(int).astype("category"))
+    fit, fit_int = ref_fit("sleepstudy"), wb.fit("Reaction ~ Days + (Days | Subject)", d_int)
+    nd = pd.DataFrame({"Days": [2.0, 4.0], "Subject": [309, 372]})
+    np.testing.assert_allclose(fit_int.predict(nd), fit.predict(nd.astype({"Subject": str})),
+                               rtol=1e-10)
+    # offset= column and offset() in the formula predict alike
+    od = offset_data()
+    a = wb.fit("Reaction ~ Days + (1 | Subject)", od, offset="exposure")
+    b = wb.fit("Reaction ~ Days + offset(exposure) + (1 | Subject)", od)
+    new = pd.DataFrame({"Days": [1.0, 3.0], "Subject": ["308", "new"], "exposure": [5.0, 7.0]})
+    np.testing.assert_allclose(a.predict(new, allow_new_levels=True),
+                               b.predict(new, allow_new_levels=True), rtol=1e-10)
+    with pytest.raises(DataError, match="'exposure'"):
+        a.predict(new.drop(columns="exposure"))
+
+
+def test_confint_bootstrap_is_labelled():
+    fit = wb.fit("Yield ~ 1 + (1 | Batch)", wb.datasets.load("Dyestuff"))
+    ci = fit.confint("bootstrap", n=20, seed=3, workers=1)
+    assert set(ci["interval"]) == {"bootstrap"} and set(ci["likelihood"]) == {"REML"}
+    assert list(ci["parameter"]) == ["beta[(Intercept)]", "sd[Batch:(Intercept)]", "sigma"]
+    assert (ci["lower"] < ci["estimate"]).all() and (ci["estimate"] < ci["upper"]).all()
+    again = fit.confint("bootstrap", n=20, seed=3, workers=1)
+    pd.testing.assert_frame_equal(ci, again)

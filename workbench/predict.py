@@ -121,17 +121,20 @@ def _stack(fit, newdata: pd.DataFrame) -> pd.DataFrame:
     if train is None:
         raise WorkbenchError("predictions on new data need the data the model was fitted to")
     new = pd.DataFrame(index=range(newdata.shape[0]))
+    train = train.copy()
     lookup = {str(c): c for c in newdata.columns}
     for c in train.columns:
-        col = newdata[lookup[str(c)]].reset_index(drop=True) if str(c) in lookup else np.nan
+        col = (newdata[lookup[str(c)]].reset_index(drop=True) if str(c) in lookup
+               else pd.Series(np.nan, index=new.index))
         if isinstance(train[c].dtype, pd.CategoricalDtype):
-            cats = list(train[c].cat.categories)
-            extra = [v for v in pd.unique(pd.Series(col).dropna()) if v not in set(cats)] \
-                if not np.isscalar(col) else []
-            dtype = pd.CategoricalDtype(cats + [str(v) for v in extra] if extra else cats,
-                                        ordered=train[c].cat.ordered)
-            col = pd.Series(col, index=new.index).astype(str).where(
-                pd.Series(col, index=new.index).notna()).astype(dtype)
+            # levels matched by their labels (as factor_of labels them): the fit's order first,
+            # levels the fit has not seen after them
+            cats = [str(v) for v in train[c].cat.categories]
+            text = col.astype(str).where(col.notna())
+            extra = [v for v in pd.unique(text.dropna()) if v not in set(cats)]
+            dtype = pd.CategoricalDtype(cats + extra, ordered=train[c].cat.ordered)
+            train[c] = train[c].astype(str).where(train[c].notna()).astype(dtype)
+            col = text.astype(dtype)
         new[c] = col
     both = pd.concat([train.reset_index(drop=True), new], ignore_index=True)
     return both
