@@ -15,7 +15,8 @@ from .compare import compare
 from .design import Design, build_design
 from .errors import WorkbenchError
 from .formula import ModelSpec, parse_formula
-from .persist import load
+from .restore import load
+from .reml import intervals as _intervals  # noqa: F401  (registers profile/bootstrap confint)
 from .record import Fit
 from .reml.bootstrap import bootstrap
 from .reml.inference import lrt

@@ -17,9 +17,18 @@ import pandas as pd
 from scipy.stats import norm
 
 from .errors import WorkbenchError
-from .record import ENGINE_METHODS
 
 CI_METHODS = ("wald", "profile", "bootstrap")
+ENGINE_METHODS = ("reml", "ml")
+# interval methods that refit the model, registered by workbench.reml.intervals: they build
+# Fit records, so this module (reached from record.Fit.confint) cannot import them
+_REFIT_INTERVALS: dict = {}
+
+
+def register_interval(method: str, func) -> None:
+    """Register ``func(fit, level, parameters, **kwargs) -> DataFrame`` (columns
+    ``parameter, lower, upper``) as the interval ``method`` of :func:`confint`."""
+    _REFIT_INTERVALS[method] = func
 
 
 def fitted(fit) -> np.ndarray:
@@ -97,18 +106,13 @@ def confint(fit, method: str = "wald", level: float = 0.95, parameters=None,
                 for k, b in fit.beta.items()]
         table = pd.DataFrame(rows, columns=["parameter", "estimate", "lower", "upper"])
         likelihood = own
-    elif method == "profile":
-        from .reml.profile import profile_ci
-
-        table = profile_ci(fit, level=level, parameters=parameters)
-        table.insert(1, "estimate", table["parameter"].map(estimates))
-        likelihood = "ML"
     else:
-        from .reml.bootstrap import bootstrap
-
-        res = bootstrap(fit, n, seed, workers=workers)
-        table = res.ci(level)[["parameter", "estimate", "lower", "upper"]]
-        likelihood = own
+        if method not in _REFIT_INTERVALS:  # pragma: no cover - registered on import workbench
+            raise WorkbenchError(f"{method} intervals are not available (import workbench)")
+        table = _REFIT_INTERVALS[method](fit, level, parameters, n=n, seed=seed, workers=workers)
+        table = table[["parameter", "lower", "upper"]].copy()
+        table.insert(1, "estimate", table["parameter"].map(estimates))
+        likelihood = "ML" if method == "profile" else own
     if parameters is not None:
         unknown = [p for p in parameters if p not in set(table["parameter"])]
         if unknown:

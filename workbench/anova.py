@@ -21,7 +21,7 @@ when the contrasts are orthogonal (``sum``, ``helmert``, ``poly``).
   + tr(Phi P_r Phi P_s), W = 2 I^-1, the adjusted covariance is
   Phi_A = Phi + 2 Phi (sum_rs W_rs (Q_rs - P_r Phi P_s)) Phi; the statistic uses Phi_A and
   pbkrtest's scaling, its df is 4 + (q + 2) / (q rho - 1).  Dense n x n matrices: for data
-  sets up to :data:`workbench.reml.gls.MAX_DENSE_N` rows.
+  sets up to :data:`MAX_DENSE_N` rows.
 """
 
 from __future__ import annotations
@@ -35,6 +35,7 @@ from scipy import stats
 from .errors import WorkbenchError
 
 DDF = ("Satterthwaite", "Kenward-Roger")
+MAX_DENSE_N = 5000  # the Kenward-Roger computation forms n x n matrices
 
 
 def term_columns(fit) -> list[tuple[str, list[int]]]:
@@ -68,18 +69,17 @@ def term_columns(fit) -> list[tuple[str, list[int]]]:
 
 
 def _satterthwaite_ddf(fit, Ls: list[np.ndarray]) -> list[float]:
-    from .reml.inference import _VarPar, _hessian, _jacobian
-    from .reml.profile import single_threaded_blas
+    from .reml.derivatives import VarianceParameters, hessian, jacobian
 
-    vp = _VarPar(fit)
-    with single_threaded_blas():
-        H = _hessian(vp.deviance, vp.x0)
+    vp = VarianceParameters(fit)
+    with _one_blas_thread():
+        H = hessian(vp.deviance, vp.x0)
         try:
             A = 2.0 * np.linalg.inv(H)
         except np.linalg.LinAlgError:
             A = 2.0 * np.linalg.pinv(H)
         V = vp.vcov(vp.x0)
-        J = _jacobian(vp.vcov, vp.x0)  # (k, p, p)
+        J = jacobian(vp.vcov, vp.x0)  # (k, p, p)
     out = []
     for L in Ls:
         d, P = np.linalg.eigh(L @ V @ L.T)
@@ -100,10 +100,19 @@ def _satterthwaite_ddf(fit, Ls: list[np.ndarray]) -> list[float]:
     return out
 
 
+def _one_blas_thread():
+    """BLAS held to one thread (many small factorisations; threadpoolctl when installed)."""
+    import contextlib
+
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:  # pragma: no cover - optional
+        return contextlib.nullcontext()
+    return threadpool_limits(limits=1, user_api="blas")
+
+
 def _sigma_parts(fit) -> tuple[np.ndarray, list[np.ndarray], np.ndarray]:
     """(Sigma, [G_r], fixed part) of the marginal covariance, dense, at the estimates."""
-    from .reml.gls import MAX_DENSE_N
-
     design = fit.design
     n = design.n
     if n > MAX_DENSE_N:

@@ -13,8 +13,6 @@ import math
 
 import pandas as pd
 
-from . import names
-
 
 def _num(x, digits: int = 4) -> str:
     if x is None or (isinstance(x, float) and not math.isfinite(x)):
