@@ -95,6 +95,8 @@ def test_predict_errors_name_the_problem():
         fit.predict(nd)
     with pytest.raises(DataError, match="'Days'"):
         fit.predict(pd.DataFrame({"Subject": ["308"]}))
+    with pytest.raises(WorkbenchError, match="needs a Bayesian fit"):
+        fit.predict(kind="draws")
     with pytest.raises(FormulaError, match="not a random-effects term"):
         fit.predict(nd, re_form="~ (1 | Other)")
     # the grouping column is not needed for a marginal prediction

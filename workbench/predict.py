@@ -30,8 +30,9 @@ import pandas as pd
 from .design import evaluate
 from .errors import DataError, FormulaError, WorkbenchError
 from .formula import parse_formula
-from .modelmatrix import Evaluator, Factor, Numeric, model_matrix
 from .contrasts import orthopoly
+from .modelmatrix import Evaluator, Factor, Numeric, model_matrix
+from .terms import deparse, expand_terms, names_in
 
 
 @dataclass(frozen=True, eq=False)
@@ -247,8 +248,6 @@ def new_design(fit, newdata: pd.DataFrame, re_form=None) -> tuple[NewDesign, set
 
 
 def _label(node) -> str:
-    from .terms import deparse
-
     return deparse(node)
 
 
@@ -256,29 +255,15 @@ def _fixed_variables(spec) -> set[str]:
     names: set[str] = set()
     tf = spec.fixed_terms
     for node in list(tf.variables) + list(tf.offsets):
-        names |= _names_in(node)
+        names |= set(names_in(node))
     return names
 
 
 def _random_variables(t) -> set[str]:
-    from .terms import expand_terms
-
     rt = expand_terms(t.expr)
     out = set(t.factors)
     for node in rt.variables:
-        out |= _names_in(node)
-    return out
-
-
-def _names_in(node) -> set[str]:
-    """Column names read by an expression tree (``("name", x)`` leaves)."""
-    if isinstance(node, tuple) and len(node) == 2 and node[0] == "name" and isinstance(node[1], str):
-        return {node[1]}
-    out: set[str] = set()
-    if isinstance(node, (tuple, list)):
-        for part in node:
-            if isinstance(part, (tuple, list)):
-                out |= _names_in(part)
+        out |= set(names_in(node))
     return out
 
 
@@ -322,6 +307,9 @@ def predict(fit, newdata: pd.DataFrame | None = None, re_form=None,
     """
     if kind not in ("mean", "draws", "linpred"):
         raise WorkbenchError(f"kind must be 'mean', 'draws' or 'linpred', not {kind!r}")
+    if fit.method != "bayes" and kind != "mean":
+        raise WorkbenchError(f"kind={kind!r} (posterior draws) needs a Bayesian fit; this fit "
+                             f"is {fit.method}")
     if newdata is None:
         newdata = fit.design.data
     nd, keep = new_design(fit, newdata, re_form)
