@@ -17,6 +17,8 @@ from .design import Design, build_design
 from .errors import WorkbenchError
 from .formula import ModelSpec, parse_formula
 from .gls.reconcile import reconcile
+from .restore import load
+from .reml import intervals as _intervals  # noqa: F401  (registers profile/bootstrap confint)
 from .record import Fit
 from .reml.bootstrap import bootstrap
 from .reml.inference import lrt
@@ -24,5 +26,6 @@ from .reml.profile import profile_ci
 from . import datasets, simulate
 
 __all__ = ["fit", "Fit", "Design", "build_design", "ModelSpec", "parse_formula", "WorkbenchError",
-           "simulate", "datasets", "compare", "bootstrap", "lrt", "profile_ci", "criterion", "reconcile"]
+           "simulate", "datasets", "compare", "bootstrap", "lrt", "profile_ci", "criterion",
+           "reconcile", "load"]
 __version__ = "0.1.0"

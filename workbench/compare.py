@@ -137,6 +137,11 @@ class Comparison:
     def __str__(self) -> str:
         return format_markdown(self.side_by_side(), 4)
 
+    def _repr_html_(self) -> str:
+        from .html import comparison_html
+
+        return comparison_html(self)
+
 
 # --------------------------------------------------------------------------- compare
 def compare(*fits) -> Comparison:

@@ -88,6 +88,9 @@ class Design:
         Prior weights (residual variance sigma^2 / w_i); None for all 1.
     offset : ndarray or None
         Offset with coefficient 1 in the linear predictor; None for 0.
+    arguments : dict
+        The column and contrast arguments the design was built with (``known_sd``, ``weights``,
+        ``offset``, ``contrasts``), so the same design can be built for new data.
     """
 
     spec: ModelSpec
@@ -101,6 +104,7 @@ class Design:
     data: pd.DataFrame = field(default=None, repr=False)
     weights: np.ndarray | None = None
     offset: np.ndarray | None = None
+    arguments: dict = field(default_factory=dict, repr=False)
 
     @property
     def y_work(self) -> np.ndarray:
@@ -200,9 +204,11 @@ def _grouping_factor(ev: Evaluator, factors: tuple[str, ...]) -> Factor:
 
 
 def evaluate(spec: ModelSpec, data: pd.DataFrame, known_sd: str | None = None,
-             weights: str | None = None, offset: str | None = None) -> _Frame:
-    """Stage 2: evaluate the response, the fixed and random variables and the offsets."""
-    ev = Evaluator(data, "response")
+             weights: str | None = None, offset: str | None = None,
+             evaluator=Evaluator) -> _Frame:
+    """Stage 2: evaluate the response, the fixed and random variables and the offsets
+    (``evaluator``: the :class:`~workbench.modelmatrix.Evaluator` class to use)."""
+    ev = evaluator(data, "response")
     yv = ev.value(spec.response_tree if spec.response_tree is not None else parse(spec.response))
     if isinstance(yv, Factor) or (isinstance(yv, Numeric) and yv.values.shape[1] != 1):
         raise DataError(f"response '{spec.response}' is not numeric")
@@ -435,6 +441,8 @@ def build_design(
         data=used,
         weights=w,
         offset=off,
+        arguments={"known_sd": known_sd, "weights": weights, "offset": offset,
+                   "contrasts": dict(contrasts) if contrasts else None},
     )
 
 

@@ -276,6 +276,62 @@ class Fit:
         """The ``ranef`` rows as a DataFrame."""
         return pd.DataFrame(self.ranef)
 
+    # ------------------------------------------------------------------ lme4's verbs
+    def predict(self, newdata=None, re_form=None, allow_new_levels: bool = False,
+                kind: str = "mean", seed: int = 0):
+        """Predictions on new data (lme4's ``predict``); see :func:`workbench.predict.predict`."""
+        from .predict import predict
+
+        return predict(self, newdata, re_form=re_form, allow_new_levels=allow_new_levels,
+                       kind=kind, seed=seed)
+
+    def fitted(self) -> np.ndarray:
+        """Conditional fitted values; see :func:`workbench.accessors.fitted`."""
+        from .accessors import fitted
+
+        return fitted(self)
+
+    def residuals(self, type: str = "response") -> np.ndarray:
+        """Residuals (``"response"`` or ``"pearson"``); see :func:`workbench.accessors.residuals`."""
+        from .accessors import residuals
+
+        return residuals(self, type)
+
+    def vcov(self) -> pd.DataFrame:
+        """Covariance of the fixed effects, labelled; see :func:`workbench.accessors.vcov`."""
+        from .accessors import vcov
+
+        return vcov(self)
+
+    def confint(self, method: str = "wald", level: float = 0.95, **kwargs) -> pd.DataFrame:
+        """Intervals labelled by kind and likelihood; see :func:`workbench.accessors.confint`."""
+        from .accessors import confint
+
+        return confint(self, method, level, **kwargs)
+
+    def anova(self, ddf: str = "Satterthwaite") -> pd.DataFrame:
+        """F tests of the fixed-effect terms; see :func:`workbench.anova.anova`."""
+        from .anova import anova
+
+        return anova(self, ddf=ddf)
+
+    def save(self, path) -> list:
+        """Write the fit to ``path`` (JSON) with its data and draws beside it; see
+        :func:`workbench.persist.save`."""
+        from .persist import save
+
+        return save(self, path)
+
+    def _repr_html_(self) -> str:
+        from .html import fit_html
+
+        return fit_html(self)
+
+    def __repr__(self) -> str:
+        from .html import fit_repr
+
+        return fit_repr(self)
+
     def summary(self) -> str:
         """A readable summary, in the spirit of lme4's ``print(summary(fit))``."""
         from .summary import format_fit

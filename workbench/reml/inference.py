@@ -24,7 +24,9 @@ import pandas as pd
 from .. import names
 from ..errors import ComparisonError
 from ..record import Fit
-from .criterion import deviance
+from .derivatives import VarianceParameters as _VarPar
+from .derivatives import hessian as _hessian
+from .derivatives import jacobian as _jacobian
 
 
 def _check_engine_fit(fit: Fit, what: str):
@@ -206,69 +208,6 @@ def lrt(fit0: Fit, fit1: Fit, refit: bool = True) -> LRTResult:
 
 
 # ---------------------------------------------------------------------------- Satterthwaite
-class _VarPar:
-    """Deviance and fixed-effects covariance as functions of (theta, sigma), as lmerTest."""
-
-    def __init__(self, fit: Fit):
-        state = fit.reml_state("Satterthwaite degrees of freedom", need_system=True)
-        self.system = state.system
-        self.reml = fit.method == "reml"
-        self.known = fit.design.known_sd is not None
-        theta = np.asarray(state.theta, dtype=float)
-        self.x0 = theta if self.known else np.append(theta, float(fit.sigma))
-        self.ntheta = theta.size
-
-    def _split(self, x):
-        theta = x[: self.ntheta]
-        s2 = 1.0 if self.known else float(x[-1]) ** 2
-        return theta, s2
-
-    def deviance(self, x) -> float:
-        f = self.system.factor(x[: self.ntheta])
-        sigma = None if self.known else float(x[-1])
-        return deviance(self.system, self.system.logdets(f), self.reml, sigma)
-
-    def vcov(self, x) -> np.ndarray:
-        theta, s2 = self._split(x)
-        f = self.system.factor(theta)
-        R = self.system.beta_precision_factor(f)
-        Rinv = np.linalg.inv(R)
-        return s2 * (Rinv.T @ Rinv)
-
-
-def _steps(x: np.ndarray) -> np.ndarray:
-    return 1e-3 * np.maximum(np.abs(x), 0.1)
-
-
-def _hessian(f, x: np.ndarray) -> np.ndarray:
-    """Central-difference Hessian (O(h^2))."""
-    k = x.size
-    h = _steps(x)
-    H = np.empty((k, k))
-    f0 = f(x)
-    for i in range(k):
-        ei = np.zeros(k)
-        ei[i] = h[i]
-        H[i, i] = (f(x + ei) - 2.0 * f0 + f(x - ei)) / h[i] ** 2
-        for j in range(i + 1, k):
-            ej = np.zeros(k)
-            ej[j] = h[j]
-            H[i, j] = H[j, i] = (f(x + ei + ej) - f(x + ei - ej) - f(x - ei + ej)
-                                 + f(x - ei - ej)) / (4.0 * h[i] * h[j])
-    return H
-
-
-def _jacobian(f, x: np.ndarray) -> np.ndarray:
-    """Central-difference derivatives of a matrix-valued ``f``: shape (k, *f(x).shape)."""
-    h = _steps(x)
-    out = []
-    for i in range(x.size):
-        e = np.zeros(x.size)
-        e[i] = h[i]
-        out.append((f(x + e) - f(x - e)) / (2.0 * h[i]))
-    return np.array(out)
-
-
 def satterthwaite(fit: Fit) -> pd.DataFrame:
     """t tests of the fixed effects with Satterthwaite degrees of freedom (lmerTest).
 
