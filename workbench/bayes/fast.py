@@ -43,8 +43,13 @@ from .. import names
 
 PARETO_K_MAX = 0.7
 ACCEPT_MIN = 0.3
-PROPOSAL_DF = 5.0
+PROPOSAL_DF = 4.0
 PROPOSAL_WIDEN = 1.2
+ESS_FRACTION = 0.45  # least importance-sampling ESS per proposal before drawing more per kept draw
+MAX_THIN = 8
+ESS_TARGET = 400.0  # least bulk ESS of every variance parameter (or 0.2 x draws, if less)
+DEFENSIVE = 0.15  # weight and width of the wide component of the proposal
+DEFENSIVE_WIDTH = 3.0
 _SCALE_FAMILIES = {"HalfNormal", "HalfCauchy", "HalfStudentT", "Exponential", "HalfFlat",
                    "Uniform", "InverseGamma"}
 
@@ -134,8 +139,12 @@ class Posterior:
         return sd, r, C, s2
 
     def logpost(self, z, keep: bool = False):
-        """Log posterior density of each row of ``z`` (up to a constant); with ``keep`` also the
-        conditional mean and Cholesky factor of the precision of ``beta``."""
+        """Log posterior density of each row of ``z`` (up to a constant; -inf where undefined);
+        with ``keep`` also what the conditional draws of beta and the random effects need."""
+        with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
+            return self._logpost(np.asarray(z, dtype=float), keep)
+
+    def _logpost(self, z, keep):
         st, q = self.stats, self.q
         sd, r, C, s2 = self.unpack(z)
         inv = (1.0 / s2)[:, None]
@@ -149,13 +158,12 @@ class Posterior:
                 M[i][j] = M[j][i] = (1.0 + val) if i == j else val
         L = [[None] * q for _ in range(q)]
         logdetM = 0.0
-        with np.errstate(invalid="ignore", divide="ignore"):
-            for j in range(q):
-                d = M[j][j] - sum((L[j][k] ** 2 for k in range(j)), 0.0)
-                L[j][j] = np.sqrt(d)
-                logdetM = logdetM + 2.0 * np.log(L[j][j])
-                for i in range(j + 1, q):
-                    L[i][j] = (M[i][j] - sum((L[i][k] * L[j][k] for k in range(j)), 0.0)) / L[j][j]
+        for j in range(q):
+            d = M[j][j] - sum((L[j][k] ** 2 for k in range(j)), 0.0)
+            L[j][j] = np.sqrt(d)
+            logdetM = logdetM + 2.0 * np.log(L[j][j])
+            for i in range(j + 1, q):
+                L[i][j] = (M[i][j] - sum((L[i][k] * L[j][k] for k in range(j)), 0.0)) / L[j][j]
         inv3 = inv[:, :, None]
         av, Bv = [], []
         for i in range(q):
@@ -269,40 +277,49 @@ def fit_fast(design, structure, priors, stats, *, draws: int, chains: int,
     if not np.all(np.isfinite(Lh)):
         raise Declined("the Hessian at the mode is not finite")
     # proposal scale: widened inverse Hessian, Sigma = W W'
-    W = PROPOSAL_WIDEN * np.linalg.inv(Lh).T
+    center, W = z, PROPOSAL_WIDEN * np.linalg.inv(Lh).T
     N = chains * draws
-    nu = PROPOSAL_DF
-    e = rng.standard_normal((N, d))
-    chi = rng.chisquare(nu, N)
-    zs = z + (e / np.sqrt(chi / nu)[:, None]) @ W.T
-    lq = -0.5 * (nu + d) * np.log1p(np.sum(e * e, axis=1) / chi)  # t density up to a constant
-    lp, kept = post.logpost(zs, keep=True)
-    mean, LA = kept["mean"], kept["LA"]
-    lw = lp - lq
-    if not np.isfinite(lw).any():
-        raise Declined("no proposal has a finite posterior density")
-    import arviz as az
-
-    _, k = az.psislw(np.where(np.isfinite(lw), lw, -1e300).copy())
-    k = float(np.asarray(k))
-    if not k <= PARETO_K_MAX:
-        raise Declined(f"Pareto k {k:.2f} of the proposal above {PARETO_K_MAX}")
-    u = np.log(rng.uniform(size=N))
-    idx = np.empty((chains, draws), dtype=int)
-    acc = 0
-    for c in range(chains):
-        cur = c * draws
-        for t in range(draws):
-            j = c * draws + t
-            if t > 0 and u[j] < lw[j] - lw[cur]:
-                cur = j
-                acc += 1
-            elif t == 0:
-                cur = j
-            idx[c, t] = cur
-    rate = acc / max(1, chains * (draws - 1))
+    thin = 1
+    for stage in range(3):
+        zs, lq = _propose(center, W, N * thin, rng)
+        lp, kept = post.logpost(zs, keep=True)
+        lw = lp - lq
+        if not np.isfinite(lw).any():
+            raise Declined("no proposal has a finite posterior density")
+        lw = np.where(np.isfinite(lw), lw, -np.inf)
+        k, frac, wn = _psis(lw)
+        if stage == 0 and (k > 0.5 or frac < ESS_FRACTION):
+            # refit the proposal to the importance-weighted moments (one adaptation)
+            m = wn @ zs
+            cov = (zs - m).T @ ((zs - m) * wn[:, None])
+            try:
+                center, W = m, PROPOSAL_WIDEN * np.linalg.cholesky(cov)
+            except np.linalg.LinAlgError:
+                raise Declined("the importance-weighted covariance is singular") from None
+            continue
+        if thin == 1 and frac < ESS_FRACTION:
+            thin = min(MAX_THIN, int(math.ceil(ESS_FRACTION / max(frac, 1e-3))))
+            continue  # more proposals per kept draw
+        break
+    target = min(ESS_TARGET, 0.2 * N)
+    for attempt in range(3):
+        if attempt:
+            thin = min(MAX_THIN, 2 * thin)
+            zs, lq = _propose(center, W, N * thin, rng)
+            lp, kept = post.logpost(zs, keep=True)
+            lw = np.where(np.isfinite(lp - lq), lp - lq, -np.inf)
+            k = _psis(lw)[0]
+        if not k <= PARETO_K_MAX:
+            raise Declined(f"Pareto k {k:.2f} of the proposal above {PARETO_K_MAX}")
+        idx, rate = _chains(lw, chains, draws, thin, rng)
+        ess = _min_ess(zs[idx])
+        if ess >= target:
+            break
+        if thin == MAX_THIN:
+            raise Declined(f"bulk ESS {ess:.0f} of the variance parameters below {target:.0f}")
     if rate < ACCEPT_MIN:
         raise Declined(f"acceptance rate {rate:.2f} of the proposal below {ACCEPT_MIN}")
+    mean, LA = kept["mean"], kept["LA"]
     flat = idx.ravel()
     sd, r, C, s2 = post.unpack(zs[flat])
     # beta | theta ~ N(mean, A^-1), A = LA LA': beta = mean + LA^-T e
@@ -316,7 +333,66 @@ def fit_fast(design, structure, priors, stats, *, draws: int, chains: int,
         corr = corr.reshape(chains, draws, q, q)
     return {"beta": beta.reshape(chains, draws, -1), "sd": sd.reshape(chains, draws, q),
             "corr": corr, "sigma": None if post.known_sd else np.sqrt(s2).reshape(chains, draws),
-            "b": b.reshape((chains, draws) + b.shape[1:]), "pareto_k": k, "acceptance": rate}
+            "b": b.reshape((chains, draws) + b.shape[1:]), "pareto_k": k, "acceptance": rate,
+            "thin": thin}
+
+
+def _chains(lw: np.ndarray, chains: int, draws: int, thin: int, rng):
+    """Independence Metropolis-Hastings over the proposals in order, ``draws * thin`` per chain,
+    every ``thin``-th state kept: indices (chains, draws) into the proposals, acceptance rate."""
+    u = np.log(rng.uniform(size=lw.size))
+    idx = np.empty((chains, draws), dtype=int)
+    acc = 0
+    per = draws * thin
+    for c in range(chains):
+        cur = c * per
+        for t in range(per):
+            j = c * per + t
+            if t > 0 and u[j] < lw[j] - lw[cur]:
+                cur = j
+                acc += 1
+            if t % thin == thin - 1:
+                idx[c, t // thin] = cur
+    return idx, acc / max(1, chains * (per - 1))
+
+
+def _min_ess(z: np.ndarray) -> float:
+    """Least bulk ESS over the columns of z (chains, draws, d)."""
+    import arviz as az
+
+    return min(float(np.asarray(az.ess(z[:, :, i], method="bulk"))) for i in range(z.shape[2]))
+
+
+def _propose(center, W, n: int, rng):
+    """``n`` draws of the defensive mixture proposal and its log density (up to a constant):
+    ``(1 - DEFENSIVE) t(center, W W') + DEFENSIVE t(center, DEFENSIVE_WIDTH^2 W W')``, both with
+    PROPOSAL_DF df; the wide component bounds the importance ratios in the tails (a group sd's
+    posterior can reach far towards zero on the log scale)."""
+    d = center.size
+    nu = PROPOSAL_DF
+    e = rng.standard_normal((n, d))
+    chi = rng.chisquare(nu, n)
+    wide = rng.uniform(size=n) < DEFENSIVE
+    x = e / np.sqrt(chi / nu)[:, None]
+    x[wide] *= DEFENSIVE_WIDTH
+    zs = center + x @ W.T
+    r2 = np.sum(x * x, axis=1)
+    l1 = -0.5 * (nu + d) * np.log1p(r2 / nu)
+    l2 = -0.5 * (nu + d) * np.log1p(r2 / (nu * DEFENSIVE_WIDTH ** 2)) - d * math.log(DEFENSIVE_WIDTH)
+    lq = np.logaddexp(math.log1p(-DEFENSIVE) + l1, math.log(DEFENSIVE) + l2)
+    return zs, lq
+
+
+def _psis(lw: np.ndarray):
+    """Pareto k of the importance ratios, their relative effective sample size, and the
+    normalised (smoothed) weights."""
+    import arviz as az
+
+    finite = np.isfinite(lw)
+    lws, k = az.psislw(np.where(finite, lw, lw[finite].min() - 1e3).copy())
+    w = np.exp(lws - lws.max())
+    w /= w.sum()
+    return float(np.asarray(k)), float(1.0 / np.sum(w ** 2) / lw.size), w
 
 
 def _ranef(kept: dict, idx: np.ndarray, beta: np.ndarray, rng) -> np.ndarray:
@@ -390,5 +466,6 @@ def try_fast(design, structure, priors, *, path: str, parameterization: str, sam
     idata = to_idata(res)
     settings = {"sampling_seconds": time.perf_counter() - t0, "compile_seconds": 0.0,
                 "sampler": "independence-mh", "parameterization": "marginal", "path": "fast",
-                "pareto_k": res["pareto_k"], "acceptance": res["acceptance"], "tune": 0}
+                "pareto_k": res["pareto_k"], "acceptance": res["acceptance"], "thin": res["thin"],
+                "tune": 0}
     return idata, settings
