@@ -18,11 +18,19 @@ FORMULA = "y ~ 1 + x + (1 + x | g)"
 
 
 def _mcse(frame: pd.DataFrame, chains: int, what: str) -> pd.Series:
+    """Monte Carlo standard error of each column's mean, or of its sd (delta method on the
+    second central moment; arviz's own sd MCSE fails on this numpy)."""
     import arviz as az
 
-    return pd.Series({c: float(np.asarray(az.mcse(frame[c].to_numpy(dtype=float).reshape(chains, -1),
-                                                  method=what)))
-                      for c in frame.columns})
+    out = {}
+    for c in frame.columns:
+        x = frame[c].to_numpy(dtype=float).reshape(chains, -1)
+        if what == "mean":
+            out[c] = float(np.ravel(az.mcse(x, method="mean"))[0])
+        else:
+            v = (x - x.mean()) ** 2
+            out[c] = float(np.ravel(az.mcse(v, method="mean"))[0]) / (2 * np.sqrt(v.mean()))
+    return pd.Series(out)
 
 
 def _params(fit) -> pd.DataFrame:
