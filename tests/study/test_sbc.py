@@ -66,3 +66,17 @@ def test_rank_of_truth():
     assert sbc.rank_of_truth(draws, 1000.0, 10, rng) == 10
     with pytest.raises(ValueError):
         sbc.rank_of_truth(draws[:5], 1.0, 10, rng)
+
+
+def test_summary_and_figure(right, tmp_path):
+    from workbench.study.figures import write_sbc_figure
+    from workbench.study.summary import sbc_summary
+
+    wrong = right.assign(method="shifted", rank=np.minimum(19, right["rank"] + 5))
+    table = sbc_summary(pd.concat([right.assign(method="bayes"), wrong]))
+    assert list(table.columns) == ["parameter", "method", "n", "thin_to", "mean_rank", "sbc_p"]
+    assert len(table) == 8 and set(table["n"]) == {100}
+    assert (table.loc[table.method == "bayes", "sbc_p"] > 0.01).all()
+    assert (table.loc[table.method == "shifted", "sbc_p"] < 1e-6).all()
+    path = write_sbc_figure(right, tmp_path)
+    assert path.is_file() and path.stat().st_size > 1000
