@@ -18,15 +18,23 @@ out in closed form::
 
 so the posterior is a function of ``theta`` alone: the log group sds, ``atanh`` of the
 correlation of each two-column term, and the log residual sd (d = 4 for correlated intercepts
-and slopes).  It is sampled by an independence Metropolis-Hastings chain per chain, whose
-proposal is a multivariate Student-t (5 df) at the posterior mode with the inverse Hessian,
-widened by 1.2, as its scale: an exact MCMC whatever the proposal, and fast because the whole
-batch of proposals is evaluated at once from the per-level sufficient statistics.  The
-importance ratios' Pareto k (PSIS, :func:`arviz.psislw`) checks the proposal; above
-:data:`PARETO_K_MAX`, or when the acceptance rate is below :data:`ACCEPT_MIN`, :func:`fit_fast`
-declines and the caller falls back to NUTS on the marginal model.  ``beta`` is then drawn from
-its Gaussian conditional and the random effects by :func:`.marginal.draw_ranef`, one exact draw
-per kept state.
+and slopes).  It is sampled by an independence Metropolis-Hastings chain per chain (exact MCMC
+whatever the proposal), fast because each batch of proposals is evaluated at once from the
+per-level sufficient statistics:
+
+1. the proposal is a defensive mixture of multivariate Student-t's (:func:`_propose`) at the
+   posterior mode with the inverse Hessian (widened by :data:`PROPOSAL_WIDEN`) as scale;
+2. when the importance ratios' Pareto k (PSIS, :func:`arviz.psislw`) exceeds 0.5 or their
+   relative ESS is below :data:`ESS_FRACTION`, the proposal is refitted once to the
+   importance-weighted mean and covariance;
+3. the chains run over ``thin`` proposals per kept draw, ``thin`` doubled (up to
+   :data:`MAX_THIN`) until every variance parameter's bulk ESS reaches :data:`ESS_TARGET`.
+
+Above :data:`PARETO_K_MAX`, with acceptance below :data:`ACCEPT_MIN`, or short of the ESS at
+``MAX_THIN``, :func:`fit_fast` declines (:class:`Declined`) and ``fit_bayes`` falls back to NUTS
+on the marginal model.  ``beta`` is then drawn from its Gaussian conditional, and the random
+effects from theirs, ``u_j ~ N(M_j^-1 v_j, M_j^-1)`` (:func:`_ranef`), one exact draw per kept
+state.
 
 The priors are those of :mod:`.priors` (the PyMC model's), written here as numpy log densities
 on the parameter (with the log-transform Jacobian): the posterior is the marginal NUTS one.
@@ -257,7 +265,8 @@ def fit_fast(design, structure, priors, stats, *, draws: int, chains: int,
     -------
     dict
         ``beta`` (chains, draws, p), ``sd`` (chains, draws, q), ``corr`` (chains, draws, q, q) or
-        None, ``sigma`` (chains, draws) or None, and ``pareto_k``, ``acceptance``.
+        None, ``sigma`` (chains, draws) or None, ``b`` (chains, draws, levels, q), and
+        ``pareto_k``, ``acceptance``, ``thin``.
 
     Raises
     ------
@@ -265,7 +274,7 @@ def fit_fast(design, structure, priors, stats, *, draws: int, chains: int,
         The mode or Hessian could not be found, or the proposal failed its checks.
     """
     post = Posterior(design, structure, priors, stats)
-    d, q = post.dim, post.q
+    q = post.q
     sy = float(np.std(design.y)) or 1.0
     z0 = np.concatenate([np.full(q, math.log(sy / 2)), np.zeros(len(post.pairs)),
                          [] if post.known_sd else [math.log(sy / 2)]])
@@ -360,7 +369,7 @@ def _min_ess(z: np.ndarray) -> float:
     """Least bulk ESS over the columns of z (chains, draws, d)."""
     import arviz as az
 
-    return min(float(np.asarray(az.ess(z[:, :, i], method="bulk"))) for i in range(z.shape[2]))
+    return min(float(np.ravel(az.ess(z[:, :, i], method="bulk"))[0]) for i in range(z.shape[2]))
 
 
 def _propose(center, W, n: int, rng):

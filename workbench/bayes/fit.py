@@ -6,7 +6,9 @@ divergences and reached 59x (30 groups of 5) and 190x (100 groups of 10) the ESS
 PyMC's default non-centered ``pm.sample``; a refit of new data of the same shape took 0.36 s and
 0.30 s wall.  Non-centered / nutpie reached 5x, marginal / pymc 4-16x, centered / nutpie 1-2x.
 So ``parameterization="auto"`` is ``marginal`` for one grouping factor (``noncentered`` for
-several, where the marginal form would be dense) and ``sampler="auto"`` is nutpie.
+several, where the marginal form would be dense) and ``sampler="auto"`` is nutpie.  Where it
+applies (one grouping factor, Normal/Flat priors on beta), ``path="auto"`` goes first to the fast
+path of :mod:`.fast` (no compilation, tens of milliseconds a refit) and falls back to the above.
 """
 
 from __future__ import annotations
