@@ -55,6 +55,7 @@ PROPOSAL_DF = 4.0
 PROPOSAL_WIDEN = 1.2
 ESS_FRACTION = 0.45  # least importance-sampling ESS per proposal before drawing more per kept draw
 MAX_THIN = 8
+MIN_DRAWS = 100  # fewest draws (chains x draws) for the Pareto-k and ESS checks
 ESS_TARGET = 400.0  # least bulk ESS of every variance parameter (or 0.2 x draws, if less)
 DEFENSIVE = 0.15  # weight and width of the wide component of the proposal
 DEFENSIVE_WIDTH = 3.0
@@ -459,6 +460,8 @@ def try_fast(design, structure, priors, *, path: str, parameterization: str, sam
     if path == "nuts" or (path == AUTO and (parameterization != AUTO or sampler != AUTO)):
         return None, None
     reason = why_not(design, structure, priors)
+    if reason is None and chains * draws < MIN_DRAWS:
+        reason = f"fewer than {MIN_DRAWS} draws in all (its checks need them)"
     if reason is not None:
         if path == "fast":
             raise SpecError(f"path 'fast' does not apply: {reason}; use path='nuts'")
