@@ -48,6 +48,7 @@ import numpy as np
 from scipy.special import gammaln
 
 from .. import names
+from ..errors import FastPathDeclined
 
 PARETO_K_MAX = 0.7
 ACCEPT_MIN = 0.3
@@ -63,8 +64,7 @@ _SCALE_FAMILIES = {"HalfNormal", "HalfCauchy", "HalfStudentT", "Exponential", "H
                    "Uniform", "InverseGamma"}
 
 
-class Declined(Exception):
-    """The fast path does not apply, or its proposal failed a check (the message says why)."""
+Declined = FastPathDeclined  # the proposal failed a check (the message says why)
 
 
 def why_not(design, structure, priors) -> str | None:
