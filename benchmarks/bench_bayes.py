@@ -1,8 +1,9 @@
 """Speed of the Bayesian fitter: ESS per second and wall time per parameterisation and sampler.
 
 Model ``y ~ 1 + x + (1 + x | g)`` on simulated data with 30 groups of 5 and 100 groups of 10
-(issue 4, "Speed").  For each parameterisation (marginal, noncentered, centered) and sampler
-(nutpie, pymc) it reports, for 2 chains x 1000 draws after 1000 tuning steps:
+(issue 4, "Speed"; issue 12).  For the fast path (the default, bayes/fast.py: one core, refit
+median over 11 new data sets) and each parameterisation (marginal, noncentered, centered) and
+sampler (nutpie, pymc) it reports, for 2 chains x 1000 draws (after 1000 tuning steps for NUTS):
 
 * ``first s``: wall time of the first ``workbench.fit`` (compilation included);
 * ``compile s``: the compilation part of it;
@@ -20,7 +21,7 @@ The baseline is PyMC's default: the textbook non-centered model with ``LKJCholes
 Run::
 
     python benchmarks/bench_bayes.py            # both sizes, 5 configurations + 2 baselines (5-30 min)
-    python benchmarks/bench_bayes.py --quick    # 30 x 5, marginal / nutpie only
+    python benchmarks/bench_bayes.py --quick    # 30 x 5, fast path and marginal / nutpie
     python benchmarks/bench_bayes.py --sizes 100x10 --configs centered/nutpie
 
 Rows are printed as they finish, then the whole table.  Timings are wall-clock on a shared
@@ -116,6 +117,32 @@ def run_workbench(data, data2, param: str, sampler: str, seed: int) -> dict:
             "div": f1.diagnostics["divergences"] + f2.diagnostics["divergences"]}
 
 
+def run_fast(data, data2, seed: int, refits: int = 11) -> dict:
+    """The fast path (``path="fast"``, bayes/fast.py): first fit, then ``refits`` fits of new
+    data sets of the same shape, one core; ``refit s`` is their median wall time and ``sample s``
+    the median of the path's own seconds (mode, proposals, chains, conditional draws)."""
+    import workbench
+    from workbench.bayes.draws import posterior_frame
+
+    groups, per = data.g.nunique(), len(data) // data.g.nunique()
+    opts = dict(method="bayes", path="fast", draws=1000, chains=2, progressbar=False, cores=1)
+    t0 = time.perf_counter()
+    f1 = workbench.fit(FORMULA, data, seed=seed, **opts)
+    first = time.perf_counter() - t0
+    walls, samples, esses, div = [], [], [], f1.diagnostics["divergences"]
+    for i in range(refits):
+        d = data2 if i == 0 else simulate(groups, per, seed + 100 + i)
+        t0 = time.perf_counter()
+        f = workbench.fit(FORMULA, d, seed=seed + 1 + i, **opts)
+        walls.append(time.perf_counter() - t0)
+        samples.append(f.diagnostics["sampling_seconds"])
+        esses.append(min_bulk_ess(posterior_frame(f), 2))
+        div += f.diagnostics["divergences"]
+    ess, s = float(np.min(esses)), float(np.median(samples))
+    return {"first": first, "compile": 0.0, "sample": s, "refit": float(np.median(walls)),
+            "ess": ess, "ess_s": ess / s, "div": div}
+
+
 def markdown(df: pd.DataFrame) -> str:
     """A GitHub-style table (3 significant digits), without extra dependencies."""
     def cell(v):
@@ -130,7 +157,7 @@ def markdown(df: pd.DataFrame) -> str:
 
 COLUMNS = ["data", "method", "first s", "compile s", "sample s", "refit s", "min ESS", "ESS/s",
            "x base", "div"]
-ALL_CONFIGS = ["marginal/nutpie", "noncentered/nutpie", "marginal/pymc", "noncentered/pymc",
+ALL_CONFIGS = ["fast", "marginal/nutpie", "noncentered/nutpie", "marginal/pymc", "noncentered/pymc",
                "centered/nutpie", "centered/pymc"]
 
 
@@ -142,15 +169,15 @@ def _row(data: str, method: str, r: dict, base_ess_s: float) -> dict:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--quick", action="store_true", help="30 x 5 data, marginal/nutpie only")
+    ap.add_argument("--quick", action="store_true", help="30 x 5 data, fast and marginal/nutpie")
     ap.add_argument("--sizes", default="30x5,100x10", help="comma-separated GROUPSxPER")
-    ap.add_argument("--configs", default=",".join(ALL_CONFIGS[:5]),
+    ap.add_argument("--configs", default=",".join(ALL_CONFIGS[:6]),
                     help=f"comma-separated PARAM/SAMPLER from {ALL_CONFIGS} (centered/pymc is "
                          "left out by default: at tree depth 10 PyMC's Python leapfrogs take minutes)")
     ap.add_argument("--seed", type=int, default=2024)
     args = ap.parse_args()
     sizes = ["30x5"] if args.quick else args.sizes.split(",")
-    configs = ["marginal/nutpie"] if args.quick else args.configs.split(",")
+    configs = ["fast", "marginal/nutpie"] if args.quick else args.configs.split(",")
     rows = []
     print("| " + " | ".join(COLUMNS) + " |\n|" + "---|" * len(COLUMNS), flush=True)
     for size in sizes:
@@ -161,9 +188,12 @@ def main() -> None:
         todo = [("PyMC default (noncentered, pm.sample)", base),
                 ("PyMC default, cores=2", baseline(data2, args.seed, cores=2))]
         for cfg in configs:
-            param, sampler = cfg.split("/")
-            todo.append((f"workbench {param} / {sampler}",
-                         run_workbench(data, data2, param, sampler, args.seed)))
+            if cfg == "fast":
+                todo.append(("workbench fast path (default)", run_fast(data, data2, args.seed)))
+            else:
+                param, sampler = cfg.split("/")
+                todo.append((f"workbench {param} / {sampler}",
+                             run_workbench(data, data2, param, sampler, args.seed)))
             row = _row(size, *todo[-1], base["ess_s"])
             print(markdown(pd.DataFrame([row])).splitlines()[-1] + f"  <!-- load {os.getloadavg()[0]:.1f} -->",
                   flush=True)

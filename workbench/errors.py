@@ -54,6 +54,10 @@ class ProfileError(WorkbenchError):
     """A profile that cannot be computed (unknown parameter, not a REML/ML fit)."""
 
 
+class FastPathDeclined(WorkbenchError):
+    """The fast Bayesian path (bayes/fast.py) failed one of its checks; NUTS is used instead."""
+
+
 class SamplingInterrupted(KeyboardInterrupt):
     """Sampling was interrupted (Ctrl-C): the draws are incomplete and no fit is returned.
 

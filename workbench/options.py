@@ -21,6 +21,9 @@ FGLS_ESTIMATORS = ("swar", "walhus", "amemiya", "nerlove")
 PARAMETERIZATIONS = ("centered", "noncentered", "marginal")
 #: NUTS implementations (``"auto"``: nutpie when installed).
 SAMPLERS = ("pymc", "nutpie")
+#: Routes to a posterior: ``fast`` (:mod:`workbench.bayes.fast`, one grouping factor) or ``nuts``
+#: (a PyMC model sampled by NUTS); ``"auto"``: fast where it applies and passes its checks.
+BAYES_PATHS = ("fast", "nuts")
 AUTO = "auto"
 VC_SE = ("expected", "observed")
 
@@ -110,6 +113,9 @@ class BayesOptions:
     progressbar : bool
     cores : int or None
         Parallel chains (>= 1); None: min(chains, CPUs).
+    path : {"auto", "fast", "nuts"}
+        ``auto``: the fast path where it applies (and ``parameterization``/``sampler`` are
+        ``auto``), else NUTS.
     """
 
     draws: int = 1000
@@ -122,6 +128,7 @@ class BayesOptions:
     target_accept: float = 0.9
     progressbar: bool = True
     cores: int | None = None
+    path: str = AUTO
 
     def __post_init__(self):
         set_ = object.__setattr__
@@ -137,6 +144,7 @@ class BayesOptions:
             raise OptionError("option priors must be a dict {key: 'Dist(args)'}")
         _choice("parameterization", self.parameterization, PARAMETERIZATIONS + (AUTO,))
         _choice("sampler", self.sampler, SAMPLERS + (AUTO,))
+        _choice("path", self.path, BAYES_PATHS + (AUTO,))
         set_(self, "progressbar", bool(self.progressbar))
 
     def kwargs(self) -> dict:
@@ -220,5 +228,5 @@ def method_options(method: str, **options) -> RemlOptions | FglsOptions | IglsOp
     return cls(**options)
 
 
-__all__ = ["METHODS", "FGLS_ESTIMATORS", "PARAMETERIZATIONS", "SAMPLERS", "AUTO", "RemlOptions",
-           "FglsOptions", "IglsOptions", "BayesOptions", "method_options"]
+__all__ = ["METHODS", "FGLS_ESTIMATORS", "PARAMETERIZATIONS", "SAMPLERS", "BAYES_PATHS", "AUTO",
+           "RemlOptions", "FglsOptions", "IglsOptions", "BayesOptions", "method_options"]

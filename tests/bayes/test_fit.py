@@ -59,7 +59,9 @@ def test_record_shape(bayes, reml):
     for key in ("max_rhat", "min_ess_bulk", "min_ess_tail", "divergences", "sampling_seconds",
                 "compile_seconds", "sampler", "parameterization", "priors", "warnings"):
         assert key in d
-    assert d["parameterization"] == "marginal" and d["sampler"] == "nutpie"
+    # the default for one grouping factor: the fast path (bayes/fast.py)
+    assert d["path"] == "fast" and d["parameterization"] == "marginal"
+    assert d["sampler"] == "independence-mh"
     assert set(d["priors"]) == {"beta[(Intercept)]", "beta[x]", "sd[g:(Intercept)]", "sd[g:x]",
                                 "corr[g]", "sigma"}
     assert isinstance(d["warnings"], list) and all(isinstance(w, str) for w in d["warnings"])

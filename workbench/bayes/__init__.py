@@ -7,6 +7,8 @@ Modules, one concept each:
 * :mod:`.lkj`: the LKJ prior on a correlation Cholesky factor (unconstrained transform);
 * :mod:`.marginal`: the collapsed GLS likelihood from sufficient statistics and the exact
   conditional draws of the random effects;
+* :mod:`.fast`: the default for one grouping factor: beta and the random effects integrated
+  out, an independence sampler on the variance parameters, exact draws of the rest;
 * :mod:`.model`: design + priors -> PyMC model (centered | noncentered | marginal);
 * :mod:`.sample`: PyMC NUTS or nutpie on a compiled model, refit with new data;
 * :mod:`.cache`: compiled models keyed by structure, shapes, prior families, parameterisation

@@ -89,3 +89,51 @@ def study_figures(summary: pd.DataFrame, manifest: dict, outdir) -> list[Path]:
         plt.close(fig)
         written.append(path)
     return written
+
+
+def sbc_figure(ranks: pd.DataFrame, alpha: float = 0.05, seed: int = 0):
+    """ECDF-difference plots of SBC ranks, one panel per parameter, one line per method, with
+    the simultaneous ``1 - alpha`` band of uniform ranks (Säilynoja et al. 2022)."""
+    use_file_backend()
+    import matplotlib.pyplot as plt
+
+    from .sbc import ecdf_bands, ecdf_diff
+
+    r = ranks if "method" in ranks else ranks.assign(method="bayes")
+    params = list(dict.fromkeys(r["parameter"]))
+    ncol = min(3, len(params))
+    nrow = math.ceil(len(params) / ncol)
+    fig, axs = plt.subplots(nrow, ncol, figsize=(3.6 * ncol, 2.8 * nrow + 0.6), squeeze=False)
+    for k, p in enumerate(params):
+        ax = axs[k // ncol][k % ncol]
+        sub = r[r["parameter"] == p]
+        n = int(sub.groupby("method").size().max())
+        z, lo, hi = ecdf_bands(n, alpha=alpha, rng=np.random.default_rng(seed))
+        ax.fill_between(z, lo, hi, color="0.85", step="post", label=f"{1 - alpha:.0%} band")
+        for m, g in sub.groupby("method", sort=False):
+            ax.step(z, ecdf_diff(g["rank"], int(g["thin_to"].iloc[0]), z), where="post", lw=1,
+                    label=m)
+        ax.axhline(0, color="0.5", lw=0.6)
+        ax.set_title(p, fontsize=9)
+        ax.set_xlabel("fractional rank", fontsize=8)
+        ax.set_ylabel("ECDF - uniform", fontsize=8)
+        ax.tick_params(labelsize=7)
+    for k in range(len(params), nrow * ncol):
+        axs[k // ncol][k % ncol].set_visible(False)
+    handles, labels = axs[0][0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="lower center", fontsize=8, ncol=min(len(labels), 4),
+               frameon=False)
+    fig.suptitle("simulation-based calibration: ECDF difference of the ranks", fontsize=10)
+    fig.tight_layout(rect=(0, 0.06, 1, 0.95))
+    return fig
+
+
+def write_sbc_figure(ranks: pd.DataFrame, outdir, alpha: float = 0.05) -> Path:
+    """Write ``sbc_ecdf.png`` into ``outdir`` (atomically)."""
+    import matplotlib.pyplot as plt
+
+    path = Path(outdir) / "sbc_ecdf.png"
+    fig = sbc_figure(ranks, alpha)
+    atomic_write(path, lambda p: fig.savefig(p, dpi=110))
+    plt.close(fig)
+    return path

@@ -352,3 +352,30 @@ def format_summary(summary: pd.DataFrame, manifest: dict) -> str:
                 f"{_num(r['nonconvergence_rate'], '{:.3f}'):>9}{_num(r['singular_rate'], '{:.3f}'):>9}"
             )
     return "\n".join(lines)
+
+
+def sbc_summary(ranks: pd.DataFrame) -> pd.DataFrame:
+    """Simulation-based calibration per parameter and method: the chi-square uniformity
+    p-value of the rank histogram (:func:`workbench.study.sbc.sbc_pvalue`).
+
+    Parameters
+    ----------
+    ranks : DataFrame
+        ``parameter``, ``rank``, ``thin_to`` and optionally ``method`` (one row per replicate),
+        as :func:`workbench.study.sbc.sbc_ranks` gives.
+
+    Returns
+    -------
+    DataFrame
+        ``parameter``, ``method``, ``n``, ``thin_to``, ``mean_rank`` (expected ``thin_to / 2``),
+        ``sbc_p``.
+    """
+    from .sbc import sbc_pvalue
+
+    r = ranks if "method" in ranks else ranks.assign(method="bayes")
+    rows = []
+    for (method, param), g in r.groupby(["method", "parameter"], sort=False):
+        L = int(g["thin_to"].iloc[0])
+        rows.append({"parameter": param, "method": method, "n": len(g), "thin_to": L,
+                     "mean_rank": float(g["rank"].mean()), "sbc_p": sbc_pvalue(g["rank"], L)})
+    return pd.DataFrame(rows)
