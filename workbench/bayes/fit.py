@@ -94,7 +94,8 @@ def fit_bayes(design, label: str | None = None, *, draws: int = 1000, tune: int 
         with ``max_rhat``, ``min_ess_bulk``, ``min_ess_tail``, ``divergences``,
         ``sampling_seconds``, ``compile_seconds``, ``sampler``, ``parameterization``, ``priors``,
         ``warnings``, ``seed``; a :class:`~workbench.record.BayesState` with the ArviZ
-        InferenceData (internal variable names), the resolved :class:`~.priors.Prior` objects
+        InferenceData under the tidy names (:mod:`.idata`: posterior, prior, observed and
+        constant data, pointwise log likelihood, sample stats), the resolved :class:`~.priors.Prior` objects
         and the structure.
 
     Raises
@@ -191,10 +192,11 @@ def assemble_bayes_fit(design, structure, idata, priors, label=None, settings: d
 
     ``settings`` (sampler, parameterisation, seed, timings, ...) are added to the diagnostics.
     """
-    from .draws import arrays_from_posterior, frame_from_arrays
+    from .draws import frame_from_arrays
+    from .idata import native_inference_data, raw_arrays
 
     settings = settings or {}
-    arr = arrays_from_posterior(idata.posterior, structure)
+    arr = raw_arrays(idata.posterior, structure)
     beta, beta_se, beta_ci = {}, {}, {}
     for j, name in enumerate(design.fixed_names):
         m, s, lo, hi = _summ(arr["beta"][:, j])
@@ -238,7 +240,10 @@ def assemble_bayes_fit(design, structure, idata, priors, label=None, settings: d
     diagnostics = {**convergence(frame, nc, nd, idata, priors), **settings}
     converged = diagnostics["divergences"] == 0 and not (
         diagnostics["max_rhat"] is not None and diagnostics["max_rhat"] > RHAT_MAX)
-    state = BayesState(idata=idata, priors=priors, structure=structure,
+    native = native_inference_data(idata, design, structure, priors,
+                                   parameterization=settings.get("parameterization"),
+                                   seed=int(settings.get("seed") or 0))
+    state = BayesState(idata=native, priors=priors, structure=structure,
                        parameterization=settings.get("parameterization"),
                        sampler=settings.get("sampler"), seed=settings.get("seed"), layout=layout)
     return build_fit(method="bayes", design=design, structure=structure, beta=beta,
