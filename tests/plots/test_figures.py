@@ -135,3 +135,23 @@ def test_shrinkage_known_sd_uses_standard_errors():
     # the BLUP/raw points lie on the drawn curve tau^2 / (tau^2 + s_j^2)
     pts = axes[1].collections[0].get_offsets()
     np.testing.assert_allclose(pts[:, 1], 36.0 / (36.0 + pts[:, 0] ** 2), rtol=1e-8)
+
+
+def test_saved_figures_are_byte_reproducible(tmp_path, fits):
+    """The same figure saved twice (here and in a fresh process) gives the same bytes: no date,
+    no version in the metadata."""
+    import subprocess
+    import sys
+
+    style.save(plot_shrinkage(fits[0]), tmp_path / "a")
+    style.save(plot_shrinkage(fits[0]), tmp_path / "b")
+    code = ("import matplotlib; matplotlib.use('Agg'); import sys, workbench; "
+            "from workbench.plots import plot_shrinkage, style; "
+            "from workbench.plots.report import small_data; "
+            "style.save(plot_shrinkage(workbench.fit('y ~ 1 + x + (1 | g)', small_data())), "
+            "sys.argv[1])")
+    subprocess.run([sys.executable, "-c", code, str(tmp_path / "c")], check=True)
+    for fmt in ("pdf", "png"):
+        a, b, c = ((tmp_path / f"{s}.{fmt}").read_bytes() for s in "abc")
+        assert a == b == c, fmt
+    assert b"CreationDate" not in a and b"Matplotlib" not in (tmp_path / "a.pdf").read_bytes()
