@@ -11,6 +11,7 @@ several, where the marginal form would be dense) and ``sampler="auto"`` is nutpi
 
 from __future__ import annotations
 
+import contextlib
 import math
 import time
 
@@ -123,10 +124,13 @@ def fit_bayes(design, label: str | None = None, *, draws: int = 1000, tune: int 
     layout = make_layout(design, structure, resolved, param)
     data = model_data(design, structure, resolved, layout)
 
-    from .cache import get_compiled
+    from .. import progress
+    from .cache import get_compiled, is_cached
 
     t0 = time.perf_counter()
-    compiled, fresh = get_compiled(layout, samp, data)
+    with (contextlib.nullcontext() if is_cached(layout, samp)
+          else progress.status(progress.COMPILING)):
+        compiled, fresh = get_compiled(layout, samp, data)
     compile_s = time.perf_counter() - t0 if fresh else 0.0
     ss = np.random.SeedSequence(seed)
     s_sampler, s_ranef = (int(s.generate_state(1)[0] % (2**31)) for s in ss.spawn(2))
