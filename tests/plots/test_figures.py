@@ -75,7 +75,8 @@ def test_shrinkage_and_caterpillar(tmp_path, fits, bayes):
     assert len(_labelled(plot_shrinkage(fits[1]))) == 1  # slopes: no scalar factor
     fig2 = plot_caterpillar(fits[0], bayes)
     ax = _labelled(fig2)[0]
-    assert len(ax.get_legend().get_texts()) == 2
+    (legend,) = fig2.legends  # below the panels, off the data
+    assert len(legend.get_texts()) == 2
     assert [t.get_text() for t in ax.get_yticklabels()]  # few levels: names shown
 
 
@@ -155,3 +156,27 @@ def test_saved_figures_are_byte_reproducible(tmp_path, fits):
         a, b, c = ((tmp_path / f"{s}.{fmt}").read_bytes() for s in "abc")
         assert a == b == c, fmt
     assert b"CreationDate" not in a and b"Matplotlib" not in (tmp_path / "a.pdf").read_bytes()
+
+
+def test_caterpillar_panels_and_labels_beyond_40_levels():
+    """A panel per grouping factor and term; level names beyond 40 levels; legend off the data."""
+    sleep = datasets.load("sleepstudy")
+    fig = plot_caterpillar(workbench.fit("Reaction ~ Days + (Days | Subject)", sleep))
+    assert [a.get_title() for a in _labelled(fig)] == ["Subject: intercept", "Subject: 'Days'"]
+    pen = datasets.load("Penicillin")
+    fig = plot_caterpillar(workbench.fit("diameter ~ 1 + (1 | plate) + (1 | sample)", pen))
+    assert len(_labelled(fig)) == 2 and fig.legends and not any(a.get_legend() for a in fig.axes)
+    radon = datasets.load("radon")
+    ax = _labelled(plot_caterpillar(workbench.fit("log_radon ~ floor + (1 | county)", radon)))[0]
+    assert len([t for t in ax.get_yticklabels() if t.get_text()]) == 85
+
+
+def test_shrinkage_on_a_balanced_design_keeps_levels_together():
+    """Penicillin (6 rows per plate): levels side by side in raw-effect order, each level's raw
+    effect, BLUP and posterior mean on one vertical, level names on the axis."""
+    pen = datasets.load("Penicillin")
+    fit = workbench.fit("diameter ~ 1 + (1 | plate) + (1 | sample)", pen)
+    ax = _labelled(plot_shrinkage(fit))[0]
+    xs = [np.sort(c.get_offsets()[:, 0]) for c in ax.collections if len(c.get_offsets()) == 24]
+    assert len(xs) == 2 and np.array_equal(xs[0], xs[1]) and np.array_equal(xs[0], np.arange(24))
+    assert len([t for t in ax.get_xticklabels() if t.get_text()]) == 24
