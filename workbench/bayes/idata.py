@@ -173,13 +173,16 @@ def marginal_loglik_per_level(arrays: dict, design, structure) -> np.ndarray:
     s2 = np.ones(S) if unit or arrays["sigma"] is None else arrays["sigma"] ** 2
     n_j = np.bincount(codes, minlength=L).astype(float)
     slw = np.bincount(codes, weights=np.log(w), minlength=L)
+    from scipy import sparse
+
+    ind = sparse.csr_matrix((np.ones(len(codes)), (codes, np.arange(len(codes)))),
+                            shape=(L, len(codes)))               # level x row indicator
     r = y[None, :] - beta @ X.T                                   # (S, n)
-    rWr = np.zeros((S, L))
-    np.add.at(rWr.T, codes, (w * r * r).T)
-    ZtWr = np.zeros((S, L, blk.q))
-    np.add.at(ZtWr.transpose(1, 0, 2), codes, (w[:, None] * Z)[:, None, :] * r.T[:, :, None])
-    A = np.zeros((L, blk.q, blk.q))
-    np.add.at(A, codes, w[:, None, None] * Z[:, :, None] * Z[:, None, :])
+    rWr = np.asarray(ind @ (w * r * r).T).T                        # (S, L)
+    wZ = w[:, None] * Z
+    ZtWr = np.stack([np.asarray(ind @ (r * wZ[:, a]).T).T for a in range(blk.q)], axis=-1)
+    A = np.asarray(ind @ (wZ[:, :, None] * Z[:, None, :]).reshape(len(codes), -1)).reshape(
+        L, blk.q, blk.q)
     sd, corr = arrays["sd"][0], arrays["corr"][0]
     Lc = np.linalg.cholesky(corr + 1e-12 * np.eye(blk.q)) if corr is not None else \
         np.broadcast_to(np.eye(blk.q), (S, blk.q, blk.q))
