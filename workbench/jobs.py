@@ -343,8 +343,8 @@ def make_report_figures(out_dir="figures", seed: int = 20261125, bayes: bool = T
 
             bar.start("figures 1-4")
             if 1 in want:
-                files += style.save(plot_shrinkage(reml, post, response_label="county intercept "
-                                                   "(log radon, basement, log uranium 0)"),
+                files += style.save(plot_shrinkage(reml, post, response_label="county intercept\n(log radon; "
+                                                   "basement, log uranium 0)"),
                                     out / FIGURES[1], formats)
             if 2 in want:
                 files += style.save(plot_caterpillar(reml, post), out / FIGURES[2], formats)

@@ -248,7 +248,10 @@ def native_inference_data(raw, design, structure, priors: dict, *, parameterizat
             constant[key] = np.asarray(getattr(design, key))
     prior, prior_note = None, "draws from the priors the fit used"
     try:
-        pa = prior_arrays_of(design, structure, priors, prior_draws, seed)
+        # a very diffuse prior (InverseGamma(0.001, 0.001)) has draws that overflow to inf:
+        # they are that prior's draws, not an error
+        with np.errstate(divide="ignore", over="ignore", invalid="ignore"):
+            pa = prior_arrays_of(design, structure, priors, prior_draws, seed)
         prior = dataset_from_arrays(pa, design, structure, 1, prior_draws)
     except SpecError as e:
         prior_note = f"no prior draws: {e}"
