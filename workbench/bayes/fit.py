@@ -244,9 +244,10 @@ def assemble_bayes_fit(design, structure, idata, priors, label=None, settings: d
     diagnostics = {**convergence(frame, nc, nd, idata, priors), **settings}
     converged = diagnostics["divergences"] == 0 and not (
         diagnostics["max_rhat"] is not None and diagnostics["max_rhat"] > RHAT_MAX)
-    native = native_inference_data(idata, design, structure, priors,
+    native = native_inference_data(idata, design, structure,
                                    parameterization=settings.get("parameterization"),
-                                   seed=int(settings.get("seed") or 0))
+                                   **_prior_draws(design, structure, priors,
+                                                  int(settings.get("seed") or 0)))
     state = BayesState(idata=native, priors=priors, structure=structure,
                        parameterization=settings.get("parameterization"),
                        sampler=settings.get("sampler"), seed=settings.get("seed"), layout=layout)
@@ -254,6 +255,20 @@ def assemble_bayes_fit(design, structure, idata, priors, label=None, settings: d
                      beta_se=beta_se, beta_ci=beta_ci, sigma=sigma, varcorr=varcorr, ranef=ranef,
                      converged=converged, singular=False, state=state, criterion=None,
                      diagnostics=diagnostics, interval="credible", label=label)
+
+
+def _prior_draws(design, structure, priors, seed: int, n: int = 500) -> dict:
+    """``prior_arrays`` and ``prior_note`` for :func:`~.idata.native_inference_data`: ``n``
+    draws from the priors, or none (and why) when a prior is improper."""
+    from .draws import prior_arrays_of
+
+    try:
+        # a very diffuse prior (InverseGamma(0.001, 0.001)) has draws that overflow to inf:
+        # they are that prior's draws, not an error
+        with np.errstate(divide="ignore", over="ignore", invalid="ignore"):
+            return {"prior_arrays": prior_arrays_of(design, structure, priors, n, seed)}
+    except SpecError as e:
+        return {"prior_arrays": None, "prior_note": f"no prior draws: {e}"}
 
 
 def convergence(frame, nchains: int, ndraws: int, idata, priors) -> dict:

@@ -203,8 +203,9 @@ def likelihood_kind(structure, parameterization: str | None) -> str:
 
 
 # --------------------------------------------------------------------------- assembly
-def native_inference_data(raw, design, structure, priors: dict, *, parameterization=None,
-                          seed: int = 0, prior_draws: int = 500):
+def native_inference_data(raw, design, structure, *, parameterization=None,
+                          prior_arrays: dict | None = None,
+                          prior_note: str = "draws from the priors the fit used"):
     """ArviZ InferenceData of a Bayesian fit from the sampler's output (see the module).
 
     Parameters
@@ -213,19 +214,15 @@ def native_inference_data(raw, design, structure, priors: dict, *, parameterizat
         The sampler's output: ``posterior`` under internal names, ``sample_stats``.
     design, structure
         What was fitted.
-    priors : dict
-        Resolved priors by tidy name.
     parameterization : str, optional
         Chooses the pointwise likelihood (:func:`likelihood_kind`).
-    seed : int
-        Seeds the prior draws.
-    prior_draws : int
-        Draws in the ``prior`` group.
+    prior_arrays : dict, optional
+        Prior draws in the layout of :func:`workbench.bayes.draws.prior_arrays_of`; None for
+        no ``prior`` group.
+    prior_note : str
+        Stored in ``attrs["prior"]`` (why there are no prior draws, when there are none).
     """
     import arviz as az
-
-    from ..errors import SpecError
-    from .draws import prior_arrays_of
 
     post = raw.posterior
     nc, nd = post.sizes["chain"], post.sizes["draw"]
@@ -246,15 +243,10 @@ def native_inference_data(raw, design, structure, priors: dict, *, parameterizat
     for key in ("offset", "weights", "known_sd"):
         if getattr(design, key) is not None:
             constant[key] = np.asarray(getattr(design, key))
-    prior, prior_note = None, "draws from the priors the fit used"
-    try:
-        # a very diffuse prior (InverseGamma(0.001, 0.001)) has draws that overflow to inf:
-        # they are that prior's draws, not an error
-        with np.errstate(divide="ignore", over="ignore", invalid="ignore"):
-            pa = prior_arrays_of(design, structure, priors, prior_draws, seed)
-        prior = dataset_from_arrays(pa, design, structure, 1, prior_draws)
-    except SpecError as e:
-        prior_note = f"no prior draws: {e}"
+    prior = None
+    if prior_arrays is not None:
+        prior = dataset_from_arrays(prior_arrays, design, structure, 1,
+                                    prior_arrays["beta"].shape[0])
     import xarray as xr
 
     idata = az.from_dict(posterior=posterior, prior=prior,
