@@ -44,7 +44,7 @@ def test_parameters_table_stacks_methods(radon_fits):
     assert isinstance(c, Comparison)
     p = c.parameters
     assert list(p.columns) == ["parameter", "method", "estimate", "se", "lower", "upper",
-                               "interval"]
+                               "interval", "likelihood"]
     assert c.methods == ["reml", "ml"]
     assert len(p) == len(reml.params()) + len(ml.params())
     # parameter-major order: both methods of a parameter sit together
@@ -236,3 +236,53 @@ def test_side_by_side_keeps_each_interval_kind(radon_fits):
     assert wide.loc["beta[floor]", "reml (profile)"] == "-0.66 [-0.80, -0.50]"
     assert wide.loc["sd[county:(Intercept)]", "reml (profile)"] == "0.31 [0.20, 0.40]"
     assert wide.loc["sd[county:(Intercept)]", "reml"] == "0.32"  # the estimate, no interval
+
+
+def test_intervals_are_labelled_by_kind_and_likelihood(radon_fits):
+    """A REML fit's profile intervals are on the ML deviance (lme4): the tables and the notes
+    say so, so identical REML and ML profile columns are explained."""
+    from workbench.reml.profile import with_profile_ci
+
+    reml, ml = radon_fits
+    c = compare(with_profile_ci(reml), ml)
+    p = c.parameters
+    lik = dict(zip(zip(p["method"], p["interval"]), p["likelihood"]))
+    assert lik[("reml", "profile")].startswith("ML deviance") and "lme4" in lik[("reml", "profile")]
+    assert lik[("ml", "wald")] == "ML"
+    notes = c.interval_notes()
+    assert notes[0].startswith("reml: profile-likelihood 95% intervals on the ML deviance")
+    assert notes[1] == "ml: Wald 95% intervals, ML standard errors"
+    assert "on the ML deviance" in str(c) and "on the ML deviance" in c.to_markdown("side_by_side")
+    assert "on the ML deviance" in str(with_profile_ci(reml))
+    assert "Wald 95% intervals, REML standard errors" in str(reml)
+
+
+def test_compare_and_write_profile_intervals(tmp_path, radon, monkeypatch):
+    """``ci="profile"``: REML and ML columns carry profile intervals (the same ones: both on the
+    ML deviance) and the notes say so; an unknown kind is one plain error."""
+    import workbench.api
+    from workbench.jobs import compare_and_write
+    from workbench.reml.profile import profile_ci
+
+    real_fit = workbench.api.fit
+
+    def fake(formula, data, method="reml", **options):
+        if method != "bayes":
+            return real_fit(formula, data, method=method)
+        return fake_bayes(real_fit(formula, data, method="reml"))
+
+    monkeypatch.setattr(workbench.api, "fit", fake)
+    small = radon[radon.county <= 12]
+    res = compare_and_write("log_radon ~ floor + (1 | county)", small, tmp_path / "c",
+                            figures=False, ci="profile")
+    p = res["parameters"].set_index(["parameter", "method"])
+    want = profile_ci(res["fits"]["reml"]).set_index("parameter")
+    for par in ("beta[floor]", "sd[county:(Intercept)]"):
+        for m in ("reml", "ml"):
+            assert p.loc[(par, m), "interval"] == "profile"
+            assert p.loc[(par, m), "lower"] == pytest.approx(want.loc[par, "lower"], rel=1e-6)
+    assert any(n.startswith("reml: profile") and "ML deviance" in n for n in res["notes"])
+    assert "ML deviance" in (tmp_path / "c" / "side_by_side.md").read_text()
+    with pytest.raises(WorkbenchError, match="unknown interval kind"):
+        compare_and_write("log_radon ~ floor + (1 | county)", small, tmp_path / "d", ci="hpd")
+    assert not (tmp_path / "d").exists()

@@ -89,6 +89,9 @@ Parameterization = Enum("Parameterization", {p: p for p in (AUTO,) + PARAMETERIZ
 Sampler = Enum("Sampler", {s: s for s in (AUTO,) + SAMPLERS}, type=str)
 
 
+QUIET_HELP = "No progress feedback on stderr (shown only when stderr is a terminal)."
+
+
 class Interval(str, Enum):
     wald = "wald"
     profile = "profile"
@@ -294,12 +297,14 @@ def demo(
     draws: int | None = typer.Option(None, "--draws", min=1, help="Posterior draws per chain."),
     tune: int | None = typer.Option(None, "--tune", min=0, help="Tuning steps per chain."),
     chains: int | None = typer.Option(None, "--chains", min=1, help="Number of chains."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help=QUIET_HELP),
 ) -> None:
     """Simulate a data set, fit it by REML, ML and PyMC, and write the side-by-side table and figures."""
     from . import jobs
 
     kwargs = _given(out_dir=out, seed=seed, draws=draws, tune=tune, chains=chains)
-    jobs.run_demo(progress=True, **kwargs)
+    with _feedback(quiet):
+        jobs.run_demo(progress=not quiet, **kwargs)
 
 
 @app.command()
@@ -309,6 +314,7 @@ def figures(
     seed: int | None = typer.Option(None, "--seed", help="Seed of the Bayesian fits [default: fixed]."),
     no_bayes: bool = typer.Option(False, "--no-bayes",
                                   help="Skip the PyMC fits (REML side and exact grid curves only)."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help=QUIET_HELP),
 ) -> None:
     """Regenerate every report figure from fixed seeds."""
     from . import jobs
@@ -316,8 +322,18 @@ def figures(
     kwargs = _given(seed=seed)
     if no_bayes:
         kwargs["bayes"] = False
-    files = jobs.make_report_figures(out, **kwargs)
+    if quiet:
+        kwargs["progress"] = False
+    with _feedback(quiet):
+        files = jobs.make_report_figures(out, **kwargs)
     _info(f"wrote {len(files)} figure files to {out}" if files else f"wrote the figures to {out}")
+
+
+def _feedback(quiet: bool):
+    """Silence :mod:`workbench.progress` with ``--quiet``; else show it on a terminal."""
+    from .progress import feedback
+
+    return feedback(False if quiet else None)
 
 
 def _given(**kwargs) -> dict:
@@ -346,6 +362,11 @@ def compare(
     tune: int | None = typer.Option(None, "--tune", min=0, help="Tuning steps per chain."),
     chains: int | None = typer.Option(None, "--chains", min=1, help="Number of chains."),
     no_figures: bool = typer.Option(False, "--no-figures", help="Write the tables only."),
+    ci: Interval = typer.Option(Interval.wald, "--ci",
+                                help="Intervals of the REML and ML fits (profile: on the ML "
+                                     "deviance for both, as lme4)."),
+    nboot: int = typer.Option(1000, "--nboot", min=1, help="Bootstrap replicates for --ci bootstrap."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help=QUIET_HELP),
 ) -> None:
     """Fit the model by REML, ML and Bayes; write the comparison tables and figures."""
     from . import jobs
@@ -354,10 +375,14 @@ def compare(
     priors = parse_priors(prior)
     frame = load_or_read(data)
     options = _given(draws=draws, tune=tune, chains=chains)
-    result = jobs.compare_and_write(formula, frame, out, priors=priors or None, seed=seed,
-                                    figures=not no_figures, known_sd=known_sd, weights=weights,
-                                    offset=offset, progress=True, **options)
+    with _feedback(quiet):
+        result = jobs.compare_and_write(formula, frame, out, priors=priors or None, seed=seed,
+                                        figures=not no_figures, known_sd=known_sd, weights=weights,
+                                        offset=offset, progress=not quiet, ci=ci.value,
+                                        nboot=nboot, **options)
     typer.echo(result["side_by_side"].to_string(index=False))
+    for note in result.get("notes", []):
+        typer.echo(note)
     files = result["files"]
     _info(f"wrote {len(files)} files to {out}" if files else f"wrote the comparison to {out}")
 

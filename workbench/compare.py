@@ -4,7 +4,9 @@ Three tidy tables (one row per quantity and method):
 
 ``parameters``
     every parameter (``beta[...]``, ``sd[...]``, ``cor[...]``, ``sigma``): estimate, se, lower,
-    upper and the interval kind (``wald``, ``profile``, ``bootstrap``, ``credible``).
+    upper, the interval kind (``wald``, ``profile``, ``bootstrap``, ``credible``) and the
+    likelihood it comes from (``REML``, ``ML``, ``ML deviance`` for a profile, as lme4's
+    ``confint`` refits a REML fit by ML; ``posterior``): :func:`interval_label`.
 ``group_effects``
     every group effect: the group size, the raw (no-pooling) effect, the estimate (BLUP or
     posterior mean), its conditional or posterior sd, an interval (BLUP +- 1.96 conditional sd,
@@ -31,13 +33,55 @@ from .io import atomic_write_text
 from . import names
 from .record import Fit
 
-PARAM_COLUMNS = ["parameter", "method", "estimate", "se", "lower", "upper", "interval"]
+PARAM_COLUMNS = ["parameter", "method", "estimate", "se", "lower", "upper", "interval",
+                 "likelihood"]
 GROUP_COLUMNS = ["group", "term", "level", "n", "raw", "method", "estimate", "sd", "lower",
                  "upper", "interval", "shrinkage"]
-VC_COLUMNS = ["parameter", "method", "estimate", "variance", "lower", "upper", "interval"]
+VC_COLUMNS = ["parameter", "method", "estimate", "variance", "lower", "upper", "interval",
+              "likelihood"]
 TABLES = ("parameters", "group_effects", "variance_components")
 FORMATS = ("csv", "md", "tex")
 Z95 = 1.959963984540054
+
+_KIND_NAMES = {"wald": "Wald", "profile": "profile-likelihood",
+               "bootstrap": "parametric-bootstrap percentile", "credible": "equal-tailed credible",
+               "conditional": "BLUP +- 1.96 conditional sd"}
+
+
+def interval_likelihood(method: str | None, kind: str) -> str:
+    """The likelihood an interval of kind ``kind`` of a ``method`` fit comes from.
+
+    Wald intervals use the fit's own likelihood (``REML`` or ``ML``); profile intervals are on
+    the ML deviance for both (lme4's ``confint(method = "profile")`` refits a REML fit by ML;
+    :func:`workbench.profile_ci`), so a REML and an ML fit show the same profile intervals;
+    a parametric bootstrap refits simulated data by the fit's own method; credible intervals
+    are posterior quantiles.
+    """
+    own = {"reml": "REML", "ml": "ML"}.get(method or "", "")
+    if kind == "profile":
+        return "ML deviance (REML fit refitted by ML, as lme4)" if method == "reml" else "ML deviance"
+    if kind == "wald":
+        return own
+    if kind == "bootstrap":
+        return f"{own} refits" if own else "refits"
+    if kind in ("credible", "conditional"):
+        return "posterior" if kind == "credible" else own
+    return ""
+
+
+def interval_label(kind: str, likelihood: str = "") -> str:
+    """``"profile-likelihood 95% interval on the ML deviance (...)"``: an interval by its kind
+    and its likelihood, for table notes and figure legends."""
+    name = _KIND_NAMES.get(kind, kind)
+    if not likelihood:
+        return f"{name} 95% intervals"
+    if likelihood == "posterior":
+        return f"{name} 95% intervals (posterior quantiles)"
+    if kind == "profile":
+        return f"{name} 95% intervals on the {likelihood}"
+    if kind == "wald":
+        return f"{name} 95% intervals, {likelihood} standard errors"
+    return f"{name} 95% intervals, {likelihood}"
 
 
 @dataclass
@@ -90,9 +134,23 @@ class Comparison:
         wide.index.name = "parameter"
         return wide.reset_index()
 
+    def interval_notes(self) -> list[str]:
+        """One line per column of :meth:`side_by_side`: which interval it shows, on which
+        likelihood (``"reml (profile): profile-likelihood 95% intervals, ML deviance (...)"``)."""
+        p = self.parameters[self.parameters["interval"] != "none"]
+        first: dict = {}
+        notes = []
+        for m, k, lik in dict.fromkeys(zip(p["method"], p["interval"], p["likelihood"].fillna(""))):
+            col = m if first.setdefault(m, k) == k else f"{m} ({k})"
+            notes.append(f"{col}: {interval_label(k, lik)}")
+        return notes
+
     def to_markdown(self, table: str = "parameters", digits: int = 4) -> str:
-        """One table as GitHub Markdown."""
-        return format_markdown(self._table(table), digits)
+        """One table as GitHub Markdown (the side-by-side table with its interval notes)."""
+        text = format_markdown(self._table(table), digits)
+        if table == "side_by_side":
+            text = text.rstrip("\n") + "\n\n" + "\n".join(f"- {n}" for n in self.interval_notes()) + "\n"
+        return text
 
     def to_latex(self, table: str = "parameters", digits: int = 4) -> str:
         """One table as a LaTeX ``tabular`` (booktabs rules)."""
@@ -119,7 +177,8 @@ class Comparison:
                 if fmt == "csv":
                     text = df.to_csv(index=False)
                 elif fmt == "md":
-                    text = format_markdown(df, digits)
+                    text = (self.to_markdown(name, digits) if name == "side_by_side"
+                            else format_markdown(df, digits))
                 else:
                     text = format_latex(df, digits)
                 path = out / f"{name}.{fmt}"
@@ -135,7 +194,7 @@ class Comparison:
         return getattr(self, name)
 
     def __str__(self) -> str:
-        return format_markdown(self.side_by_side(), 4)
+        return self.to_markdown("side_by_side", 4)
 
     def _repr_html_(self) -> str:
         from .html import comparison_html
@@ -174,6 +233,8 @@ def compare(*fits) -> Comparison:
             if missing:
                 raise WorkbenchError(f"an interval table passed to compare lacks {sorted(missing)}")
             extra = obj.reindex(columns=PARAM_COLUMNS)
+            if "likelihood" not in obj:
+                extra["likelihood"] = [interval_likelihood(None, k) for k in extra["interval"]]
             params.append(extra)
             for m in extra["method"]:
                 if m not in methods:
@@ -188,11 +249,13 @@ def compare(*fits) -> Comparison:
         methods.append(name)
         p = obj.params()
         p["method"] = name
+        p["likelihood"] = [interval_likelihood(obj.method, k) for k in p["interval"]]
         params.append(p.reindex(columns=PARAM_COLUMNS))
         groups.append(group_effects(obj, name))
     parameters = pd.concat(params, ignore_index=True)
     no_interval = parameters["lower"].isna() & parameters["upper"].isna()
     parameters.loc[no_interval, "interval"] = "none"
+    parameters.loc[no_interval, "likelihood"] = ""
     parameters = _order_parameters(parameters)
     kinds = parameters["parameter"].map(names.kind)
     vc = parameters[kinds != "beta"].copy()
@@ -368,5 +431,6 @@ def format_latex(df: pd.DataFrame, digits: int = 4) -> str:
     return "\n".join(lines) + "\n"
 
 
-__all__ = ["compare", "Comparison", "group_effects", "shrinkage_factor",
+__all__ = ["compare", "Comparison", "group_effects", "shrinkage_factor", "interval_label",
+           "interval_likelihood",
            "format_markdown", "format_latex"]

@@ -20,7 +20,9 @@ from pathlib import Path
 import pandas as pd
 
 from . import api, datasets
-from .compare import compare
+from .progress import Stages
+from .compare import compare, interval_likelihood
+from .errors import WorkbenchError
 from .demo import demo_design
 from .formula import parse_formula
 from .io import atomic_write_text
@@ -31,6 +33,7 @@ from .plots import style
 from .plots.report import FIGURES, comparison_figures, small_data
 from .plots.style import use_file_backend
 
+CI_KINDS = ("wald", "profile", "bootstrap")
 RADON_FORMULA = "log_radon ~ floor + log_uppm + (1 | county)"
 SCHOOLS_FORMULA = "y ~ 1 + (1 | school)"
 #: Prior strings (``workbench.bayes.priors``) matching :data:`workbench.plots.priors.PRIORS`.
@@ -84,47 +87,55 @@ def run_demo(out_dir="demo-out", seed: int = 1, progress: bool = True, draws: in
         f"from {formula}")
     seconds["simulate"] = time.perf_counter() - t0
 
-    t = time.perf_counter()
-    # profile-likelihood intervals (lme4's confint default) give every parameter an interval
-    reml = with_profile_ci(api.fit(formula, data, method="reml"))
-    ml = with_profile_ci(api.fit(formula, data, method="ml"))
-    seconds["reml_ml"] = time.perf_counter() - t
-    say(f"REML and ML fits with profile intervals: {seconds['reml_ml']:.1f} s")
+    with Stages("demo", ["REML and ML fits, profile intervals", "Bayesian fit",
+                         "tables and figures"]) as bar:
+        t = time.perf_counter()
+        bar.start("REML and ML fits, profile intervals")
+        # profile-likelihood intervals (lme4's confint default) give every parameter an interval;
+        # as lme4, both profile the ML deviance, so the REML and ML columns' intervals agree
+        reml = with_profile_ci(api.fit(formula, data, method="reml"))
+        ml = with_profile_ci(api.fit(formula, data, method="ml"))
+        seconds["reml_ml"] = time.perf_counter() - t
+        say(f"REML and ML fits with profile intervals: {seconds['reml_ml']:.1f} s")
 
-    t = time.perf_counter()
-    say(f"Bayesian fit: {chains} chains x ({tune} tune + {draws} draws); the first run compiles "
-        "the model")
-    bayes = api.fit(formula, data, method="bayes", draws=draws, tune=tune, chains=chains,
-                      seed=seed, progressbar=progress)
-    seconds["bayes"] = time.perf_counter() - t
-    say(f"Bayesian fit: {seconds['bayes']:.1f} s (max R-hat "
-        f"{bayes.diagnostics.get('max_rhat', float('nan')):.3f}, divergences "
-        f"{bayes.diagnostics.get('divergences', 'n/a')})")
+        t = time.perf_counter()
+        bar.start("Bayesian fit")
+        say(f"Bayesian fit: {chains} chains x ({tune} tune + {draws} draws); the first run compiles "
+            "the model")
+        bayes = api.fit(formula, data, method="bayes", draws=draws, tune=tune, chains=chains,
+                          seed=seed, progressbar=progress)
+        seconds["bayes"] = time.perf_counter() - t
+        say(f"Bayesian fit: {seconds['bayes']:.1f} s (max R-hat "
+            f"{bayes.diagnostics.get('max_rhat', float('nan')):.3f}, divergences "
+            f"{bayes.diagnostics.get('divergences', 'n/a')})")
 
-    comp = compare(reml, ml, bayes)
-    table = comp.side_by_side()
-    table.insert(1, "truth", [_fmt(truth.get(p)) for p in table["parameter"]])
-    echo("")
-    echo(_plain_table(table))
+        comp = compare(reml, ml, bayes)
+        table = comp.side_by_side()
+        table.insert(1, "truth", [_fmt(truth.get(p)) for p in table["parameter"]])
+        echo("")
+        echo(_plain_table(table))
+        for note in comp.interval_notes():
+            echo(note)
 
-    t = time.perf_counter()
-    files = []
-    path = out / "data.csv"
-    atomic_write_text(path, data.to_csv(index=False))
-    files.append(path)
-    files += comp.write(out)
-    path = out / "side_by_side.csv"
-    atomic_write_text(path, table.to_csv(index=False))  # with the truth column
-    path = out / "fits.json"
-    atomic_write_text(path, json.dumps({"truth": truth, "reml": reml.to_dict(),
-                                        "ml": ml.to_dict(), "bayes": bayes.to_dict()}, indent=1))
-    files.append(path)
-    files += comparison_figures(reml, bayes, comp, out, truth=truth)
-    seconds["write"] = time.perf_counter() - t
-    seconds["total"] = time.perf_counter() - t0
-    say(f"\nwrote {len(files)} files to {out}/ in {seconds['total']:.1f} s in all")
-    return {"comparison": comp, "table": table, "fits": {"reml": reml, "ml": ml, "bayes": bayes},
-            "data": data, "truth": truth, "files": files, "seconds": seconds, "out_dir": out}
+        t = time.perf_counter()
+        bar.start("tables and figures")
+        files = []
+        path = out / "data.csv"
+        atomic_write_text(path, data.to_csv(index=False))
+        files.append(path)
+        files += comp.write(out)
+        path = out / "side_by_side.csv"
+        atomic_write_text(path, table.to_csv(index=False))  # with the truth column
+        path = out / "fits.json"
+        atomic_write_text(path, json.dumps({"truth": truth, "reml": reml.to_dict(),
+                                            "ml": ml.to_dict(), "bayes": bayes.to_dict()}, indent=1))
+        files.append(path)
+        files += comparison_figures(reml, bayes, comp, out, truth=truth)
+        seconds["write"] = time.perf_counter() - t
+        seconds["total"] = time.perf_counter() - t0
+        say(f"\nwrote {len(files)} files to {out}/ in {seconds['total']:.1f} s in all")
+        return {"comparison": comp, "table": table, "fits": {"reml": reml, "ml": ml, "bayes": bayes},
+                "data": data, "truth": truth, "files": files, "seconds": seconds, "out_dir": out}
 
 
 def formula_group(formula: str) -> str:
@@ -152,7 +163,8 @@ def _plain_table(df: pd.DataFrame) -> str:
 def compare_and_write(formula: str, data: pd.DataFrame, out_dir, priors: dict | None = None,
                       seed: int = 0, figures: bool = True, known_sd: str | None = None,
                       weights: str | None = None, offset: str | None = None,
-                      progress: bool = False, **bayes_options) -> dict:
+                      progress: bool = False, ci: str = "wald", nboot: int = 1000,
+                      **bayes_options) -> dict:
     """Fit a model by REML, ML and Bayes, then write the tables and figures to ``out_dir``.
 
     Every fit is done before anything is written, and each file is replaced atomically, so a
@@ -175,7 +187,13 @@ def compare_and_write(formula: str, data: pd.DataFrame, out_dir, priors: dict | 
     weights, offset : str, optional
         Columns of prior weights and of an offset (see :func:`workbench.fit`).
     progress : bool
-        Show the sampler's progress bar.
+        Show the sampler's progress bar.  A bar over the stages is shown on stderr when it is a
+        terminal (:mod:`workbench.progress`).
+    ci : {"wald", "profile", "bootstrap"}
+        Intervals of the REML and ML fits (:func:`with_ci`): profile intervals are on the ML
+        deviance for both (lme4), so they agree between the two columns; the table notes say so.
+    nboot : int
+        Bootstrap refits for ``ci="bootstrap"`` (seeded by ``seed``).
     **bayes_options
         ``draws``, ``tune``, ``chains``, ... for the Bayesian fit.
 
@@ -183,30 +201,54 @@ def compare_and_write(formula: str, data: pd.DataFrame, out_dir, priors: dict | 
     -------
     dict
         ``{"parameters", "group_effects", "variance_components", "side_by_side"}`` DataFrames,
-        plus ``"comparison"`` (the :class:`~workbench.compare.Comparison`), ``"fits"`` and
-        ``"files"``.
+        plus ``"comparison"`` (the :class:`~workbench.compare.Comparison`), ``"fits"``,
+        ``"files"`` and ``"notes"`` (which interval each column shows, on which likelihood).
     """
+    if ci not in CI_KINDS:
+        raise WorkbenchError(f"unknown interval kind '{ci}'; choose one of {', '.join(CI_KINDS)}")
     cols = {"known_sd": known_sd, "weights": weights, "offset": offset}
-    fits = {
-        "reml": api.fit(formula, data, method="reml", **cols),
-        "ml": api.fit(formula, data, method="ml", **cols),
-    }
     opts = dict(bayes_options)
     opts.setdefault("seed", seed)
     if priors:
         opts["priors"] = priors
     opts.setdefault("progressbar", progress)
-    fits["bayes"] = api.fit(formula, data, method="bayes", **cols, **opts)
-    comp = compare(*fits.values())
-    out = Path(out_dir)
-    if figures:
-        use_file_backend()
-    files = comp.write(out)
-    if figures:
-        files += comparison_figures(fits["reml"], fits["bayes"], comp, out)
+    stages = ["REML fit", "ML fit"] + ([f"{ci} intervals"] if ci != "wald" else []) + [
+        "Bayesian fit", "tables" + (" and figures" if figures else "")]
+    with Stages("compare", stages) as bar:
+        bar.start("REML fit")
+        fits = {"reml": api.fit(formula, data, method="reml", **cols)}
+        bar.start("ML fit")
+        fits["ml"] = api.fit(formula, data, method="ml", **cols)
+        if ci != "wald":
+            bar.start(f"{ci} intervals")
+            fits = {k: with_ci(f, ci, nboot=nboot, seed=seed) for k, f in fits.items()}
+        bar.start("Bayesian fit")
+        fits["bayes"] = api.fit(formula, data, method="bayes", **cols, **opts)
+        bar.start(stages[-1])
+        comp = compare(*fits.values())
+        out = Path(out_dir)
+        if figures:
+            use_file_backend()
+        files = comp.write(out)
+        if figures:
+            files += comparison_figures(fits["reml"], fits["bayes"], comp, out)
     result = dict(comp.tables(), side_by_side=comp.side_by_side())
-    result.update(comparison=comp, fits=fits, files=files)
+    result.update(comparison=comp, fits=fits, files=files, notes=comp.interval_notes())
     return result
+
+
+def with_ci(fit, ci: str, nboot: int = 1000, seed: int = 0):
+    """A copy of a REML/ML fit carrying ``ci`` intervals: ``wald`` (as fitted), ``profile``
+    (on the ML deviance, as lme4) or ``bootstrap`` (parametric, ``nboot`` refits, seeded)."""
+    from .reml.profile import with_intervals
+
+    if ci == "wald":
+        return fit
+    if ci == "profile":
+        return with_profile_ci(fit)
+    result = bootstrap(fit, nboot, seed)
+    return with_intervals(fit, result.ci(0.95), "bootstrap",
+                          {"bootstrap": {"n": nboot, "seed": seed, "failures": result.failures}})
 
 
 # --------------------------------------------------------------------------- report figures
@@ -222,6 +264,7 @@ def _profile_table(fit):
     t = profile_ci(fit)
     t["method"] = fit.name
     t["interval"] = "profile"
+    t["likelihood"] = interval_likelihood(fit.method, "profile")
     est = fit.params().set_index("parameter")["estimate"]
     t["estimate"] = t["parameter"].map(est)
     return t
@@ -233,6 +276,7 @@ def _bootstrap_table(fit, seed: int, n: int = 400):
     t = t[["parameter", "estimate", "lower", "upper"]].copy()
     t["method"] = fit.name
     t["interval"] = "bootstrap"
+    t["likelihood"] = interval_likelihood(fit.method, "bootstrap")
     return t
 
 
@@ -278,62 +322,74 @@ def make_report_figures(out_dir="figures", seed: int = 20261125, bayes: bool = T
     bopts = dict(draws=draws, tune=tune, chains=chains, seed=seed, progressbar=progress)
     t0 = time.perf_counter()
 
-    if want & {1, 2, 3, 4, 5}:
-        radon = datasets.load("radon")
-        reml = api.fit(RADON_FORMULA, radon, method="reml")
-        ml = api.fit(RADON_FORMULA, radon, method="ml")
-        post = api.fit(RADON_FORMULA, radon, method="bayes", **bopts) if use_bayes else None
-        prof = _profile_table(reml)
-        boot = _bootstrap_table(reml, seed)
-        comp = compare(*[f for f in (reml, ml, post) if f is not None],
-                       *[t for t in (prof, boot) if t is not None])
-        from .plots.intervals import plot_caterpillar, plot_fixed_intervals
-        from .plots.shrinkage import plot_shrinkage
-        from .plots.variance import plot_variance_components
+    stages = (["radon: REML, ML, Bayes, profile, bootstrap", "figures 1-4"]
+              if want & {1, 2, 3, 4, 5} else [])
+    stages += [lab for n, lab in ((5, "figure 5: flat-prior fits"), (6, "figure 6"),
+                                  (7, "figure 7: four priors")) if n in want]
+    with Stages("figures", stages) as bar:
+        if want & {1, 2, 3, 4, 5}:
+            bar.start("radon: REML, ML, Bayes, profile, bootstrap")
+            radon = datasets.load("radon")
+            reml = api.fit(RADON_FORMULA, radon, method="reml")
+            ml = api.fit(RADON_FORMULA, radon, method="ml")
+            post = api.fit(RADON_FORMULA, radon, method="bayes", **bopts) if use_bayes else None
+            prof = _profile_table(reml)
+            boot = _bootstrap_table(reml, seed)
+            comp = compare(*[f for f in (reml, ml, post) if f is not None],
+                           *[t for t in (prof, boot) if t is not None])
+            from .plots.intervals import plot_caterpillar, plot_fixed_intervals
+            from .plots.shrinkage import plot_shrinkage
+            from .plots.variance import plot_variance_components
 
-        if 1 in want:
-            files += style.save(plot_shrinkage(reml, post, response_label="county intercept "
-                                               "(log radon, basement, log uranium 0)"),
-                                out / FIGURES[1], formats)
-        if 2 in want:
-            files += style.save(plot_caterpillar(reml, post), out / FIGURES[2], formats)
-        if 3 in want:
-            files += style.save(plot_fixed_intervals(comp), out / FIGURES[3], formats)
-        if 4 in want:
-            files += style.save(plot_variance_components(reml, post, profile=prof),
-                                out / FIGURES[4], formats)
-        say(f"figures 1-4 (radon) done, {time.perf_counter() - t0:.0f} s")
+            bar.start("figures 1-4")
+            if 1 in want:
+                files += style.save(plot_shrinkage(reml, post, response_label="county intercept\n(log radon; "
+                                                   "basement, log uranium 0)"),
+                                    out / FIGURES[1], formats)
+            if 2 in want:
+                files += style.save(plot_caterpillar(reml, post), out / FIGURES[2], formats)
+            if 3 in want:
+                files += style.save(plot_fixed_intervals(comp), out / FIGURES[3], formats)
+            if 4 in want:
+                files += style.save(plot_variance_components(reml, post, profile=prof),
+                                    out / FIGURES[4], formats)
+            say(f"figures 1-4 (radon) done, {time.perf_counter() - t0:.0f} s")
 
-    schools = datasets.load("eight_schools")
-    s_reml = api.fit(SCHOOLS_FORMULA, schools, method="reml", known_sd="sigma")
-    if 5 in want:
-        flat_radon = flat_schools = None
-        if use_bayes:
-            radon1 = datasets.load("radon")
-            flat_radon = api.fit("log_radon ~ floor + (1 | county)", radon1, method="bayes",
-                                   priors=FLAT_PRIORS, **bopts)
-            flat_schools = api.fit(SCHOOLS_FORMULA, schools, method="bayes", known_sd="sigma",
-                                     priors={"beta": "Flat()", "sd": "Uniform(0, 1000)"},
-                                     target_accept=0.95, **bopts)
-        r1 = api.fit("log_radon ~ floor + (1 | county)", datasets.load("radon"))
-        fig = plot_profile_posterior([(r1, "(a) radon: sd of county intercepts", flat_radon),
-                                      (s_reml, "(b) eight schools: tau", flat_schools)])
-        files += style.save(fig, out / FIGURES[5], formats)
-        say(f"figure 5 done, {time.perf_counter() - t0:.0f} s")
-    if 6 in want:
-        small = small_data()
-        fi = api.fit("y ~ 1 + x + (1 | g)", small)
-        fs = api.fit("y ~ 1 + x + (1 + x | g)", small)
-        files += style.save(plot_covariance(fi, fs), out / FIGURES[6], formats)
-    if 7 in want:
-        fits = {}
-        if use_bayes:
-            for lab, prior in PRIOR_STRINGS.items():
-                fits[lab] = api.fit(SCHOOLS_FORMULA, schools, method="bayes", known_sd="sigma",
-                                      priors={"sd": prior}, target_accept=0.95, **bopts)
-        files += style.save(plot_prior_sensitivity(s_reml, bayes_fits=fits), out / FIGURES[7],
-                            formats)
-        say(f"figures 6-7 done, {time.perf_counter() - t0:.0f} s")
+        schools = datasets.load("eight_schools")
+        s_reml = api.fit(SCHOOLS_FORMULA, schools, method="reml", known_sd="sigma")
+        if 5 in want:
+            bar.start("figure 5: flat-prior fits")
+            flat_radon = flat_schools = None
+            if use_bayes:
+                radon1 = datasets.load("radon")
+                flat_radon = api.fit("log_radon ~ floor + (1 | county)", radon1, method="bayes",
+                                       priors=FLAT_PRIORS, **bopts)
+                flat_schools = api.fit(SCHOOLS_FORMULA, schools, method="bayes", known_sd="sigma",
+                                         priors={"beta": "Flat()", "sd": "Uniform(0, 1000)"},
+                                         target_accept=0.95, **bopts)
+            r1 = api.fit("log_radon ~ floor + (1 | county)", datasets.load("radon"))
+            # a simpler model than figures 1-4 (no log_uppm): the title names it
+            fig = plot_profile_posterior([(r1, "(a) radon, log_radon ~ floor + (1 | county):\n"
+                                           "sd of county intercepts", flat_radon),
+                                          (s_reml, "(b) eight schools: tau", flat_schools)])
+            files += style.save(fig, out / FIGURES[5], formats)
+            say(f"figure 5 done, {time.perf_counter() - t0:.0f} s")
+        if 6 in want:
+            bar.start("figure 6")
+            small = small_data()
+            fi = api.fit("y ~ 1 + x + (1 | g)", small)
+            fs = api.fit("y ~ 1 + x + (1 + x | g)", small)
+            files += style.save(plot_covariance(fi, fs), out / FIGURES[6], formats)
+        if 7 in want:
+            bar.start("figure 7: four priors")
+            fits = {}
+            if use_bayes:
+                for lab, prior in PRIOR_STRINGS.items():
+                    fits[lab] = api.fit(SCHOOLS_FORMULA, schools, method="bayes", known_sd="sigma",
+                                          priors={"sd": prior}, target_accept=0.95, **bopts)
+            files += style.save(plot_prior_sensitivity(s_reml, bayes_fits=fits), out / FIGURES[7],
+                                formats)
+            say(f"figures 6-7 done, {time.perf_counter() - t0:.0f} s")
     return files
 
 

@@ -70,7 +70,7 @@ class BayesState:
     Attributes
     ----------
     idata : arviz.InferenceData
-        The posterior, with internal variable names (``beta``, ``sd0``, ``corr0``, ``b0``, ...).
+        ArviZ's, under the tidy parameter names (:mod:`workbench.bayes.idata`).
     priors : dict
         Resolved :class:`~workbench.bayes.priors.Prior` objects by tidy parameter name.
     structure : Structure
@@ -248,6 +248,12 @@ class Fit:
         return df
 
     # ------------------------------------------------------------------ Bayesian draws
+    @property
+    def idata(self):
+        """ArviZ's InferenceData of a Bayesian fit, under the tidy names
+        (:mod:`workbench.bayes.idata`): ``az.summary``, ``az.loo``, ``az.compare`` take it."""
+        return self.bayes_state("an InferenceData").idata
+
     def draws(self) -> pd.DataFrame:
         """Posterior draws (bayes) with the tidy parameter names as columns."""
         from .bayes.draws import posterior_frame

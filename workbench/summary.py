@@ -31,6 +31,21 @@ _INTERVAL_NAMES = {
 }
 
 
+def _interval_kind(fit) -> str:
+    """The interval kind with the likelihood it comes from: ``"profile 95% intervals on the ML
+    deviance, as lme4 (the REML fit refitted by ML)"``."""
+    kind = _INTERVAL_NAMES.get(fit.interval, fit.interval)
+    own = {"reml": "REML", "ml": "ML"}.get(fit.method)
+    if fit.interval == "profile":
+        tail = " (the REML fit refitted by ML, as lme4's confint)" if fit.method == "reml" else ""
+        return f"{kind} 95% intervals on the ML deviance{tail}"
+    if fit.interval == "wald" and own:
+        return f"{kind} 95% intervals, {own} standard errors"
+    if fit.interval == "bootstrap" and own:
+        return f"{kind} 95% intervals, {own} refits"
+    return f"{kind} 95% intervals"
+
+
 # ---------------------------------------------------------------------------- formatting
 def _is_missing(x) -> bool:
     return x is None or (isinstance(x, (float, np.floating)) and not math.isfinite(float(x)))
@@ -257,7 +272,7 @@ def _varcorr_intervals(fit) -> list[str]:
         return []
 
     lo_h, hi_h = _interval_headers()
-    kind = _INTERVAL_NAMES.get(fit.interval, fit.interval)
+    kind = _interval_kind(fit)
     names = [varcorr_param_name(r) for r in rows]
     ses = [r.get("sdcor_se") for r in rows]
     est, lows, highs, se_cells = [], [], [], []
@@ -281,7 +296,7 @@ def _varcorr_intervals(fit) -> list[str]:
     heads += [lo_h, hi_h]
     cols += [lows, highs]
     right += [True, True]
-    return [f"Standard deviations and correlations ({kind} 95% intervals):"] + _table(heads, cols, right)
+    return [f"Standard deviations and correlations ({kind}):"] + _table(heads, cols, right)
 
 
 def _fixed_effects(fit) -> list[str]:
@@ -292,18 +307,18 @@ def _fixed_effects(fit) -> list[str]:
     se = [fit.beta_se.get(k) for k in names]
     ci = [fit.beta_ci.get(k) or [None, None] for k in names]
     lo_h, hi_h = _interval_headers()
-    kind = _INTERVAL_NAMES.get(fit.interval, fit.interval)
+    kind = _interval_kind(fit)
     if fit.method == "bayes":
         heads = ["", "Mean", "SD", lo_h, hi_h]
         # Posterior sds carry Monte Carlo error: two significant digits of the sd are plenty.
         cols = [names, _format_scaled(est, se, digits=2), _format_scaled(se, se, digits=2)]
-        title = f"Fixed effects (posterior; {kind} 95% intervals):"
+        title = f"Fixed effects (posterior; {kind}):"
     else:
         tval = [b / s if not _is_missing(s) and s > 0 else math.nan for b, s in zip(est, se)]
         heads = ["", "Estimate", "Std. Error", "t value", lo_h, hi_h]
         cols = [names, _format_scaled(est, se), _format_scaled(se, se),
                 [f"{t:.3f}" if math.isfinite(t) else "NA" for t in tval]]
-        title = f"Fixed effects ({kind} 95% intervals):"
+        title = f"Fixed effects ({kind}):"
     d = 2 if fit.method == "bayes" else 4
     cols += [_format_scaled([c[0] for c in ci], se, digits=d),
              _format_scaled([c[1] for c in ci], se, digits=d)]

@@ -141,7 +141,7 @@ def test_exact_gaussian_posterior(data, exact, parameterization):
     beta, beta_sd, b, b_sd = exact
     post = fit.state.idata.posterior
     assert_matches(post["beta"].values.reshape(-1, 2), beta, beta_sd, nchains=2)
-    assert_matches(post["b0"].values.reshape(2000, -1), b, b_sd, nchains=2)
+    assert_matches(post["b_g"].values.reshape(2000, -1), b, b_sd, nchains=2)
     assert fit.diagnostics["priors"]["sigma"] == "Fixed(0.7)"
     assert fit.sigma == pytest.approx(0.7)
     assert not any("sigma" in w or "sd[" in w for w in fit.diagnostics["warnings"])
@@ -162,7 +162,7 @@ def test_eight_schools_known_sd_exact():
     assert_matches(post["beta"].values.reshape(-1, 1), [mu], [mu_sd], nchains=2)
     d = build_design("y ~ 1 + (1 | school)", data, known_sd="sigma")
     _, _, b, b_sd = gaussian_posterior(d, build_structure(d), [np.array([[25.0]])])
-    assert_matches(post["b0"].values.reshape(3000, -1), b, b_sd, nchains=2)
+    assert_matches(post["b_school"].values.reshape(3000, -1), b, b_sd, nchains=2)
     assert len(fit.ranef) == 8
 
 

@@ -75,7 +75,8 @@ def test_shrinkage_and_caterpillar(tmp_path, fits, bayes):
     assert len(_labelled(plot_shrinkage(fits[1]))) == 1  # slopes: no scalar factor
     fig2 = plot_caterpillar(fits[0], bayes)
     ax = _labelled(fig2)[0]
-    assert len(ax.get_legend().get_texts()) == 2
+    (legend,) = fig2.legends  # below the panels, off the data
+    assert len(legend.get_texts()) == 2
     assert [t.get_text() for t in ax.get_yticklabels()]  # few levels: names shown
 
 
@@ -135,3 +136,47 @@ def test_shrinkage_known_sd_uses_standard_errors():
     # the BLUP/raw points lie on the drawn curve tau^2 / (tau^2 + s_j^2)
     pts = axes[1].collections[0].get_offsets()
     np.testing.assert_allclose(pts[:, 1], 36.0 / (36.0 + pts[:, 0] ** 2), rtol=1e-8)
+
+
+def test_saved_figures_are_byte_reproducible(tmp_path, fits):
+    """The same figure saved twice (here and in a fresh process) gives the same bytes: no date,
+    no version in the metadata."""
+    import subprocess
+    import sys
+
+    style.save(plot_shrinkage(fits[0]), tmp_path / "a")
+    style.save(plot_shrinkage(fits[0]), tmp_path / "b")
+    code = ("import matplotlib; matplotlib.use('Agg'); import sys, workbench; "
+            "from workbench.plots import plot_shrinkage, style; "
+            "from workbench.plots.report import small_data; "
+            "style.save(plot_shrinkage(workbench.fit('y ~ 1 + x + (1 | g)', small_data())), "
+            "sys.argv[1])")
+    subprocess.run([sys.executable, "-c", code, str(tmp_path / "c")], check=True)
+    for fmt in ("pdf", "png"):
+        a, b, c = ((tmp_path / f"{s}.{fmt}").read_bytes() for s in "abc")
+        assert a == b == c, fmt
+    assert b"CreationDate" not in a and b"Matplotlib" not in (tmp_path / "a.pdf").read_bytes()
+
+
+def test_caterpillar_panels_and_labels_beyond_40_levels():
+    """A panel per grouping factor and term; level names beyond 40 levels; legend off the data."""
+    sleep = datasets.load("sleepstudy")
+    fig = plot_caterpillar(workbench.fit("Reaction ~ Days + (Days | Subject)", sleep))
+    assert [a.get_title() for a in _labelled(fig)] == ["Subject: intercept", "Subject: 'Days'"]
+    pen = datasets.load("Penicillin")
+    fig = plot_caterpillar(workbench.fit("diameter ~ 1 + (1 | plate) + (1 | sample)", pen))
+    assert len(_labelled(fig)) == 2 and fig.legends and not any(a.get_legend() for a in fig.axes)
+    radon = datasets.load("radon")
+    ax = _labelled(plot_caterpillar(workbench.fit("log_radon ~ floor + (1 | county)", radon)))[0]
+    assert len([t for t in ax.get_yticklabels() if t.get_text()]) == 85
+
+
+def test_shrinkage_on_a_balanced_design_keeps_levels_together():
+    """Penicillin (6 rows per plate): levels side by side in raw-effect order, each level's raw
+    effect, BLUP and posterior mean on one vertical, level names on the axis."""
+    pen = datasets.load("Penicillin")
+    fit = workbench.fit("diameter ~ 1 + (1 | plate) + (1 | sample)", pen)
+    ax = _labelled(plot_shrinkage(fit))[0]
+    xs = [np.sort(c.get_offsets()[:, 0]) for c in ax.collections if len(c.get_offsets()) == 24]
+    assert len(xs) == 2 and np.array_equal(xs[0], xs[1]) and np.array_equal(xs[0], np.arange(24))
+    assert len([t for t in ax.get_xticklabels() if t.get_text()]) == 24

@@ -42,6 +42,11 @@ def get_compiled(layout: Layout, sampler: str, data: dict):
     return compiled, True
 
 
+def is_cached(layout: Layout, sampler: str) -> bool:
+    """Whether :func:`get_compiled` would reuse a compiled model (no compilation)."""
+    return (layout, sampler) in _CACHE
+
+
 def cache_stats() -> dict:
     """``{"compiles": n, "hits": m, "entries": k}`` since the process started (or cleared)."""
     return {**_STATS, "entries": len(_CACHE)}
@@ -53,4 +58,4 @@ def clear_cache() -> None:
     _STATS.update(compiles=0, hits=0)
 
 
-__all__ = ["get_compiled", "cache_stats", "clear_cache", "MAX_ENTRIES"]
+__all__ = ["get_compiled", "is_cached", "cache_stats", "clear_cache", "MAX_ENTRIES"]

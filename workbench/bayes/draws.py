@@ -28,19 +28,11 @@ def posterior_arrays(fit) -> dict:
 
 
 def arrays_from_posterior(post, st) -> dict:
-    """:func:`posterior_arrays` of an InferenceData posterior on the structure ``st``."""
+    """:func:`posterior_arrays` of a native InferenceData posterior (:mod:`.idata`) on the
+    structure ``st``."""
+    from .idata import arrays_from_native
 
-    def flat(name):
-        a = np.asarray(post[name].values, dtype=float)
-        return a.reshape((-1,) + a.shape[2:])
-
-    out = {"beta": flat("beta"), "sd": [], "corr": [], "b": [],
-           "sigma": flat("sigma") if "sigma" in post else None}
-    for k, _ in enumerate(st.blocks):
-        out["sd"].append(flat(f"sd{k}"))
-        out["corr"].append(flat(f"corr{k}") if f"corr{k}" in post else None)
-        out["b"].append(flat(f"b{k}") if f"b{k}" in post else None)
-    return out
+    return arrays_from_native(post, st)
 
 
 def frame_from_arrays(arrays: dict, design, structure) -> pd.DataFrame:
@@ -97,7 +89,11 @@ def draw_prior(prior: Prior, rng: np.random.Generator, size: int) -> np.ndarray:
 def prior_arrays(fit, n: int = 1000, seed: int = 0) -> dict:
     """Prior draws in the shape of :func:`posterior_arrays` (group effects included)."""
     state = _require_bayes(fit)
-    design, st, priors = fit.design, state.structure, state.priors
+    return prior_arrays_of(fit.design, state.structure, state.priors, n, seed)
+
+
+def prior_arrays_of(design, st, priors: dict, n: int = 1000, seed: int = 0) -> dict:
+    """:func:`prior_arrays` of a design, its structure and resolved priors."""
     rng = np.random.default_rng(seed)
     beta = np.column_stack([draw_prior(priors[names.beta(nm)], rng, n) for nm in design.fixed_names])
     out = {"beta": beta, "sd": [], "corr": [], "b": [], "sigma": None}
@@ -164,5 +160,5 @@ def prior_predictive(fit, n: int = 500, seed: int = 0) -> np.ndarray:
     return _predict(arrays, fit.design, fit.state.structure, rng)
 
 
-__all__ = ["posterior_frame", "prior_frame", "posterior_arrays", "prior_arrays", "draw_prior",
+__all__ = ["posterior_frame", "prior_frame", "posterior_arrays", "prior_arrays", "prior_arrays_of", "draw_prior",
            "posterior_predictive", "prior_predictive"]

@@ -13,6 +13,7 @@ path of :mod:`.fast` (no compilation, tens of milliseconds a refit) and falls ba
 
 from __future__ import annotations
 
+import contextlib
 import math
 import time
 
@@ -104,7 +105,8 @@ def fit_bayes(design, label: str | None = None, *, draws: int = 1000, tune: int 
         with ``max_rhat``, ``min_ess_bulk``, ``min_ess_tail``, ``divergences``,
         ``sampling_seconds``, ``compile_seconds``, ``sampler``, ``parameterization``, ``priors``,
         ``warnings``, ``seed``; a :class:`~workbench.record.BayesState` with the ArviZ
-        InferenceData (internal variable names), the resolved :class:`~.priors.Prior` objects
+        InferenceData under the tidy names (:mod:`.idata`: posterior, prior, observed and
+        constant data, pointwise log likelihood, sample stats), the resolved :class:`~.priors.Prior` objects
         and the structure.
 
     Raises
@@ -143,10 +145,13 @@ def fit_bayes(design, label: str | None = None, *, draws: int = 1000, tune: int 
     layout = make_layout(design, structure, resolved, param)
     data = model_data(design, structure, resolved, layout)
 
-    from .cache import get_compiled
+    from .. import progress
+    from .cache import get_compiled, is_cached
 
     t0 = time.perf_counter()
-    compiled, fresh = get_compiled(layout, samp, data)
+    with (contextlib.nullcontext() if is_cached(layout, samp)
+          else progress.status(progress.COMPILING)):
+        compiled, fresh = get_compiled(layout, samp, data)
     compile_s = time.perf_counter() - t0 if fresh else 0.0
     ss = np.random.SeedSequence(seed)
     s_sampler, s_ranef = (int(s.generate_state(1)[0] % (2**31)) for s in ss.spawn(2))
@@ -214,10 +219,11 @@ def assemble_bayes_fit(design, structure, idata, priors, label=None, settings: d
 
     ``settings`` (sampler, parameterisation, seed, timings, ...) are added to the diagnostics.
     """
-    from .draws import arrays_from_posterior, frame_from_arrays
+    from .draws import frame_from_arrays
+    from .idata import native_inference_data, raw_arrays
 
     settings = settings or {}
-    arr = arrays_from_posterior(idata.posterior, structure)
+    arr = raw_arrays(idata.posterior, structure)
     beta, beta_se, beta_ci = {}, {}, {}
     for j, name in enumerate(design.fixed_names):
         m, s, lo, hi = _summ(arr["beta"][:, j])
@@ -261,13 +267,31 @@ def assemble_bayes_fit(design, structure, idata, priors, label=None, settings: d
     diagnostics = {**convergence(frame, nc, nd, idata, priors), **settings}
     converged = diagnostics["divergences"] == 0 and not (
         diagnostics["max_rhat"] is not None and diagnostics["max_rhat"] > RHAT_MAX)
-    state = BayesState(idata=idata, priors=priors, structure=structure,
+    native = native_inference_data(idata, design, structure,
+                                   parameterization=settings.get("parameterization"),
+                                   **_prior_draws(design, structure, priors,
+                                                  int(settings.get("seed") or 0)))
+    state = BayesState(idata=native, priors=priors, structure=structure,
                        parameterization=settings.get("parameterization"),
                        sampler=settings.get("sampler"), seed=settings.get("seed"), layout=layout)
     return build_fit(method="bayes", design=design, structure=structure, beta=beta,
                      beta_se=beta_se, beta_ci=beta_ci, sigma=sigma, varcorr=varcorr, ranef=ranef,
                      converged=converged, singular=False, state=state, criterion=None,
                      diagnostics=diagnostics, interval="credible", label=label)
+
+
+def _prior_draws(design, structure, priors, seed: int, n: int = 500) -> dict:
+    """``prior_arrays`` and ``prior_note`` for :func:`~.idata.native_inference_data`: ``n``
+    draws from the priors, or none (and why) when a prior is improper."""
+    from .draws import prior_arrays_of
+
+    try:
+        # a very diffuse prior (InverseGamma(0.001, 0.001)) has draws that overflow to inf:
+        # they are that prior's draws, not an error
+        with np.errstate(divide="ignore", over="ignore", invalid="ignore"):
+            return {"prior_arrays": prior_arrays_of(design, structure, priors, n, seed)}
+    except SpecError as e:
+        return {"prior_arrays": None, "prior_note": f"no prior draws: {e}"}
 
 
 def convergence(frame, nchains: int, ndraws: int, idata, priors) -> dict:

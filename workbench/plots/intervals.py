@@ -13,17 +13,21 @@ from . import style
 
 
 def plot_caterpillar(reml: Fit, bayes: Fit | None = None, group: str | None = None,
-                     term: str = "(Intercept)", max_labels: int = 40):
+                     term: str | None = None, max_labels: int = 120):
     """BLUP +- 1.96 conditional sd beside the posterior 95% interval, levels sorted by BLUP.
+
+    One panel per grouping factor and term (intercept and every random slope), or only
+    ``group`` / ``term`` when given.  The legend sits below the panels, clear of the data.
 
     Parameters
     ----------
     reml : Fit
     bayes : Fit, optional
-    group, term : str
-        Which effects (default: first grouping factor, its intercept).
+    group, term : str, optional
+        Draw only this grouping factor / this term (default: every one).
     max_labels : int
-        Level names are printed when there are at most this many levels.
+        Every level is named up to this many levels (the font shrinks to fit); beyond, every
+        k-th level is named.
 
     Returns
     -------
@@ -32,44 +36,58 @@ def plot_caterpillar(reml: Fit, bayes: Fit | None = None, group: str | None = No
     import matplotlib.pyplot as plt
 
     ge = group_effects(reml)
-    group = group or ge["group"].iloc[0]
-    r = ge[(ge["group"] == group) & (ge["term"] == term)].set_index("level")
-    if r.empty:
+    if ge.empty:
+        raise WorkbenchError("the fit has no group effects")
+    panels = [(g, t) for g, t in dict.fromkeys(zip(ge["group"], ge["term"]))
+              if (group is None or g == group) and (term is None or t == term)]
+    if not panels:
         raise WorkbenchError(f"no group effects for term '{term}' of '{group}'")
+    gb = group_effects(bayes) if bayes is not None else None
+    nmax = max(int(((ge["group"] == g) & (ge["term"] == t)).sum()) for g, t in panels)
+    height = min(max(3.2, 0.12 * nmax + 1.6), 12)
+    with style.context():
+        fig, axes = plt.subplots(1, len(panels), figsize=(min(5.2 * len(panels), 16), height),
+                                 squeeze=False)
+        for ax, (g, t) in zip(axes[0], panels):
+            _caterpillar_panel(ax, ge, gb, g, t, reml, height, max_labels)
+        handles, labels = axes[0, 0].get_legend_handles_labels()
+        fig.legend(handles, labels, loc="lower center", fontsize=8, frameon=False, ncol=2)
+        fig.tight_layout(rect=(0, 0.4 / height, 1, 1))
+    return fig
+
+
+def _caterpillar_panel(ax, ge, gb, group, term, reml, height, max_labels):
+    r = ge[(ge["group"] == group) & (ge["term"] == term)].set_index("level")
     r = r.sort_values("estimate")
     pos = np.arange(len(r))
     b = None
-    if bayes is not None:
-        gb = group_effects(bayes)
+    if gb is not None:
         b = gb[(gb["group"] == group) & (gb["term"] == term)].set_index("level").reindex(r.index)
     off = 0.18 if b is not None else 0.0
-    height = min(max(3.2, 0.13 * len(r) + 1.2), 10)
-    with style.context():
-        fig, ax = plt.subplots(figsize=(6.4, height))
-        ax.errorbar(r["estimate"], pos - off,
-                    xerr=[r["estimate"] - r["lower"], r["upper"] - r["estimate"]],
-                    fmt="o", ms=3.2, lw=1.0, color=style.color("reml"),
-                    label=f"{style.label(reml.method)} BLUP ± 1.96 conditional sd")
-        if b is not None:
-            ax.errorbar(b["estimate"], pos + off,
-                        xerr=[b["estimate"] - b["lower"], b["upper"] - b["estimate"]],
-                        fmt="v", ms=3.2, lw=1.0, color=style.color("bayes"),
-                        label="posterior mean, 95% credible interval")
-        ax.axvline(0, color=style.color("theory"), lw=0.9, ls="--")
-        if len(r) <= max_labels:
-            ax.set_yticks(pos, [str(x) for x in r.index])
-            ax.set_ylabel(f"{group} level")
-        else:
-            ax.set_yticks([])
-            ax.set_ylabel(f"{len(r)} {group} levels, sorted by BLUP")
-        ax.grid(axis="y", visible=False)
-        ax.set_ylim(-1, len(r))
-        what = "intercept" if term == "(Intercept)" else f"'{term}'"
-        ax.set_xlabel(f"group effect ({what}, deviation from the fixed effect)")
-        ax.set_title(f"Group-effect intervals: {group}")
-        ax.legend(loc="lower right", fontsize=8, framealpha=0.9, frameon=True)
-        fig.tight_layout()
-    return fig
+    ax.errorbar(r["estimate"], pos - off,
+                xerr=[r["estimate"] - r["lower"], r["upper"] - r["estimate"]],
+                fmt="o", ms=3.2, lw=1.0, color=style.color("reml"),
+                label=f"{style.label(reml.method)} BLUP ± 1.96 conditional sd")
+    if b is not None:
+        ax.errorbar(b["estimate"], pos + off,
+                    xerr=[b["estimate"] - b["lower"], b["upper"] - b["estimate"]],
+                    fmt="v", ms=3.2, lw=1.0, color=style.color("bayes"),
+                    label="posterior mean, 95% credible interval")
+    ax.axvline(0, color=style.color("theory"), lw=0.9, ls="--")
+    # names fit at about 1.3 font sizes of height each: shrink the font, then thin the labels
+    per_label_pt = 72 * (height - 1.4) / max(len(r), 1)
+    size = max(4.0, min(8.0, per_label_pt / 1.3))
+    every = 1 if len(r) <= max_labels else int(np.ceil(len(r) / max_labels))
+    every = max(every, int(np.ceil(1.3 * size / max(per_label_pt, 1e-9))))
+    shown = pos[::every]
+    ax.set_yticks(shown, [str(r.index[i]) for i in shown], fontsize=size)
+    ax.set_ylabel(f"{group} level" + (f" (every {every}th named)" if every > 1 else "")
+                  + (", sorted by BLUP" if len(r) > 1 else ""))
+    ax.grid(axis="y", visible=False)
+    ax.set_ylim(-1, len(r))
+    what = "intercept" if term == "(Intercept)" else f"'{term}'"
+    ax.set_xlabel(f"group effect ({what}, deviation from the fixed effect)")
+    ax.set_title(f"{group}: {what}" if term != "(Intercept)" else f"{group}: intercept")
 
 
 def _interval_rows(source) -> pd.DataFrame:

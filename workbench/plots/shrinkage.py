@@ -54,18 +54,32 @@ def plot_shrinkage(reml: Fit, bayes: Fit | None = None, group: str | None = None
     base = reml.beta.get(term, 0.0) if term in reml.beta else 0.0
     n = r["n"].to_numpy(float)
     known = reml.design is not None and reml.design.known_sd is not None
-    rng = np.random.default_rng(0)
+    balanced = False
     if known:  # one row per level is typical: the precision of the raw effect is what varies
         t = next(t for t in reml.design.terms if t.group == group)
         wsum = np.bincount(t.codes, weights=1.0 / reml.design.known_sd**2, minlength=t.nlevels)
         se = pd.Series(1.0 / np.sqrt(wsum), index=list(t.levels)).reindex(r.index).to_numpy()
         jit, logx = se, False
         xlabel = "standard error of the raw effect (known sds)"
+    elif n.max() <= 1.25 * max(n.min(), 1):
+        # (nearly) balanced: size says nothing, so the levels stand side by side, in the order
+        # of their raw effects, each level's raw effect, BLUP and posterior mean on one vertical
+        balanced = True
+        order = np.argsort(np.argsort(np.nan_to_num(r["raw"].to_numpy(float)), kind="stable"))
+        jit, logx = order.astype(float), False
+        xlabel = (f"{group} levels, sorted by raw effect (n = {int(n.min())}"
+                  + (f"-{int(n.max())}" if n.max() > n.min() else "") + " each)")
     else:
-        jit = n * np.exp(rng.uniform(-0.06, 0.06, n.size))  # spread equal sizes a little
+        # levels of equal size spread evenly (in raw-effect order) over +-6% of the size
+        jit = n.copy()
+        for size in np.unique(n):
+            idx = np.flatnonzero(n == size)
+            if idx.size > 1:
+                rank = np.argsort(np.argsort(np.nan_to_num(r["raw"].to_numpy(float)[idx])))
+                jit[idx] = size * np.exp(-0.06 + 0.12 * rank / (idx.size - 1))
         logx = n.max() / max(n.min(), 1) > 20
         xlabel = f"observations per {group} level" + (" (log scale)" if logx else "")
-    shift = 1.0 if known else 1.035
+    shift = 1.0
     have_factor = r["shrinkage"].notna().all()
     with style.context():
         fig, axes = plt.subplots(1, 2 if have_factor else 1, figsize=(10 if have_factor else 6, 4.2),
@@ -88,11 +102,15 @@ def plot_shrinkage(reml: Fit, bayes: Fit | None = None, group: str | None = None
         if logx:
             ax.set_xscale("log")
         ax.set_xlabel(xlabel)
+        if balanced and len(r) <= 60:
+            ax.set_xticks(jit, [str(x) for x in r.index], rotation=90,
+                          fontsize=max(4.0, min(8.0, 400 / len(r))))
         what = "intercept" if term == "(Intercept)" else f"'{term}' effect"
         ax.set_ylabel(response_label or f"{group} {what}")
         ax.set_title(f"{'(a) ' if have_factor else ''}shrinkage toward the grand mean, "
                      f"{len(r)} {group} levels")
-        ax.legend(loc="best")
+        ax.legend(loc="upper left", bbox_to_anchor=(0.0, -0.16), ncol=2, fontsize=8,
+                  frameon=False)
         if have_factor:
             ax2 = axes[0, 1]
             sd_a = next(v["sdcor"] for v in reml.varcorr if v["grp"] != "Residual")
@@ -101,6 +119,10 @@ def plot_shrinkage(reml: Fit, bayes: Fit | None = None, group: str | None = None
                 grid = np.linspace(jit.min() * 0.8, jit.max() * 1.2, 200)
                 ax2.plot(grid, sd_a**2 / (sd_a**2 + grid**2), color=style.color("theory"),
                          label=r"$\hat\sigma_a^2/(\hat\sigma_a^2+s_j^2)$")
+            elif balanced:
+                ax2.axhline(float(shrinkage_factor(np.array([n.mean()]), sd_a, sigma)[0]),
+                            color=style.color("theory"),
+                            label=r"$n\,\hat\sigma_a^2/(n\,\hat\sigma_a^2+\hat\sigma^2)$")
             else:
                 grid = np.geomspace(max(n.min() * 0.7, 0.5), n.max() * 1.4, 200)
                 ax2.plot(grid, shrinkage_factor(grid, sd_a, sigma), color=style.color("theory"),
@@ -122,5 +144,7 @@ def plot_shrinkage(reml: Fit, bayes: Fit | None = None, group: str | None = None
             ax2.set_title(rf"(b) theoretical factor, $\hat\sigma_a$={sd_a:.3g}"
                           + ("" if known else rf", $\hat\sigma$={sigma:.3g}"))
             ax2.legend(loc="upper right" if known else "lower right")
+            if balanced:
+                ax2.set_xlabel(xlabel)
         fig.tight_layout()
     return fig

@@ -107,8 +107,20 @@ def context():
         yield
 
 
+# No date, no version: a file changes only when what it draws changes.
+FIXED_METADATA = {
+    "png": {"Software": None},
+    "pdf": {"CreationDate": None, "ModDate": None, "Producer": "workbench",
+            "Creator": "workbench"},
+    "svg": {"Date": None, "Creator": "workbench"},
+}
+
+
 def save(fig, path_stem, formats=("png", "pdf")) -> list[Path]:
     """Save a figure as ``path_stem.<fmt>`` for each format, each file replaced atomically.
+
+    Byte-reproducible: the metadata are fixed (:data:`FIXED_METADATA`: no creation date, no
+    matplotlib version), so the same figure gives the same bytes on every run.
 
     Returns
     -------
@@ -123,8 +135,7 @@ def save(fig, path_stem, formats=("png", "pdf")) -> list[Path]:
     out = []
     for fmt in formats:
         path = stem.with_name(f"{stem.name}.{fmt}")
-        meta = {"Software": None} if fmt == "png" else ({"CreationDate": None} if fmt == "pdf"
-                                                         else {"Date": None})
+        meta = FIXED_METADATA.get(fmt, {})
         atomic_write(path, lambda tmp: fig.savefig(tmp, format=fmt, metadata=meta))
         out.append(path)
     plt.close(fig)

@@ -20,6 +20,17 @@ def _label(row: pd.Series, axes: list[str]) -> str:
     return "\n".join(f"{a}={row[a]}" for a in axes) or str(row["condition"])
 
 
+def _labels_overlap(fig, axes) -> bool:
+    """Whether neighbouring x tick labels of any of ``axes`` overlap when drawn."""
+    fig.canvas.draw()
+    renderer = fig.canvas.get_renderer()
+    for ax in axes:
+        boxes = [t.get_window_extent(renderer) for t in ax.get_xticklabels() if t.get_text()]
+        if any(a.x1 > b.x0 for a, b in zip(boxes, boxes[1:])):
+            return True
+    return False
+
+
 def plot_measure(summary: pd.DataFrame, manifest: dict, measure: str, reference: float,
                  ylabel: str):
     """A figure of one measure (``coverage``, ``bias``, ``rel_bias``) with MCSE error bars."""
@@ -47,6 +58,9 @@ def plot_measure(summary: pd.DataFrame, manifest: dict, measure: str, reference:
                 continue
             x = np.array([xpos[c] for c in s["condition"]]) - 0.35 + step * (j + 0.5)
             err = 1.96 * s[f"{measure}_mcse"].to_numpy(float)
+            if measure == "coverage":  # a proportion: the bar stops at 0 and 1
+                v = s[measure].to_numpy(float)
+                err = np.vstack([np.minimum(err, v), np.minimum(err, 1.0 - v)])
             ax.errorbar(x, s[measure], yerr=err, fmt="o", ms=3, capsize=2,
                         label=m if len({i for _, i in series}) == 1 else f"{m} ({kind})")
         ax.axhline(reference, color="0.5", lw=0.8, ls="--")
@@ -55,15 +69,27 @@ def plot_measure(summary: pd.DataFrame, manifest: dict, measure: str, reference:
         ax.tick_params(labelsize=7)
     for k in range(len(params), nrow * ncol):
         axs[k // ncol][k % ncol].set_visible(False)
-    for ax in axs[-1]:
-        ax.set_xticks(range(len(xlabels)))
-        ax.set_xticklabels(xlabels, fontsize=6, rotation=90 if len(xlabels) > 6 else 0)
+    # labels on the lowest visible panel of each column, turned upright where they would overlap
+    labelled = []
+    for col in range(ncol):
+        visible = [axs[r][col] for r in range(nrow) if r * ncol + col < len(params)]
+        if visible:
+            ax = visible[-1]
+            ax.set_xticks(range(len(xlabels)))
+            ax.set_xticklabels(xlabels, fontsize=6)
+            ax.tick_params(labelbottom=True)
+            labelled.append(ax)
     handles, labels = axs[0][0].get_legend_handles_labels()
     if handles:
         fig.legend(handles, labels, loc="lower center", fontsize=8, ncol=min(len(labels), 4),
                    frameon=False)
     fig.suptitle(f"{manifest.get('name')}: {ylabel} by condition (bars: +-1.96 MCSE)", fontsize=10)
     fig.tight_layout(rect=(0, 0.05, 1, 0.96))
+    if _labels_overlap(fig, labelled):
+        for ax in labelled:
+            for t in ax.get_xticklabels():
+                t.set_rotation(90)
+        fig.tight_layout(rect=(0, 0.05, 1, 0.96))
     return fig
 
 
