@@ -115,3 +115,16 @@ def test_import_workbench_loads_neither_pymc_nor_matplotlib():
                          cwd=PACKAGE.parent)
     assert res.returncode == 0, res.stderr
     assert res.stdout.strip() == ""
+
+
+def test_tests_use_no_private_names():
+    """Tests exercise the public API of each module: they import no private name of it."""
+    import re
+
+    pattern = re.compile(r"from workbench[\w.]* import [^#\n]*\b_[a-z]\w*|workbench(\.\w+)+\._[a-z]")
+    offenders = []
+    for path in sorted(Path(__file__).resolve().parent.rglob("*.py")):
+        for i, line in enumerate(path.read_text().splitlines(), 1):
+            if pattern.search(line):
+                offenders.append(f"{path.name}:{i}: {line.strip()}")
+    assert not offenders, "\n".join(offenders)

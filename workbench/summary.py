@@ -51,7 +51,7 @@ def _is_missing(x) -> bool:
     return x is None or (isinstance(x, (float, np.floating)) and not math.isfinite(float(x)))
 
 
-def _format_column(values: Sequence, digits: int = 4, max_decimals: int = 6) -> list[str]:
+def format_column(values: Sequence, digits: int = 4, max_decimals: int = 6) -> list[str]:
     """Format numbers with a common number of decimals (the smallest gets ``digits`` digits)."""
     finite = [abs(float(v)) for v in values if not _is_missing(v)]
     nonzero = [v for v in finite if v > 0]
@@ -67,20 +67,20 @@ def _format_column(values: Sequence, digits: int = 4, max_decimals: int = 6) -> 
     return ["" if v is None else "NA" if _is_missing(v) else f"{float(v):.{dec}f}" for v in values]
 
 
-def _format_scaled(values: Sequence, scale_values: Sequence, digits: int = 4,
+def format_scaled(values: Sequence, scale_values: Sequence, digits: int = 4,
                    max_decimals: int = 8) -> list[str]:
     """Format numbers to the precision of their standard errors (lme4's ``printCoefmat`` idea).
 
     The decimals are those that give the smallest positive value of ``scale_values`` ``digits``
-    significant digits; falls back to :func:`_format_column` when no scale is usable.
+    significant digits; falls back to :func:`format_column` when no scale is usable.
     """
     scales = [abs(float(s)) for s in scale_values if not _is_missing(s) and float(s) > 0]
     finite = [abs(float(v)) for v in values if not _is_missing(v)]
     if not scales or not finite or max(finite) >= 1e7:
-        return _format_column(values, digits)
+        return format_column(values, digits)
     dec = digits - 1 - math.floor(math.log10(min(scales)))
     if dec > max_decimals:
-        return _format_column(values, digits)
+        return format_column(values, digits)
     dec = max(dec, 0)
     return ["" if v is None else "NA" if _is_missing(v) else f"{float(v):.{dec}f}" for v in values]
 
@@ -251,7 +251,7 @@ def _random_effects(fit) -> list[str]:
     heads = ["Groups", "Name", "Variance", "Std.Dev."]
     if bayes:
         heads = ["Groups", "Name", "Var.mean", "SD.mean"]
-    cols = [groups, names, _format_column(var), _format_column(sd)]
+    cols = [groups, names, format_column(var), format_column(sd)]
     right = [False, False, True, True]
     for j in range(ncor):
         heads.append("Corr" if j == 0 else "")
@@ -281,7 +281,7 @@ def _varcorr_intervals(fit) -> list[str]:
         # Each row to the precision of its own spread: its sd, else its interval width / 3.92.
         scale = s if not _is_missing(s) else (
             (float(hi) - float(lo)) / 3.92 if not (_is_missing(lo) or _is_missing(hi)) else None)
-        cells = _format_scaled([r["sdcor"], s, lo, hi], [scale], digits=2 if fit.method == "bayes" else 3)
+        cells = format_scaled([r["sdcor"], s, lo, hi], [scale], digits=2 if fit.method == "bayes" else 3)
         est.append(cells[0])
         se_cells.append(cells[1])
         lows.append(cells[2])
@@ -311,17 +311,17 @@ def _fixed_effects(fit) -> list[str]:
     if fit.method == "bayes":
         heads = ["", "Mean", "SD", lo_h, hi_h]
         # Posterior sds carry Monte Carlo error: two significant digits of the sd are plenty.
-        cols = [names, _format_scaled(est, se, digits=2), _format_scaled(se, se, digits=2)]
+        cols = [names, format_scaled(est, se, digits=2), format_scaled(se, se, digits=2)]
         title = f"Fixed effects (posterior; {kind}):"
     else:
         tval = [b / s if not _is_missing(s) and s > 0 else math.nan for b, s in zip(est, se)]
         heads = ["", "Estimate", "Std. Error", "t value", lo_h, hi_h]
-        cols = [names, _format_scaled(est, se), _format_scaled(se, se),
+        cols = [names, format_scaled(est, se), format_scaled(se, se),
                 [f"{t:.3f}" if math.isfinite(t) else "NA" for t in tval]]
         title = f"Fixed effects ({kind}):"
     d = 2 if fit.method == "bayes" else 4
-    cols += [_format_scaled([c[0] for c in ci], se, digits=d),
-             _format_scaled([c[1] for c in ci], se, digits=d)]
+    cols += [format_scaled([c[0] for c in ci], se, digits=d),
+             format_scaled([c[1] for c in ci], se, digits=d)]
     return [title] + _table(heads, cols, [False] + [True] * (len(heads) - 1))
 
 
@@ -448,4 +448,4 @@ def format_fit(fit) -> str:
     return "\n\n".join("\n".join(s) for s in sections if s)
 
 
-__all__ = ["format_fit", "bayes_warnings", "find_priors"]
+__all__ = ["format_fit", "format_column", "format_scaled", "bayes_warnings", "find_priors"]

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from workbench.bayes.model import _rv
+from workbench.bayes.model import prior_variable
 from workbench.bayes.priors import FAMILIES, Prior, families_for, parse_prior
 from workbench.errors import SpecError
 
@@ -85,7 +85,7 @@ def test_every_pymc_family_builds(name):
 
     fam = FAMILIES[name]
     with pm.Model() as model:
-        v = _rv(name, "p", dict(zip(fam.args, ARGS[name])), (2,))
+        v = prior_variable(name, "p", dict(zip(fam.args, ARGS[name])), (2,))
     assert v is not None
     var = "p_var" if fam.on_variance else "p"
     assert var in model.named_vars

@@ -10,7 +10,7 @@ import pytest
 
 import workbench
 from workbench.record import Fit
-from workbench.summary import _format_column, _format_scaled, bayes_warnings, format_fit
+from workbench.summary import format_column, format_scaled, bayes_warnings, format_fit
 
 @pytest.fixture(scope="module")
 def sleep_reml(ref_data):
@@ -187,9 +187,9 @@ def test_derived_bayes_warnings_thresholds(diag, expected):
 
 def test_number_formatting():
     # lme4-style: a column shares its decimals, the smallest value keeps 4 significant digits.
-    assert _format_column([612.0899, 35.0717, 654.941]) == ["612.09", "35.07", "654.94"]
-    assert _format_column([24.7407, 5.9221, 25.5918]) == ["24.741", "5.922", "25.592"]
-    assert _format_column([1.0, None, float("nan")]) == ["1.000", "", "NA"]
+    assert format_column([612.0899, 35.0717, 654.941]) == ["612.09", "35.07", "654.94"]
+    assert format_column([24.7407, 5.9221, 25.5918]) == ["24.741", "5.922", "25.592"]
+    assert format_column([1.0, None, float("nan")]) == ["1.000", "", "NA"]
     # Estimates to the precision of their standard errors (lme4 prints 251.405 and 10.467).
-    assert _format_scaled([251.405105, 10.467286], [6.8246, 1.5458]) == ["251.405", "10.467"]
-    assert _format_column([1e-9, 2e8])[1] == "2.000e+08"
+    assert format_scaled([251.405105, 10.467286], [6.8246, 1.5458]) == ["251.405", "10.467"]
+    assert format_column([1e-9, 2e8])[1] == "2.000e+08"

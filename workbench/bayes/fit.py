@@ -1,14 +1,11 @@
 """``fit_bayes``: a design -> PyMC posterior -> the :class:`~workbench.record.Fit` record.
 
-Defaults, chosen on ``benchmarks/bench_bayes.py`` (``y ~ 1 + x + (1 + x | g)``, 2 chains x 1000
-draws after 1000 tuning, 2 CPUs): the marginal parameterisation sampled by nutpie had no
-divergences and reached 59x (30 groups of 5) and 190x (100 groups of 10) the ESS per second of
-PyMC's default non-centered ``pm.sample``; a refit of new data of the same shape took 0.36 s and
-0.30 s wall.  Non-centered / nutpie reached 5x, marginal / pymc 4-16x, centered / nutpie 1-2x.
-So ``parameterization="auto"`` is ``marginal`` for one grouping factor (``noncentered`` for
-several, where the marginal form would be dense) and ``sampler="auto"`` is nutpie.  Where it
-applies (one grouping factor, Normal/Flat priors on beta), ``path="auto"`` goes first to the fast
-path of :mod:`.fast` (no compilation, tens of milliseconds a refit) and falls back to the above.
+Defaults: ``parameterization="auto"`` is ``marginal`` for one grouping factor (the random
+effects integrated out; ``noncentered`` for several, where the marginal form would be dense) and
+``sampler="auto"`` is nutpie, the fastest combination in ``benchmarks/bench_bayes.py`` (its
+results, dated, are in ``benchmarks/RESULTS.md``).  Where it applies (one grouping factor,
+Normal/Flat priors on beta), ``path="auto"`` goes first to the fast path of :mod:`.fast` (no
+compilation) and falls back to NUTS on the marginal model.
 """
 
 from __future__ import annotations

@@ -146,7 +146,7 @@ def model_data(design, structure, priors: dict[str, Prior], layout: Layout) -> d
 
 
 # --------------------------------------------------------------------------- PyMC
-def _rv(fam: str, name: str, args: dict, shape):
+def prior_variable(fam: str, name: str, args: dict, shape):
     """A PyMC variable of family ``fam`` (its :data:`~.priors.FAMILIES` entry); returns the
     parameter itself (the sd for a prior on the variance, the value for ``Fixed``)."""
     import pymc as pm
@@ -171,7 +171,7 @@ def _vector(prefix: str, families: tuple[str, ...], data: dict):
     parts = {}
     for fam, idx in groups.items():
         args = {an: data[f"{prefix}_{fam}_{an}"] for an in FAMILIES[fam].args}
-        parts[fam] = (idx, _rv(fam, f"{prefix}_{fam.lower()}", args, (len(idx),)))
+        parts[fam] = (idx, prior_variable(fam, f"{prefix}_{fam.lower()}", args, (len(idx),)))
     if len(groups) == 1:
         return next(iter(parts.values()))[1]
     out = pt.zeros((len(families),))
@@ -226,7 +226,7 @@ def build_model(layout: Layout, data: dict[str, np.ndarray]):
         else:
             fam = layout.sigma_family
             args = {an: d[f"psigma_{fam}_{an}"] for an in FAMILIES[fam].args}
-            sigma = _rv(fam, "sigma_raw", args, ())
+            sigma = prior_variable(fam, "sigma_raw", args, ())
             sigma = pm.Deterministic("sigma", sigma)
             s2 = sigma ** 2
 
@@ -257,4 +257,4 @@ def build_model(layout: Layout, data: dict[str, np.ndarray]):
     return model
 
 
-__all__ = ["Layout", "make_layout", "model_data", "build_model", "PARAMETERIZATIONS"]
+__all__ = ["Layout", "make_layout", "model_data", "build_model", "prior_variable", "PARAMETERIZATIONS"]
