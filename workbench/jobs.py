@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
@@ -308,88 +309,128 @@ def make_report_figures(out_dir="figures", seed: int = 20261125, bayes: bool = T
         Files written.
     """
     use_file_backend()
-    from .plots.covariance import plot_covariance
-    from .plots.priors import plot_prior_sensitivity
-    from .plots.variance import plot_profile_posterior
-
     want = set(only or FIGURES)
-    out = Path(out_dir)
-    files: list[Path] = []
     say = print if progress else (lambda *a, **k: None)
     use_bayes = bayes and _bayes_available()
     if bayes and not use_bayes:
         say("workbench.bayes is not available: drawing the REML side only")
-    bopts = dict(draws=draws, tune=tune, chains=chains, seed=seed, progressbar=progress)
-    t0 = time.perf_counter()
-
+    run = _FigureRun(Path(out_dir), tuple(formats), seed, use_bayes,
+                     dict(draws=draws, tune=tune, chains=chains, seed=seed, progressbar=progress),
+                     say, time.perf_counter())
     stages = (["radon: REML, ML, Bayes, profile, bootstrap", "figures 1-4"]
               if want & {1, 2, 3, 4, 5} else [])
     stages += [lab for n, lab in ((5, "figure 5: flat-prior fits"), (6, "figure 6"),
                                   (7, "figure 7: four priors")) if n in want]
+    files: list[Path] = []
     with Stages("figures", stages) as bar:
         if want & {1, 2, 3, 4, 5}:
-            bar.start("radon: REML, ML, Bayes, profile, bootstrap")
-            radon = datasets.load("radon")
-            reml = api.fit(RADON_FORMULA, radon, method="reml")
-            ml = api.fit(RADON_FORMULA, radon, method="ml")
-            post = api.fit(RADON_FORMULA, radon, method="bayes", **bopts) if use_bayes else None
-            prof = _profile_table(reml)
-            boot = _bootstrap_table(reml, seed)
-            comp = compare(*[f for f in (reml, ml, post) if f is not None],
-                           *[t for t in (prof, boot) if t is not None])
-            from .plots.intervals import plot_caterpillar, plot_fixed_intervals
-            from .plots.shrinkage import plot_shrinkage
-            from .plots.variance import plot_variance_components
-
-            bar.start("figures 1-4")
-            if 1 in want:
-                files += style.save(plot_shrinkage(reml, post, response_label="county intercept\n(log radon; "
-                                                   "basement, log uranium 0)"),
-                                    out / FIGURES[1], formats)
-            if 2 in want:
-                files += style.save(plot_caterpillar(reml, post), out / FIGURES[2], formats)
-            if 3 in want:
-                files += style.save(plot_fixed_intervals(comp), out / FIGURES[3], formats)
-            if 4 in want:
-                files += style.save(plot_variance_components(reml, post, profile=prof),
-                                    out / FIGURES[4], formats)
-            say(f"figures 1-4 (radon) done, {time.perf_counter() - t0:.0f} s")
-
+            files += _radon_figures(run, want, bar)
         schools = datasets.load("eight_schools")
         s_reml = api.fit(SCHOOLS_FORMULA, schools, method="reml", known_sd="sigma")
         if 5 in want:
-            bar.start("figure 5: flat-prior fits")
-            flat_radon = flat_schools = None
-            if use_bayes:
-                radon1 = datasets.load("radon")
-                flat_radon = api.fit("log_radon ~ floor + (1 | county)", radon1, method="bayes",
-                                       priors=FLAT_PRIORS, **bopts)
-                flat_schools = api.fit(SCHOOLS_FORMULA, schools, method="bayes", known_sd="sigma",
-                                         priors={"beta": "Flat()", "sd": "Uniform(0, 1000)"},
-                                         target_accept=0.95, **bopts)
-            r1 = api.fit("log_radon ~ floor + (1 | county)", datasets.load("radon"))
-            # a simpler model than figures 1-4 (no log_uppm): the title names it
-            fig = plot_profile_posterior([(r1, "(a) radon, log_radon ~ floor + (1 | county):\n"
-                                           "sd of county intercepts", flat_radon),
-                                          (s_reml, "(b) eight schools: tau", flat_schools)])
-            files += style.save(fig, out / FIGURES[5], formats)
-            say(f"figure 5 done, {time.perf_counter() - t0:.0f} s")
+            files += _figure_profile_posterior(run, schools, s_reml, bar)
         if 6 in want:
-            bar.start("figure 6")
-            small = small_data()
-            fi = api.fit("y ~ 1 + x + (1 | g)", small)
-            fs = api.fit("y ~ 1 + x + (1 + x | g)", small)
-            files += style.save(plot_covariance(fi, fs), out / FIGURES[6], formats)
+            files += _figure_covariance(run, bar)
         if 7 in want:
-            bar.start("figure 7: four priors")
-            fits = {}
-            if use_bayes:
-                for lab, prior in PRIOR_STRINGS.items():
-                    fits[lab] = api.fit(SCHOOLS_FORMULA, schools, method="bayes", known_sd="sigma",
-                                          priors={"sd": prior}, target_accept=0.95, **bopts)
-            files += style.save(plot_prior_sensitivity(s_reml, bayes_fits=fits), out / FIGURES[7],
-                                formats)
-            say(f"figures 6-7 done, {time.perf_counter() - t0:.0f} s")
+            files += _figure_prior_sensitivity(run, schools, s_reml, bar)
+    return files
+
+
+@dataclass(frozen=True)
+class _FigureRun:
+    """What every stage of :func:`make_report_figures` shares."""
+
+    out: Path
+    formats: tuple
+    seed: int
+    use_bayes: bool
+    bopts: dict
+    say: object
+    t0: float
+
+    def save(self, fig, number: int) -> list[Path]:
+        return style.save(fig, self.out / FIGURES[number], self.formats)
+
+    def done(self, what: str) -> None:
+        self.say(f"{what} done, {time.perf_counter() - self.t0:.0f} s")
+
+
+def _radon_figures(run: _FigureRun, want: set, bar) -> list[Path]:
+    """Figures 1-4 on the radon data: REML, ML and Bayes fits, profile and bootstrap intervals."""
+    from .plots.intervals import plot_caterpillar, plot_fixed_intervals
+    from .plots.shrinkage import plot_shrinkage
+    from .plots.variance import plot_variance_components
+
+    bar.start("radon: REML, ML, Bayes, profile, bootstrap")
+    radon = datasets.load("radon")
+    reml = api.fit(RADON_FORMULA, radon, method="reml")
+    ml = api.fit(RADON_FORMULA, radon, method="ml")
+    post = api.fit(RADON_FORMULA, radon, method="bayes", **run.bopts) if run.use_bayes else None
+    prof = _profile_table(reml)
+    boot = _bootstrap_table(reml, run.seed)
+    comp = compare(*[f for f in (reml, ml, post) if f is not None],
+                   *[t for t in (prof, boot) if t is not None])
+    bar.start("figures 1-4")
+    files: list[Path] = []
+    if 1 in want:
+        files += run.save(plot_shrinkage(reml, post, response_label="county intercept\n(log radon; "
+                                         "basement, log uranium 0)"), 1)
+    if 2 in want:
+        files += run.save(plot_caterpillar(reml, post), 2)
+    if 3 in want:
+        files += run.save(plot_fixed_intervals(comp), 3)
+    if 4 in want:
+        files += run.save(plot_variance_components(reml, post, profile=prof), 4)
+    run.done("figures 1-4 (radon)")
+    return files
+
+
+def _figure_profile_posterior(run: _FigureRun, schools, s_reml, bar) -> list[Path]:
+    """Figure 5: profile likelihoods beside flat-prior marginal posteriors."""
+    from .plots.variance import plot_profile_posterior
+
+    bar.start("figure 5: flat-prior fits")
+    flat_radon = flat_schools = None
+    if run.use_bayes:
+        radon1 = datasets.load("radon")
+        flat_radon = api.fit("log_radon ~ floor + (1 | county)", radon1, method="bayes",
+                             priors=FLAT_PRIORS, **run.bopts)
+        flat_schools = api.fit(SCHOOLS_FORMULA, schools, method="bayes", known_sd="sigma",
+                               priors={"beta": "Flat()", "sd": "Uniform(0, 1000)"},
+                               target_accept=0.95, **run.bopts)
+    r1 = api.fit("log_radon ~ floor + (1 | county)", datasets.load("radon"))
+    # a simpler model than figures 1-4 (no log_uppm): the title names it
+    fig = plot_profile_posterior([(r1, "(a) radon, log_radon ~ floor + (1 | county):\n"
+                                   "sd of county intercepts", flat_radon),
+                                  (s_reml, "(b) eight schools: tau", flat_schools)])
+    files = run.save(fig, 5)
+    run.done("figure 5")
+    return files
+
+
+def _figure_covariance(run: _FigureRun, bar) -> list[Path]:
+    """Figure 6: V = Z G Z' + sigma^2 I for a random intercept and for random slopes."""
+    from .plots.covariance import plot_covariance
+
+    bar.start("figure 6")
+    small = small_data()
+    fi = api.fit("y ~ 1 + x + (1 | g)", small)
+    fs = api.fit("y ~ 1 + x + (1 + x | g)", small)
+    return run.save(plot_covariance(fi, fs), 6)
+
+
+def _figure_prior_sensitivity(run: _FigureRun, schools, s_reml, bar) -> list[Path]:
+    """Figure 7: the eight-schools posterior of tau under four priors."""
+    from .plots.priors import plot_prior_sensitivity
+
+    bar.start("figure 7: four priors")
+    fits = {}
+    if run.use_bayes:
+        for lab, prior in PRIOR_STRINGS.items():
+            fits[lab] = api.fit(SCHOOLS_FORMULA, schools, method="bayes", known_sd="sigma",
+                                priors={"sd": prior}, target_accept=0.95, **run.bopts)
+    files = run.save(plot_prior_sensitivity(s_reml, bayes_fits=fits), 7)
+    run.done("figures 6-7")
     return files
 
 
