@@ -318,7 +318,7 @@ class BlockedSystem:
         Every profiled criterion of :mod:`workbench.reml.criterion` is of this form.
         """
         if not self.single:
-            raise NotImplementedError("analytic gradients are implemented for one grouping factor")
+            return self._gradient_blocked(f, coef_S, coef_Sxx, coef_r2)
         from scipy.linalg import solve_triangular
 
         q, m, p = self.q1, self.nr, self.p
@@ -357,6 +357,141 @@ class BlockedSystem:
         blk = st.blocks[0]
         for (r, c), k in zip(blk.positions, blk.theta_index):
             g[k] = 2.0 * G[c, r]
+        return g
+
+    def _weight_matrix(self, f: Factor, coef_S: float, coef_Sxx: float, coef_r2: float):
+        """``W = dF/dS`` for ``F(S) = a_v log|S_vv| + coef_Sxx log|S_vx| + coef_S log|S| +
+        coef_r2 r^2`` on the Schur complement S (order [v = other factors' u, x, y]), with
+        ``a_v = 1 - coef_S - coef_Sxx`` (log|L|^2 enters the criterion with coefficient 1).
+
+        From ``S^-1`` (LAPACK ``potri``) by bordering: ``S_vx^-1`` is ``S^-1`` without its last
+        row and column less a rank-one term, ``S_vv^-1`` likewise less a rank-p term.
+        """
+        from scipy.linalg.lapack import dpotri
+
+        m, nv, p = self.nr, self.nu_rest, self.p
+        inv, info = dpotri(f.Lrr, lower=1)
+        if info != 0:
+            raise np.linalg.LinAlgError("the Schur complement could not be inverted")
+        Sinv = np.tril(inv) + np.tril(inv, -1).T
+        a_v = 1.0 - coef_S - coef_Sxx
+        W = coef_S * Sinv
+        z = Sinv[: m - 1, m - 1]
+        Svx_inv = Sinv[: m - 1, : m - 1] - np.outer(z, z) / Sinv[m - 1, m - 1]
+        if coef_Sxx:
+            W[: m - 1, : m - 1] += coef_Sxx * Svx_inv
+        if a_v and nv:
+            U = Svx_inv[:nv, nv:]
+            V = Svx_inv[nv:, nv:]
+            Svv_inv = Svx_inv[:nv, :nv] - (U @ np.linalg.solve(V, U.T) if p else 0.0)
+            W[:nv, :nv] += a_v * Svv_inv
+        if coef_r2:
+            # r^2 = S_yy - S_y,vx S_vx^-1 S_vx,y: d r^2 = w' dS w, w = (-S_vx^-1 S_vx,y, 1)
+            from scipy.linalg import solve_triangular
+
+            Lvx = f.Lrr[: m - 1, : m - 1]
+            w = np.append(-solve_triangular(Lvx.T, f.Lrr[m - 1, : m - 1], lower=False,
+                                            check_finite=False), 1.0)
+            W += coef_r2 * np.outer(w, w)
+        return W
+
+    def _gradient_pairs(self):
+        """All within-level products of A1r's entries: ``Q_l = [A1r H A1r']_ll`` for every
+        level l is ``(P @ H.flat[targets]).reshape(L1, q1, q1)`` (built once, on first use)."""
+        if getattr(self, "_gpairs", None) is None:
+            A1r, L1, q1, nr = self.A1r, self.L1, self.q1, self.nr
+            indptr = A1r.indptr
+            cols = A1r.indices.astype(np.int64)
+            vals = A1r.data
+            row_of = np.repeat(np.arange(A1r.shape[0]), np.diff(indptr))
+            level_of = row_of // q1
+            r_of = row_of % q1
+            lstart = indptr[np.arange(L1) * q1]
+            llen = indptr[(np.arange(L1) + 1) * q1] - lstart
+            rep = llen[level_of]
+            total = int(rep.sum())
+            first = np.repeat(np.arange(A1r.nnz), rep)
+            block_start = np.cumsum(rep) - rep
+            second = lstart[level_of][first] + (np.arange(total) - np.repeat(block_start, rep))
+            coef = vals[first] * vals[second]
+            widx = level_of[first] * q1 * q1 + r_of[first] * q1 + r_of[second]
+            targets, inv = np.unique(cols[first] * nr + cols[second], return_inverse=True)
+            P = sp.csr_matrix((coef, (widx, inv)), shape=(L1 * q1 * q1, targets.size))
+            P.sum_duplicates()
+            self._gpairs = (P, targets)
+        return self._gpairs
+
+    def _gradient_blocked(self, f: Factor, coef_S: float, coef_Sxx: float,
+                          coef_r2: float) -> np.ndarray:
+        """The gradient of :meth:`gradient` for several grouping factors.
+
+        With the full augmented system split into the leading factor (1) and the rest r, and
+        ``F(S)`` the rest of the criterion (see :meth:`_weight_matrix`, ``W = dF/dS``), the
+        criterion is ``log|M_11| + F(S)`` and its differential is ``tr(Psi dM)`` with
+        ``Psi_11 = M_11^-1 + H W H'``, ``Psi_1r = -H W``, ``Psi_rr = W``, ``H = M_11^-1 M_1r``.
+        Since ``M = D'AD + I_u`` with ``D = diag(Lam, I)``, the derivative along
+        ``d Lam = E`` is ``2 tr([Psi D'A]_uu E)``; only the per-level diagonal blocks of
+        ``[Psi D'A]_uu`` are needed:
+
+        * leading factor, level l: ``N_l' (A11_l - B_l W B_l' P_l)`` as for one factor, with
+          ``B_l = A1r_l Lam_r`` (so ``B_l W B_l'`` is a level block of ``A1r (Lam_r W Lam_r')
+          A1r'``);
+        * other factors: the level blocks of ``W Lam_r' G`` on the rows and columns of u_r,
+          where ``G = A_rr - A_r1 blockdiag(K_l) A_1r`` is the unscaled Schur complement.
+
+        Cost: one ``potri`` of the dense Schur block and O(nr^2) beside the pair products.
+        """
+        q, m, nv = self.q1, self.nr, self.nu_rest
+        st = self.structure
+        W = self._weight_matrix(f, coef_S, coef_Sxx, coef_r2)
+        Lf = np.moveaxis(f.L11, 0, -1)
+        T = np.moveaxis(f.T1, 0, -1)
+        Nt = np.empty_like(T)
+        for i in range(q - 1, -1, -1):
+            row = T[i].copy()
+            for k in range(i + 1, q):
+                row -= Lf[k, i][None, :] * Nt[k]
+            Nt[i] = row / Lf[i, i][None, :]
+        Kl = np.einsum("ial,ibl->abl", T, T)  # lam M_l^-1 lam', (q, q, L)
+        # the unscaled Schur complement G = Arr - A1r' blockdiag(K_l) A1r (symmetric)
+        Kv = np.zeros(m * m)
+        Kv[self._targets] = self._pairs @ np.moveaxis(Kl, -1, 0).ravel()
+        Kv = Kv.reshape(m, m)
+        Kfull = np.tril(Kv) + np.tril(Kv, -1).T
+        G = self.Arr - Kfull
+        if self.scalar_rest:
+            lr = np.concatenate([np.repeat(lam[0, 0], b.nlevels) for b, lam in
+                                 zip(st.blocks[1:], f.lambdas[1:])] + [np.ones(self.p + 1)])
+            LWL = W * lr[:, None] * lr[None, :]
+            WLt = W * lr[None, :]  # W Lam_r'
+        else:
+            Lr = self._lam_rest(f.lambdas)
+            WLt = np.asarray((Lr @ W).T)  # W Lam_r' (W symmetric)
+            LWL = np.asarray(Lr @ WLt)
+        g = np.zeros(st.ntheta)
+        # leading factor
+        P, targets = self._gradient_pairs()
+        Q = np.moveaxis((P @ LWL.ravel()[targets]).reshape(self.L1, q, q), 0, -1)
+        A = self.A11
+        Pm = -np.einsum("akl,kbl->abl", Kl, A)
+        for a in range(q):
+            Pm[a, a] += 1.0
+        R = A - np.einsum("akl,kbl->abl", Q, Pm)
+        G1 = np.einsum("akl,kbl->ab", Nt, R)
+        blk = st.blocks[0]
+        for (r, c), k in zip(blk.positions, blk.theta_index):
+            g[k] += 2.0 * G1[c, r]
+        # the other factors: level blocks of W Lam_r' G on u_r
+        off = 0
+        for b in st.blocks[1:]:
+            qb, nl = b.q, b.nlevels
+            rows = slice(off, off + nl * qb)
+            R1 = WLt[rows].reshape(nl, qb, m)
+            R2 = G[:, rows].T.reshape(nl, qb, m)
+            Xb = np.einsum("lak,lbk->ab", R1, R2)
+            for (r, c), k in zip(b.positions, b.theta_index):
+                g[k] += 2.0 * Xb[c, r]
+            off += nl * qb
         return g
 
     def _C(self, f: Factor):
