@@ -287,23 +287,29 @@ class BlockedSystem:
         B1 = np.matmul(np.swapaxes(Linv, 1, 2), Linv)
         out = [B1]
         if self.nu_rest:
-            nu = self.nu_rest
-            L22 = f.Lrr[:nu, :nu]
-            Cu = np.asarray(self._C(f)[:, :nu].todense())  # (L1 q1, nu)
-            Linv_s = sp.bsr_matrix(
-                (Linv, np.arange(self.L1), np.arange(self.L1 + 1)),
-                shape=(self.L1 * self.q1, self.L1 * self.q1),
-            )
-            from scipy.linalg import solve_triangular
+            # With S22 = L22 L22' the rest's u block: the other factors' blocks are level blocks
+            # of S22^-1, and the leading factor's gain N_l' [B S22^-1 B']_ll N_l (B = A1r Lam_r,
+            # N_l' = M_l^-1 lam'), from the pair map: no dense solve with L1 right-hand sides.
+            from scipy.linalg.lapack import dpotri
 
-            E = solve_triangular(L22, (Linv_s.T @ Cu).T, lower=True)  # L22^-1 Cu' L11^-1
-            E = E.reshape(nu, self.L1, self.q1)
-            out[0] = B1 + np.einsum("nli,nlj->lij", E, E)
-            L22inv = solve_triangular(L22, np.eye(nu), lower=True)
+            nu = self.nu_rest
+            inv, info = dpotri(f.Lrr[:nu, :nu], lower=1)
+            if info != 0:
+                raise np.linalg.LinAlgError("the Schur complement could not be inverted")
+            S22inv = _symmetrize_lower(inv)
+            H = np.zeros((self.nr, self.nr))
+            H[:nu, :nu] = S22inv
+            Lr = self._lam_rest(f.lambdas)
+            H = np.asarray(Lr @ np.asarray(Lr @ H).T)  # Lam_r H Lam_r' (H symmetric)
+            Q = self._level_blocks(H)
+            Nt = np.matmul(np.swapaxes(Linv, 1, 2), f.T1)  # M_l^-1 lam'
+            out[0] = B1 + np.matmul(np.matmul(Nt, Q), np.swapaxes(Nt, 1, 2))
             off = 0
             for b, size in zip(self.structure.blocks[1:], self.rest_sizes):
-                Li = L22inv[:, off : off + size].reshape(nu, b.nlevels, b.q)
-                out.append(np.einsum("nli,nlj->lij", Li, Li))
+                sub = S22inv[off : off + size, off : off + size].reshape(b.nlevels, b.q,
+                                                                         b.nlevels, b.q)
+                idx = np.arange(b.nlevels)
+                out.append(np.ascontiguousarray(sub[idx, :, idx, :]))
                 off += size
         return out
 
@@ -373,7 +379,7 @@ class BlockedSystem:
         inv, info = dpotri(f.Lrr, lower=1)
         if info != 0:
             raise np.linalg.LinAlgError("the Schur complement could not be inverted")
-        Sinv = np.tril(inv) + np.tril(inv, -1).T
+        Sinv = _symmetrize_lower(inv)
         a_v = 1.0 - coef_S - coef_Sxx
         W = coef_S * Sinv
         z = Sinv[: m - 1, m - 1]
@@ -395,31 +401,26 @@ class BlockedSystem:
             W += coef_r2 * np.outer(w, w)
         return W
 
-    def _gradient_pairs(self):
-        """All within-level products of A1r's entries: ``Q_l = [A1r H A1r']_ll`` for every
-        level l is ``(P @ H.flat[targets]).reshape(L1, q1, q1)`` (built once, on first use)."""
-        if getattr(self, "_gpairs", None) is None:
-            A1r, L1, q1, nr = self.A1r, self.L1, self.q1, self.nr
-            indptr = A1r.indptr
-            cols = A1r.indices.astype(np.int64)
-            vals = A1r.data
-            row_of = np.repeat(np.arange(A1r.shape[0]), np.diff(indptr))
-            level_of = row_of // q1
-            r_of = row_of % q1
-            lstart = indptr[np.arange(L1) * q1]
-            llen = indptr[(np.arange(L1) + 1) * q1] - lstart
-            rep = llen[level_of]
-            total = int(rep.sum())
-            first = np.repeat(np.arange(A1r.nnz), rep)
-            block_start = np.cumsum(rep) - rep
-            second = lstart[level_of][first] + (np.arange(total) - np.repeat(block_start, rep))
-            coef = vals[first] * vals[second]
-            widx = level_of[first] * q1 * q1 + r_of[first] * q1 + r_of[second]
-            targets, inv = np.unique(cols[first] * nr + cols[second], return_inverse=True)
-            P = sp.csr_matrix((coef, (widx, inv)), shape=(L1 * q1 * q1, targets.size))
-            P.sum_duplicates()
-            self._gpairs = (P, targets)
-        return self._gpairs
+    def _level_blocks(self, H: np.ndarray) -> np.ndarray:
+        """``[A1r H A1r']_ll`` for every level l, shape (L1, q1, q1), H symmetric (nr x nr).
+
+        The pair map of :func:`_pair_structure` holds the products with column ``ci >= cj``;
+        the pairs with ``ci < cj`` are their mirror images, so the blocks are ``Q + Q' - Q_eq``
+        with ``Q_eq`` the products in one column (counted in both).
+        """
+        L1, q = self.L1, self.q1
+        Q = (self._pairs.T @ H.ravel()[self._targets]).reshape(L1, q, q)
+        d = np.diagonal(H)
+        if q == 1:
+            Qeq = (self.A1r.multiply(self.A1r) @ d).reshape(L1, 1, 1)
+        else:
+            A = self.A1r
+            rows = [A[r::q] for r in range(q)]
+            Qeq = np.empty((L1, q, q))
+            for a in range(q):
+                for b in range(a, q):
+                    Qeq[:, a, b] = Qeq[:, b, a] = rows[a].multiply(rows[b]) @ d
+        return Q + np.swapaxes(Q, 1, 2) - Qeq
 
     def _gradient_blocked(self, f: Factor, coef_S: float, coef_Sxx: float,
                           coef_r2: float) -> np.ndarray:
@@ -457,8 +458,7 @@ class BlockedSystem:
         Kv = np.zeros(m * m)
         Kv[self._targets] = self._pairs @ np.moveaxis(Kl, -1, 0).ravel()
         Kv = Kv.reshape(m, m)
-        Kfull = np.tril(Kv) + np.tril(Kv, -1).T
-        G = self.Arr - Kfull
+        G = self.Arr - _symmetrize_lower(Kv)
         if self.scalar_rest:
             lr = np.concatenate([np.repeat(lam[0, 0], b.nlevels) for b, lam in
                                  zip(st.blocks[1:], f.lambdas[1:])] + [np.ones(self.p + 1)])
@@ -470,8 +470,7 @@ class BlockedSystem:
             LWL = np.asarray(Lr @ WLt)
         g = np.zeros(st.ntheta)
         # leading factor
-        P, targets = self._gradient_pairs()
-        Q = np.moveaxis((P @ LWL.ravel()[targets]).reshape(self.L1, q, q), 0, -1)
+        Q = np.moveaxis(self._level_blocks(LWL), 0, -1)
         A = self.A11
         Pm = -np.einsum("akl,kbl->abl", Kl, A)
         for a in range(q):
@@ -508,6 +507,13 @@ class BlockedSystem:
         """Lower factor R of the fixed effects' marginal precision (X' V~^-1 X = R R')."""
         s = self.nu_rest
         return f.Lrr[s : s + self.p, s : s + self.p]
+
+
+def _symmetrize_lower(A: np.ndarray) -> np.ndarray:
+    """The symmetric matrix whose lower triangle is A's (A's strict upper triangle is zero)."""
+    out = A + A.T
+    out[np.diag_indices(A.shape[0])] *= 0.5
+    return out
 
 
 def _solve_upper(U: np.ndarray, b: np.ndarray) -> np.ndarray:
