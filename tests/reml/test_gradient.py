@@ -74,3 +74,19 @@ def test_gradient_several_factors(formula, dataset, kw, reml):
     h = 1e-5 * np.maximum(1.0, np.abs(theta))
     fd = np.array([(crit(theta + e) - crit(theta - e)) / (2 * e.max()) for e in np.diag(h)])
     np.testing.assert_allclose(grad, fd, rtol=1e-5, atol=1e-6 * max(1.0, np.abs(fd).max()))
+
+
+@pytest.mark.parametrize("name", ["penicillin", "pastes"])
+def test_several_factors_search_on_the_gradient(name):
+    """Crossed and nested fits search with L-BFGS-B on the analytic gradient and reach lme4's
+    REML criterion in a few dozen evaluations (the derivative-free search needed 45-60)."""
+    import workbench
+    from tests.helpers import lme4_reference, reference_data
+
+    ref = lme4_reference()[name]
+    fit = workbench.fit(ref["formula"], reference_data(ref))
+    opt = fit.diagnostics["optimizer"]
+    assert opt["method"].startswith("L-BFGS-B")
+    assert opt["evaluations"] <= 30
+    assert fit.converged
+    assert fit.criterion <= ref["REML"]["deviance"] + 1e-6 * abs(ref["REML"]["deviance"])
