@@ -69,16 +69,55 @@ def fit_reml(design: Design, reml: bool = True, level: float = 0.95, label: str 
     system = BlockedSystem(design)
     crit = make_criterion(system, reml=reml)
     st = system.structure
-    objective = make_objective(system, reml=reml)
     scale = column_scale(st)
-    # every structure has the analytic gradient: L-BFGS-B from lme4's start
-    theta, value, opt = optimize_theta(crit, st.theta0 * scale, st.lower, st.diagonal,
-                                       objective=objective, scale=scale, blocks=st.blocks)
+    if system.single or system.nr < DENSE_GRADIENT_MAX:
+        # L-BFGS-B on the analytic gradient from lme4's start
+        objective = make_objective(system, reml=reml)
+        theta0, radius = st.theta0 * scale, 0.2
+    else:
+        objective = None
+        theta0, radius = _start_from_blocks(design, st, reml, scale)
+    theta, value, opt = optimize_theta(crit, theta0, st.lower, st.diagonal, objective=objective,
+                                       scale=scale, blocks=st.blocks, radius=radius)
     if not opt.converged:
         warnings.warn(f"the optimizer did not converge: {opt.verdict.reason}", OptimizerWarning,
                       stacklevel=2)
     return record_fit(system, theta, opt, reml=reml, level=level, label=label, nobound=nobound,
                       vc_se=vc_se, started=t0)
+
+
+# Size of the dense Schur block from which the derivative-free search is used: there one
+# gradient costs about three evaluations (a potri beside the Cholesky) and L-BFGS-B can need
+# many (STAR ML: 88 against COBYQA's 64 from the one-factor starts).
+DENSE_GRADIENT_MAX = 400
+
+
+def _start_from_blocks(design: Design, st, reml: bool, scale: np.ndarray):
+    """Start for several grouping factors: each factor's theta fitted alone.
+
+    A one-factor fit has an analytic gradient and costs O(levels) per evaluation, so these
+    fits are cheap next to the joint criterion; they overstate each variance a little (the
+    other factors' variance is absorbed), but start the derivative-free search within a small
+    trust region of the optimum, which halves its evaluations on InstEval.  The radius is on
+    the scaled coordinate theta / scale.
+    """
+    from dataclasses import replace
+
+    theta0 = st.theta0 * scale
+    for blk in st.blocks:
+        sub = replace(design, terms=tuple(t for t in design.terms if t.group == blk.group))
+        subsys = BlockedSystem(sub)
+        sst = subsys.structure
+        sscale = column_scale(sst)
+        th, _, _ = optimize_theta(make_criterion(subsys, reml), sst.theta0 * sscale, sst.lower,
+                                  sst.diagonal, objective=make_objective(subsys, reml),
+                                  scale=sscale, blocks=sst.blocks, polish_stage=False,
+                                  check=False)
+        # the sub-structure lists this block's theta entries in the same relative order
+        theta0[np.sort(blk.theta_index)] = th
+    diag = (theta0 / scale)[st.diagonal]
+    radius = 0.25 * max(0.2, float(np.mean(np.abs(diag)))) if diag.size else 0.2
+    return theta0, min(radius, 0.2)
 
 
 def record_fit(system: BlockedSystem, theta: np.ndarray, opt, reml: bool = True,
