@@ -161,7 +161,7 @@ def test_rank_deficient_three_by_three_block(c):
 
 @pytest.mark.parametrize("c", [1e-3, 1.0, 1e3])
 def test_crossed_factors_with_a_slope_on_thousands(c):
-    """The derivative-free path (two grouping factors), covariate in 1000..5000 (times c)."""
+    """Two grouping factors, covariate in 1000..5000 (times c)."""
     data = pd.read_csv(DATA / "crossed_thousands.csv")
     fit = workbench.fit("y ~ x + (1 + x | g) + (1 | h)", data.assign(x=data.x * c))
     _at_or_below(fit.criterion - 2 * math.log(c), _best("crossed_thousands"))

@@ -287,23 +287,29 @@ class BlockedSystem:
         B1 = np.matmul(np.swapaxes(Linv, 1, 2), Linv)
         out = [B1]
         if self.nu_rest:
-            nu = self.nu_rest
-            L22 = f.Lrr[:nu, :nu]
-            Cu = np.asarray(self._C(f)[:, :nu].todense())  # (L1 q1, nu)
-            Linv_s = sp.bsr_matrix(
-                (Linv, np.arange(self.L1), np.arange(self.L1 + 1)),
-                shape=(self.L1 * self.q1, self.L1 * self.q1),
-            )
-            from scipy.linalg import solve_triangular
+            # With S22 = L22 L22' the rest's u block: the other factors' blocks are level blocks
+            # of S22^-1, and the leading factor's gain N_l' [B S22^-1 B']_ll N_l (B = A1r Lam_r,
+            # N_l' = M_l^-1 lam'), from the pair map: no dense solve with L1 right-hand sides.
+            from scipy.linalg.lapack import dpotri
 
-            E = solve_triangular(L22, (Linv_s.T @ Cu).T, lower=True)  # L22^-1 Cu' L11^-1
-            E = E.reshape(nu, self.L1, self.q1)
-            out[0] = B1 + np.einsum("nli,nlj->lij", E, E)
-            L22inv = solve_triangular(L22, np.eye(nu), lower=True)
+            nu = self.nu_rest
+            inv, info = dpotri(f.Lrr[:nu, :nu], lower=1)
+            if info != 0:
+                raise np.linalg.LinAlgError("the Schur complement could not be inverted")
+            S22inv = _symmetrize_lower(inv)
+            H = np.zeros((self.nr, self.nr))
+            H[:nu, :nu] = S22inv
+            Lr = self._lam_rest(f.lambdas)
+            H = np.asarray(Lr @ np.asarray(Lr @ H).T)  # Lam_r H Lam_r' (H symmetric)
+            Q = self._level_blocks(H)
+            Nt = np.matmul(np.swapaxes(Linv, 1, 2), f.T1)  # M_l^-1 lam'
+            out[0] = B1 + np.matmul(np.matmul(Nt, Q), np.swapaxes(Nt, 1, 2))
             off = 0
             for b, size in zip(self.structure.blocks[1:], self.rest_sizes):
-                Li = L22inv[:, off : off + size].reshape(nu, b.nlevels, b.q)
-                out.append(np.einsum("nli,nlj->lij", Li, Li))
+                sub = S22inv[off : off + size, off : off + size].reshape(b.nlevels, b.q,
+                                                                         b.nlevels, b.q)
+                idx = np.arange(b.nlevels)
+                out.append(np.ascontiguousarray(sub[idx, :, idx, :]))
                 off += size
         return out
 
@@ -318,7 +324,7 @@ class BlockedSystem:
         Every profiled criterion of :mod:`workbench.reml.criterion` is of this form.
         """
         if not self.single:
-            raise NotImplementedError("analytic gradients are implemented for one grouping factor")
+            return self._gradient_blocked(f, coef_S, coef_Sxx, coef_r2)
         from scipy.linalg import solve_triangular
 
         q, m, p = self.q1, self.nr, self.p
@@ -359,6 +365,134 @@ class BlockedSystem:
             g[k] = 2.0 * G[c, r]
         return g
 
+    def _weight_matrix(self, f: Factor, coef_S: float, coef_Sxx: float, coef_r2: float):
+        """``W = dF/dS`` for ``F(S) = a_v log|S_vv| + coef_Sxx log|S_vx| + coef_S log|S| +
+        coef_r2 r^2`` on the Schur complement S (order [v = other factors' u, x, y]), with
+        ``a_v = 1 - coef_S - coef_Sxx`` (log|L|^2 enters the criterion with coefficient 1).
+
+        From ``S^-1`` (LAPACK ``potri``) by bordering: ``S_vx^-1`` is ``S^-1`` without its last
+        row and column less a rank-one term, ``S_vv^-1`` likewise less a rank-p term.
+        """
+        from scipy.linalg.lapack import dpotri
+
+        m, nv, p = self.nr, self.nu_rest, self.p
+        inv, info = dpotri(f.Lrr, lower=1)
+        if info != 0:
+            raise np.linalg.LinAlgError("the Schur complement could not be inverted")
+        Sinv = _symmetrize_lower(inv)
+        a_v = 1.0 - coef_S - coef_Sxx
+        W = coef_S * Sinv
+        z = Sinv[: m - 1, m - 1]
+        Svx_inv = Sinv[: m - 1, : m - 1] - np.outer(z, z) / Sinv[m - 1, m - 1]
+        if coef_Sxx:
+            W[: m - 1, : m - 1] += coef_Sxx * Svx_inv
+        if a_v and nv:
+            U = Svx_inv[:nv, nv:]
+            V = Svx_inv[nv:, nv:]
+            Svv_inv = Svx_inv[:nv, :nv] - (U @ np.linalg.solve(V, U.T) if p else 0.0)
+            W[:nv, :nv] += a_v * Svv_inv
+        if coef_r2:
+            # r^2 = S_yy - S_y,vx S_vx^-1 S_vx,y: d r^2 = w' dS w, w = (-S_vx^-1 S_vx,y, 1)
+            from scipy.linalg import solve_triangular
+
+            Lvx = f.Lrr[: m - 1, : m - 1]
+            w = np.append(-solve_triangular(Lvx.T, f.Lrr[m - 1, : m - 1], lower=False,
+                                            check_finite=False), 1.0)
+            W += coef_r2 * np.outer(w, w)
+        return W
+
+    def _level_blocks(self, H: np.ndarray) -> np.ndarray:
+        """``[A1r H A1r']_ll`` for every level l, shape (L1, q1, q1), H symmetric (nr x nr).
+
+        The pair map of :func:`_pair_structure` holds the products with column ``ci >= cj``;
+        the pairs with ``ci < cj`` are their mirror images, so the blocks are ``Q + Q' - Q_eq``
+        with ``Q_eq`` the products in one column (counted in both).
+        """
+        L1, q = self.L1, self.q1
+        Q = (self._pairs.T @ H.ravel()[self._targets]).reshape(L1, q, q)
+        d = np.diagonal(H)
+        if q == 1:
+            Qeq = (self.A1r.multiply(self.A1r) @ d).reshape(L1, 1, 1)
+        else:
+            A = self.A1r
+            rows = [A[r::q] for r in range(q)]
+            Qeq = np.empty((L1, q, q))
+            for a in range(q):
+                for b in range(a, q):
+                    Qeq[:, a, b] = Qeq[:, b, a] = rows[a].multiply(rows[b]) @ d
+        return Q + np.swapaxes(Q, 1, 2) - Qeq
+
+    def _gradient_blocked(self, f: Factor, coef_S: float, coef_Sxx: float,
+                          coef_r2: float) -> np.ndarray:
+        """The gradient of :meth:`gradient` for several grouping factors.
+
+        With the full augmented system split into the leading factor (1) and the rest r, and
+        ``F(S)`` the rest of the criterion (see :meth:`_weight_matrix`, ``W = dF/dS``), the
+        criterion is ``log|M_11| + F(S)`` and its differential is ``tr(Psi dM)`` with
+        ``Psi_11 = M_11^-1 + H W H'``, ``Psi_1r = -H W``, ``Psi_rr = W``, ``H = M_11^-1 M_1r``.
+        Since ``M = D'AD + I_u`` with ``D = diag(Lam, I)``, the derivative along
+        ``d Lam = E`` is ``2 tr([Psi D'A]_uu E)``; only the per-level diagonal blocks of
+        ``[Psi D'A]_uu`` are needed:
+
+        * leading factor, level l: ``N_l' (A11_l - B_l W B_l' P_l)`` as for one factor, with
+          ``B_l = A1r_l Lam_r`` (so ``B_l W B_l'`` is a level block of ``A1r (Lam_r W Lam_r')
+          A1r'``);
+        * other factors: the level blocks of ``W Lam_r' G`` on the rows and columns of u_r,
+          where ``G = A_rr - A_r1 blockdiag(K_l) A_1r`` is the unscaled Schur complement.
+
+        Cost: one ``potri`` of the dense Schur block and O(nr^2) beside the pair products.
+        """
+        q, m = self.q1, self.nr
+        st = self.structure
+        W = self._weight_matrix(f, coef_S, coef_Sxx, coef_r2)
+        Lf = np.moveaxis(f.L11, 0, -1)
+        T = np.moveaxis(f.T1, 0, -1)
+        Nt = np.empty_like(T)
+        for i in range(q - 1, -1, -1):
+            row = T[i].copy()
+            for k in range(i + 1, q):
+                row -= Lf[k, i][None, :] * Nt[k]
+            Nt[i] = row / Lf[i, i][None, :]
+        Kl = np.einsum("ial,ibl->abl", T, T)  # lam M_l^-1 lam', (q, q, L)
+        # the unscaled Schur complement G = Arr - A1r' blockdiag(K_l) A1r (symmetric)
+        Kv = np.zeros(m * m)
+        Kv[self._targets] = self._pairs @ np.moveaxis(Kl, -1, 0).ravel()
+        Kv = Kv.reshape(m, m)
+        G = self.Arr - _symmetrize_lower(Kv)
+        if self.scalar_rest:
+            lr = np.concatenate([np.repeat(lam[0, 0], b.nlevels) for b, lam in
+                                 zip(st.blocks[1:], f.lambdas[1:])] + [np.ones(self.p + 1)])
+            LWL = W * lr[:, None] * lr[None, :]
+            WLt = W * lr[None, :]  # W Lam_r'
+        else:
+            Lr = self._lam_rest(f.lambdas)
+            WLt = np.asarray((Lr @ W).T)  # W Lam_r' (W symmetric)
+            LWL = np.asarray(Lr @ WLt)
+        g = np.zeros(st.ntheta)
+        # leading factor
+        Q = np.moveaxis(self._level_blocks(LWL), 0, -1)
+        A = self.A11
+        Pm = -np.einsum("akl,kbl->abl", Kl, A)
+        for a in range(q):
+            Pm[a, a] += 1.0
+        R = A - np.einsum("akl,kbl->abl", Q, Pm)
+        G1 = np.einsum("akl,kbl->ab", Nt, R)
+        blk = st.blocks[0]
+        for (r, c), k in zip(blk.positions, blk.theta_index):
+            g[k] += 2.0 * G1[c, r]
+        # the other factors: level blocks of W Lam_r' G on u_r
+        off = 0
+        for b in st.blocks[1:]:
+            qb, nl = b.q, b.nlevels
+            rows = slice(off, off + nl * qb)
+            R1 = WLt[rows].reshape(nl, qb, m)
+            R2 = G[:, rows].T.reshape(nl, qb, m)
+            Xb = np.einsum("lak,lbk->ab", R1, R2)
+            for (r, c), k in zip(b.positions, b.theta_index):
+                g[k] += 2.0 * Xb[c, r]
+            off += nl * qb
+        return g
+
     def _C(self, f: Factor):
         """``L11^-1 Lam1' A1r Lamr`` (sparse), for extracting the solution at a factor."""
         if f.C is not None:
@@ -373,6 +507,13 @@ class BlockedSystem:
         """Lower factor R of the fixed effects' marginal precision (X' V~^-1 X = R R')."""
         s = self.nu_rest
         return f.Lrr[s : s + self.p, s : s + self.p]
+
+
+def _symmetrize_lower(A: np.ndarray) -> np.ndarray:
+    """The symmetric matrix whose lower triangle is A's (A's strict upper triangle is zero)."""
+    out = A + A.T
+    out[np.diag_indices(A.shape[0])] *= 0.5
+    return out
 
 
 def _solve_upper(U: np.ndarray, b: np.ndarray) -> np.ndarray:

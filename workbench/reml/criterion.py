@@ -124,10 +124,8 @@ def gradient_coefficients(system: BlockedSystem, reml: bool) -> tuple[float, flo
 
 
 def make_objective(system: BlockedSystem, reml: bool = True):
-    """``theta -> (criterion, gradient)`` for one grouping factor (analytic gradient); None for
-    designs with several grouping factors."""
-    if not system.single:
-        return None
+    """``theta -> (criterion, gradient)`` with the analytic gradient of
+    :meth:`BlockedSystem.gradient` (any number of grouping factors and terms)."""
     coefs = gradient_coefficients(system, reml)
 
     def objective(theta):

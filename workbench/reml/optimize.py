@@ -3,9 +3,10 @@
 The stages follow lme4's split (``optwrap``, ``restart_edge``, ``check.boundary``, ``checkConv``)
 and MixedModels.jl's ``OptSummary``:
 
-1. **local search** (:func:`local_search`): L-BFGS-B on the analytic gradient where there is one
-   (one grouping factor), otherwise Powell's COBYQA (a derivative-free trust-region method of the
-   BOBYQA family that lme4 uses), honouring the bounds;
+1. **local search** (:func:`local_search`): L-BFGS-B on the analytic gradient when the caller
+   passes one (:meth:`workbench.reml.blocked.BlockedSystem.gradient`); without it, Powell's
+   COBYQA (a derivative-free trust-region method of the BOBYQA family that lme4 uses),
+   honouring the bounds;
 2. **boundary** (:func:`boundary_search`): when a diagonal entry of lambda ends near zero, the
    fit with it pinned at zero is re-optimised, and the faces around the point are probed (see
    below); a better point found starts a new local search;
