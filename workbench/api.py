@@ -55,9 +55,12 @@ def fit(formula: str, data: pd.DataFrame, method: str = "reml", *, known_sd: str
     """
     opts = method_options(method, **options)
     spec = parse_formula(formula)
+    _check_columns(data)
     design = build_design(spec, data, known_sd=known_sd, weights=weights, offset=offset,
                           contrasts=contrasts)
     if method in ("reml", "ml"):
+        if design.terms and known_sd is None:
+            _check_residual_variance(design)
         from .reml.fit import fit_reml
 
         if not design.terms:  # no random effects: weighted least squares, as nlme::gls
@@ -101,8 +104,67 @@ def criterion(formula: str, data: pd.DataFrame, reml: bool = True, *, known_sd: 
     """
     from .reml.criterion import make_criterion
 
+    _check_columns(data)
     design = build_design(parse_formula(formula), data, known_sd=known_sd, weights=weights,
                           offset=offset, contrasts=contrasts)
     if not design.terms:
         raise WorkbenchError(f"formula '{formula}' has no random-effects term such as '(1 | g)'")
-    return make_criterion(design, reml=reml)
+    return _checked_length(make_criterion(design, reml=reml))
+
+
+def _checked_length(f):
+    """``f`` refusing a theta of the wrong length (it would index past, or ignore, entries)."""
+    import functools
+
+    import numpy as np
+
+    from .errors import DataError
+
+    k = len(f.system.structure.lower)
+
+    @functools.wraps(f)
+    def criterion(theta):
+        t = np.asarray(theta, dtype=float)
+        if t.ndim != 1 or t.size != k:
+            raise DataError(f"theta must be a vector of length {k} (the model's relative "
+                            f"covariance parameters), got shape {t.shape}")
+        return f(t)
+
+    criterion.system = f.system
+    criterion.reml = f.reml
+    return criterion
+
+
+def _check_columns(data) -> None:
+    """Refuse a DataFrame whose column names repeat (a formula could not tell them apart)."""
+    from .errors import DataError
+
+    cols = getattr(data, "columns", None)
+    if cols is not None and cols.duplicated().any():
+        rep = list(dict.fromkeys(str(c) for c in cols[cols.duplicated()]))
+        raise DataError(f"the data repeat the column name(s) {', '.join(map(repr, rep))}; "
+                        "give every column its own name")
+
+
+def _check_residual_variance(design) -> None:
+    """Refuse a response the fixed effects fit exactly: no residual variance to estimate.
+
+    lme4 returns a degenerate fit there (a criterion of -Inf or 0 sds, with convergence
+    warnings); the likelihood has no maximum, so an error is the honest answer.
+    """
+    import numpy as np
+
+    from .errors import DataError
+
+    y = design.y if design.offset is None else design.y - design.offset
+    X = design.X
+    w = np.ones_like(y) if design.weights is None else np.sqrt(design.weights)
+    scale = float(np.max(np.abs(y))) if y.size else 0.0
+    if X.shape[1]:
+        beta = np.linalg.lstsq(X * w[:, None], y * w, rcond=None)[0]
+        r = y - X @ beta
+    else:
+        r = y
+    if scale == 0.0 or float(np.max(np.abs(r))) <= 1e-10 * scale:
+        raise DataError("the fixed effects fit the response exactly (zero residual variance): "
+                        "there is no variation left to estimate variance components from")

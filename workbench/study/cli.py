@@ -22,14 +22,14 @@ study_app = typer.Typer(help="Simulation studies: run, summarize, figures.", no_
 def run(
     spec: Path = typer.Argument(..., metavar="SPEC.toml", help="Study file."),
     out: Path = typer.Option(..., "--out", "-o", metavar="DIR", help="Results directory (reuse it to resume)."),
-    replicates: int | None = typer.Option(None, "--replicates", "-n", help="Replicates per condition."),
+    replicates: int | None = typer.Option(None, "--replicates", "-n", min=1, help="Replicates per condition."),
     methods: str | None = typer.Option(None, "--methods", metavar="A,B", help="Method labels to run."),
-    workers: int | None = typer.Option(None, "--workers", "-w",
+    workers: int | None = typer.Option(None, "--workers", "-w", min=0,
                                        help="Local Dask workers (default: CPUs; 0: in this process)."),
     scheduler: str | None = typer.Option(None, "--scheduler", metavar="ADDRESS",
                                          help="Use an existing Dask scheduler (tcp://host:port)."),
-    seed: int | None = typer.Option(None, "--seed", help="Override the study's seed."),
-    batch: int | None = typer.Option(None, "--batch", help="Replicates per task."),
+    seed: int | None = typer.Option(None, "--seed", min=0, help="Override the study's seed."),
+    batch: int | None = typer.Option(None, "--batch", min=1, help="Replicates per task."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
 ) -> None:
     """Run a study (or resume it in the same --out directory)."""
