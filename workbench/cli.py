@@ -20,7 +20,7 @@ from pathlib import Path
 
 import typer
 import typer.core
-from typer.exceptions import Abort, TyperException
+from typer.exceptions import Abort, Exit, TyperException
 
 from . import __version__
 from .errors import CliError, Interrupted, WorkbenchError
@@ -395,6 +395,16 @@ def _one_line(text: str) -> str:
     return " ".join(str(text).split())
 
 
+def _invoke(command, args: list[str]):
+    """Parse and run a command as ``click``'s ``main`` does, but let ``KeyboardInterrupt``
+    through (click and typer turn it into a silent exit 130 and lose what it says)."""
+    try:
+        with command.make_context("workbench", args) as ctx:
+            return command.invoke(ctx)
+    except Exit as exc:
+        return exc.exit_code
+
+
 def main(argv: list[str] | None = None) -> None:
     """Run the CLI (the ``workbench`` console script).
 
@@ -412,7 +422,7 @@ def main(argv: list[str] | None = None) -> None:
     with warnings.catch_warnings():
         warnings.showwarning = _show_warning
         try:
-            rc = command.main(args=argv, prog_name="workbench", standalone_mode=False)
+            rc = _invoke(command, sys.argv[1:] if argv is None else list(argv))
         except WorkbenchError as exc:
             print(f"error: {_one_line(exc)}", file=sys.stderr)
             sys.exit(1)

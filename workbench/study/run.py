@@ -11,6 +11,7 @@ process, which writes each task's chunk atomically; rerunning the same command r
 from __future__ import annotations
 
 import os
+import signal
 import sys
 import time
 from dataclasses import dataclass
@@ -117,9 +118,15 @@ def _client(workers: int | None, scheduler: str | None):
             raise StudyCliError(f"cannot connect to the Dask scheduler at '{scheduler}' "
                                 f"(waited {CONNECT_TIMEOUT} s): {' '.join(str(exc).split())[:200]}") from None
     n = workers or os.cpu_count() or 1
-    cluster = LocalCluster(n_workers=n, threads_per_worker=1, processes=True,
-                           dashboard_address=":0", env=_WORKER_ENV,
-                           silence_logs=50)  # shutdown races log heartbeat errors
+    # Ctrl-C reaches the whole process group: the workers ignore it (inherited by the processes
+    # started now), and this process stops them after writing what it holds
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        cluster = LocalCluster(n_workers=n, threads_per_worker=1, processes=True,
+                               dashboard_address=":0", env=_WORKER_ENV,
+                               silence_logs=50)  # shutdown races log heartbeat errors
+    finally:
+        signal.signal(signal.SIGINT, previous)
     return Client(cluster), cluster
 
 
@@ -218,9 +225,10 @@ def _interrupted(store: Store, total: int, made: bool) -> StudyInterrupted:
     """The interruption report: replicates stored, and how to resume (or nothing left)."""
     try:
         scan = store.scan(repair=True)
-    except Exception:  # noqa: BLE001 - a report, not a check
-        scan = None
-    stored = sum(len(v) for v in scan.done.values()) if scan else 0
+    except BaseException:  # noqa: BLE001 - a report, not a check; a second Ctrl-C included
+        return StudyInterrupted(f"the results so far are in {store.root}; run the same "
+                                "command again to resume")
+    stored = sum(len(v) for v in scan.done.values())
     if stored == 0 and made:
         import shutil
 
