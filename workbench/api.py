@@ -74,6 +74,7 @@ def fit(formula: str, data: pd.DataFrame, method: str = "reml", *, known_sd: str
         return fit_reml(design, reml=(method == "reml"), label=label, **opts.kwargs())
     from .bayes.fit import fit_bayes
 
+    _check_draws_memory(design, opts)
     return fit_bayes(design, label=label, **opts.kwargs())
 
 
@@ -133,6 +134,29 @@ def _checked_length(f):
     criterion.system = f.system
     criterion.reml = f.reml
     return criterion
+
+
+def _check_draws_memory(design, opts) -> None:
+    """Refuse draws x chains whose posterior would not fit in memory, before sampling.
+
+    Per draw the sampler keeps every parameter: the fixed effects, each group's effects (on
+    both the sampled and the reported scale) and the variance parameters, as float64; the
+    estimate is doubled for the sampler's own copies and statistics.
+    """
+    import os
+
+    q = [len(t.columns) for t in design.terms]
+    per_draw = design.X.shape[1] + sum(2 * k * len(t.levels) for k, t in zip(q, design.terms)) \
+        + sum(k * (k + 1) // 2 for k in q) + 1
+    need = 2 * 8 * per_draw * opts.draws * opts.chains
+    try:
+        have = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):
+        have = 16e9
+    if need > have / 2:
+        raise OptionError(f"{opts.draws:,} draws x {opts.chains} chains of {per_draw:,} "
+                          f"parameters need about {need / 1e9:,.1f} GB, more than half of this "
+                          f"machine's {have / 1e9:,.1f} GB; ask for fewer draws or chains")
 
 
 def _check_columns(data) -> None:

@@ -193,7 +193,11 @@ def atomic_path(path: str | os.PathLike, *, make_parents: bool = True) -> Iterat
     dest = Path(path)
     parent = dest.parent
     if make_parents:
-        parent.mkdir(parents=True, exist_ok=True)
+        try:
+            parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise DataError(f"cannot write '{dest}': cannot make directory '{parent}' "
+                            f"({exc.strerror or exc})") from None
     elif not parent.is_dir():
         raise DataError(f"directory '{parent}' does not exist")
     if dest.is_dir():

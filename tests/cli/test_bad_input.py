@@ -105,6 +105,12 @@ def test_too_few_bootstrap_replicates(run_cli, one_line_error):
         res.ci()
 
 
+def test_draws_beyond_memory_are_refused_before_sampling(run_cli, one_line_error):
+    code, _, err = run_cli("fit", "Yield ~ 1 + (1 | Batch)", "--data", "Dyestuff", "--method",
+                           "bayes", "--draws", 10 ** 9, "--chains", 100)
+    one_line_error(code, err, "1,000,000,000 draws x 100 chains of 15 parameters")
+
+
 def test_level_and_theta_length_are_checked():
     sleep = workbench.datasets.load("sleepstudy")
     with pytest.raises(OptionError, match="level must lie in"):

@@ -66,3 +66,27 @@ def test_few_groups_reml_arm_has_variance_component_wald_intervals():
         for p in ("sd[g:(Intercept)]", "var[g:(Intercept)]", "sigma"):
             r = rows[(rows.interval == kind) & (rows.parameter == p)].iloc[0]
             assert math.isfinite(r.lower) and math.isfinite(r.upper) and r.lower < r.upper, (kind, p)
+
+
+@pytest.mark.parametrize("args, needle", [
+    (("summarize", "{run}", "--json", "{blocker}/s.json"), "'{blocker}' exists and is not a directory"),
+    (("summarize", "{run}", "--csv", "{blocker}/s.csv"), "'{blocker}' exists and is not a directory"),
+    (("figures", "{run}", "--out", "{blocker}/figs"), "is a file, not a directory"),
+    (("summarize", "{blocker}"), "is a file, not a study directory"),
+    (("run", "{tmp}", "--out", "{tmp}/x"), "is a directory, not a file"),
+])
+def test_study_files_that_cannot_be_read_or_written(reference_run, tmp_path, capsys, args, needle):
+    blocker = tmp_path / "file.txt"
+    blocker.write_text("x")
+    fill = {"run": reference_run[0], "blocker": blocker, "tmp": tmp_path}
+    code, err = _cli(capsys, "study", *[a.format(**fill) for a in args])
+    assert code == 1 and err.startswith("error: ") and err.count("\n") == 1, err
+    assert needle.format(**fill) in err, err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["file.txt"]
+
+
+def test_a_run_too_large_to_plan_is_refused(tiny_spec, tmp_path, capsys):
+    out = tmp_path / "run"
+    code, err = _cli(capsys, "study", "run", tiny_spec, "--out", out, "--replicates", 10 ** 9)
+    assert code == 1 and "are 4,000,000,000 fits; a run plans at most 10,000,000" in err, err
+    assert not out.exists()

@@ -397,6 +397,8 @@ def design_from_dict(data: dict, source: str = "design") -> SimDesign:
 def read_toml(path: str | Path, what: str = "file") -> dict:
     """Parse a TOML file; a missing or malformed file is a :class:`SpecError` naming it."""
     path = Path(path)
+    if path.is_dir():
+        raise SpecError(f"{what} '{path}' is a directory, not a file")
     if not path.is_file():
         raise SpecError(f"{what} '{path}' does not exist")
     try:

@@ -59,6 +59,12 @@ def summarize(
                           format_summary,
                           method_differences, noncoverage_table, summarize_results, summary_records)
 
+    from ..io import check_output_file
+
+    if json_out is not None and json_out != "-":
+        check_output_file(json_out, "--json")
+    if csv is not None:
+        check_output_file(csv, "--csv")
     manifest, results = open_results(directory)
     summary = summarize_results(results, manifest)
     axes = manifest.get("axes", [])
@@ -96,13 +102,16 @@ def figures(
                                     help="Where to write the figures (default: DIR/figures)."),
 ) -> None:
     """Coverage and bias by condition, with Monte Carlo error bars."""
+    from ..io import output_dir
     from .figures import study_figures
     from .store import open_results
     from .summary import summarize_results
 
-    manifest, results = open_results(directory)
-    summary = summarize_results(results, manifest)
-    paths = study_figures(summary, manifest, out or Path(directory) / "figures")
+    figdir = out or Path(directory) / "figures"
+    with output_dir(figdir):
+        manifest, results = open_results(directory)
+        summary = summarize_results(results, manifest)
+        paths = study_figures(summary, manifest, figdir)
     for p in paths:
         print(f"wrote {p}", file=sys.stderr)
 

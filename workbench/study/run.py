@@ -25,6 +25,8 @@ from .replicate import Task, run_batch
 from .spec import Study
 from .store import Store
 
+#: The most fits one run plans (its task list is held in memory).
+MAX_FITS = 10_000_000
 #: Seconds to wait for a ``--scheduler`` to answer.
 CONNECT_TIMEOUT = 5
 _WORKER_ENV = {"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
@@ -173,6 +175,11 @@ def run_study(study: Study, out, *, replicates: int | None = None, methods: list
     if batch is not None and batch < 1:
         raise SpecError("--batch must be at least 1")
     nrep = replicates or study.spec.replicates
+    fits = len(study.conditions) * len(labels) * nrep
+    if fits > MAX_FITS:
+        raise SpecError(f"{len(study.conditions)} conditions x {len(labels)} methods x {nrep:,} "
+                        f"replicates are {fits:,} fits; a run plans at most {MAX_FITS:,} "
+                        "(split the study, or run fewer replicates and add more later)")
     manifest = study.manifest()
     if seed is not None:
         manifest["seed"] = seed

@@ -215,6 +215,8 @@ class Store:
 def open_results(root) -> tuple[dict, pd.DataFrame]:
     """(manifest, results) of a study directory, for summaries and figures."""
     store = Store(root)
+    if store.root.exists() and not store.root.is_dir():
+        raise StoreError(f"'{root}' is a file, not a study directory")
     if not store.root.is_dir():
         raise StoreError(f"study directory '{root}' does not exist")
     manifest = store.read_manifest()
