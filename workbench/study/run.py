@@ -15,7 +15,6 @@ import signal
 import sys
 import time
 from dataclasses import dataclass
-
 from pathlib import Path
 
 from ..errors import SpecError, StudyCliError, StudyInterrupted, WorkbenchError
