@@ -7,6 +7,8 @@ import subprocess
 import sys
 import time
 
+import pytest
+
 from workbench.study.run import run_study
 from workbench.study.spec import load_study
 from workbench.study.store import Store
@@ -86,3 +88,20 @@ def test_sigint_before_anything_is_stored_leaves_no_directory(tiny_spec, tmp_pat
         assert not out.exists()
     else:  # a chunk was stored before the signal arrived: it is kept and reported
         assert "run the same command again to resume" in lines[0] and _finished(out / "chunks")
+
+
+@pytest.mark.slow
+def test_sigint_of_a_bayesian_study_with_workers_then_resume_gives_identical_rows(tmp_path):
+    from .conftest import write_study
+    from .test_study_bayes import BAYES_STUDY
+
+    spec = write_study(tmp_path, BAYES_STUDY)
+    ref = tmp_path / "ref"
+    run_study(load_study(spec), ref, workers=0, progress=False)
+    out = tmp_path / "run"
+    cmd = [sys.executable, "-m", "workbench", "study", "run", str(spec), "--out", str(out),
+           "--workers", "2", "--batch", "1", "--quiet"]
+    code, err = _sigint_after_first_chunk(cmd, out / "chunks")
+    assert code == 130 and err.startswith("interrupted: ") and err.count("\n") == 1, err
+    run_study(load_study(spec), out, workers=2, batch=1, progress=False)
+    assert comparable(Store(out).results()).equals(comparable(Store(ref).results()))
