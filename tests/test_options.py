@@ -34,7 +34,9 @@ def test_defaults():
     ("reml", {"nobound": "yes"}, "nobound must be true or false"),
     ("reml", {"blas_threads": 0}, "blas_threads must be an integer >= 1"),
     ("bayes", {"draws": 0}, "draws must be an integer >= 1"),
-    ("bayes", {"tune": 1.5}, "tune must be an integer >= 0"),
+    ("bayes", {"tune": 1.5}, "tune must be an integer >= 1"),
+    # nutpie panics (a BaseException) without a tuning step: refused before sampling
+    ("bayes", {"tune": 0}, "tune must be an integer >= 1, got 0"),
     ("bayes", {"chains": True}, "chains must be an integer >= 1"),
     ("bayes", {"seed": -1}, "seed must be an integer >= 0"),
     ("bayes", {"target_accept": 1.0}, "target_accept must lie in (0, 1)"),

@@ -69,6 +69,7 @@ def fit(formula: str, data: pd.DataFrame, method: str = "reml", *, known_sd: str
     """
     opts = method_options(method, **options)
     spec = parse_formula(formula)
+    _check_columns(data)
     if correlation is not None:
         return _fit_correlated(spec, data, method, opts, correlation, label,
                                dict(known_sd=known_sd, weights=weights, offset=offset),
@@ -84,6 +85,8 @@ def fit(formula: str, data: pd.DataFrame, method: str = "reml", *, known_sd: str
         design = build_design(spec, data, known_sd=known_sd, weights=weights, offset=offset,
                               contrasts=contrasts)
     if method in ("reml", "ml"):
+        if design.terms and known_sd is None:
+            _check_residual_variance(design)
         from .reml.fit import fit_reml
 
         if not design.terms:  # no random effects: weighted least squares, as nlme::gls
@@ -105,6 +108,7 @@ def fit(formula: str, data: pd.DataFrame, method: str = "reml", *, known_sd: str
         return fit_igls(design, reml=(method == "rigls"), label=label, **opts.kwargs())
     from .bayes.fit import fit_bayes
 
+    _check_draws_memory(design, opts)
     return fit_bayes(design, label=label, **opts.kwargs())
 
 
@@ -157,8 +161,90 @@ def criterion(formula: str, data: pd.DataFrame, reml: bool = True, *, known_sd: 
     """
     from .reml.criterion import make_criterion
 
+    _check_columns(data)
     design = build_design(parse_formula(formula), data, known_sd=known_sd, weights=weights,
                           offset=offset, contrasts=contrasts)
     if not design.terms:
         raise WorkbenchError(f"formula '{formula}' has no random-effects term such as '(1 | g)'")
-    return make_criterion(design, reml=reml)
+    return _checked_length(make_criterion(design, reml=reml))
+
+
+def _checked_length(f):
+    """``f`` refusing a theta of the wrong length (it would index past, or ignore, entries)."""
+    import functools
+
+    import numpy as np
+
+    from .errors import DataError
+
+    k = len(f.system.structure.lower)
+
+    @functools.wraps(f)
+    def criterion(theta):
+        t = np.asarray(theta, dtype=float)
+        if t.ndim != 1 or t.size != k:
+            raise DataError(f"theta must be a vector of length {k} (the model's relative "
+                            f"covariance parameters), got shape {t.shape}")
+        return f(t)
+
+    criterion.system = f.system
+    criterion.reml = f.reml
+    return criterion
+
+
+def _check_draws_memory(design, opts) -> None:
+    """Refuse draws x chains whose posterior would not fit in memory, before sampling.
+
+    Per draw the sampler keeps every parameter: the fixed effects, each group's effects (on
+    both the sampled and the reported scale) and the variance parameters, as float64; the
+    estimate is doubled for the sampler's own copies and statistics.
+    """
+    import os
+
+    q = [len(t.columns) for t in design.terms]
+    per_draw = design.X.shape[1] + sum(2 * k * len(t.levels) for k, t in zip(q, design.terms)) \
+        + sum(k * (k + 1) // 2 for k in q) + 1
+    need = 2 * 8 * per_draw * opts.draws * opts.chains
+    try:
+        have = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):
+        have = 16e9
+    if need > have / 2:
+        raise OptionError(f"{opts.draws:,} draws x {opts.chains} chains of {per_draw:,} "
+                          f"parameters need about {need / 1e9:,.1f} GB, more than half of this "
+                          f"machine's {have / 1e9:,.1f} GB; ask for fewer draws or chains")
+
+
+def _check_columns(data) -> None:
+    """Refuse a DataFrame whose column names repeat (a formula could not tell them apart)."""
+    from .errors import DataError
+
+    cols = getattr(data, "columns", None)
+    if cols is not None and cols.duplicated().any():
+        rep = list(dict.fromkeys(str(c) for c in cols[cols.duplicated()]))
+        raise DataError(f"the data repeat the column name(s) {', '.join(map(repr, rep))}; "
+                        "give every column its own name")
+
+
+def _check_residual_variance(design) -> None:
+    """Refuse a response the fixed effects fit exactly: no residual variance to estimate.
+
+    lme4 returns a degenerate fit there (a criterion of -Inf or 0 sds, with convergence
+    warnings); the likelihood has no maximum, so an error is the honest answer.
+    """
+    import numpy as np
+
+    from .errors import DataError
+
+    y = design.y if design.offset is None else design.y - design.offset
+    X = design.X
+    w = np.ones_like(y) if design.weights is None else np.sqrt(design.weights)
+    scale = float(np.max(np.abs(y))) if y.size else 0.0
+    if X.shape[1]:
+        beta = np.linalg.lstsq(X * w[:, None], y * w, rcond=None)[0]
+        r = y - X @ beta
+    else:
+        r = y
+    if scale == 0.0 or float(np.max(np.abs(r))) <= 1e-10 * scale:
+        raise DataError("the fixed effects fit the response exactly (zero residual variance): "
+                        "there is no variation left to estimate variance components from")

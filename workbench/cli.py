@@ -20,10 +20,10 @@ from pathlib import Path
 
 import typer
 import typer.core
-from typer.exceptions import Abort, TyperException
+from typer.exceptions import Abort, Exit, TyperException
 
 from . import __version__
-from .errors import CliError, WorkbenchError
+from .errors import CliError, Interrupted, WorkbenchError
 from .options import AUTO, FGLS_ESTIMATORS, METHODS, PARAMETERIZATIONS, SAMPLERS
 
 
@@ -133,6 +133,24 @@ def _write_text(path: str | Path, text: str) -> None:
         raise CliError(f"cannot write '{path}': {exc.strerror or exc}") from None
 
 
+#: Fewer bootstrap replicates than this give percentile intervals too rough to use: a warning.
+NBOOT_WARN = 200
+
+
+def _check_nboot(nboot: int, level: float = 0.95) -> None:
+    """Refuse a bootstrap too small to put a replicate beyond each percentile limit."""
+    import math
+
+    least = math.ceil(2 / (1 - level))
+    if nboot < least:
+        raise CliError(f"--nboot {nboot} is too few for {level:.0%} percentile intervals: "
+                       f"at least {least} replicates (one beyond each limit), "
+                       f"{NBOOT_WARN} or more for usable limits")
+    if nboot < NBOOT_WARN:
+        _info(f"warning: {nboot} bootstrap replicates give rough {level:.0%} percentile "
+              f"intervals; use --nboot {NBOOT_WARN} or more")
+
+
 def _apply_interval(fit, ci: Interval, nboot: int, seed: int | None):
     """A copy of a REML/ML fit carrying profile or bootstrap intervals instead of Wald ones."""
     if ci is Interval.wald:
@@ -168,9 +186,9 @@ def fit(
     ci: Interval = typer.Option(Interval.wald, "--ci",
                                 help="Interval kind for REML/ML fits."),
     nboot: int = typer.Option(1000, "--nboot", min=1, help="Bootstrap replicates for --ci bootstrap."),
-    seed: int | None = typer.Option(None, "--seed", help="Random seed (bayes, bootstrap)."),
+    seed: int | None = typer.Option(None, "--seed", min=0, help="Random seed (bayes, bootstrap)."),
     draws: int | None = typer.Option(None, "--draws", min=1, help="Posterior draws per chain (bayes)."),
-    tune: int | None = typer.Option(None, "--tune", min=0, help="Tuning steps per chain (bayes)."),
+    tune: int | None = typer.Option(None, "--tune", min=1, help="Tuning steps per chain (bayes)."),
     chains: int | None = typer.Option(None, "--chains", min=1, help="Number of chains (bayes)."),
     target_accept: float | None = typer.Option(None, "--target-accept", min=0.0, max=1.0,
                                                help="NUTS target acceptance rate (bayes)."),
@@ -228,6 +246,12 @@ def fit(
             raise CliError(f"{', '.join(given)} appl{'ies' if len(given) == 1 else 'y'} only to "
                            f"--method bayes{' (or --ci bootstrap)' if '--seed' in given else ''}")
 
+    if ci is Interval.bootstrap:
+        _check_nboot(nboot)
+    if json_out and json_out != "-":
+        from .io import check_output_file
+
+        check_output_file(json_out, "--json")
     from .datasets import load_or_read
 
     frame = load_or_read(data)
@@ -255,7 +279,7 @@ def fit(
 @app.command()
 def simulate(
     design_file: str = typer.Argument(..., metavar="DESIGN.toml", help="Simulation design (TOML)."),
-    seed: int = typer.Option(..., "--seed", help="Random seed."),
+    seed: int = typer.Option(..., "--seed", min=0, help="Random seed."),
     out: str = typer.Option(..., "--out", "-o", metavar="FILE|-",
                             help="Output data file (.csv, .tsv or .parquet; '-': CSV on stdout)."),
     truth: str | None = typer.Option(None, "--truth", metavar="PATH",
@@ -267,9 +291,15 @@ def simulate(
         raise CliError(f"design file '{design_file}' does not exist")
     if path.is_dir():
         raise CliError(f"design file '{design_file}' is a directory, not a file")
+    from .io import check_output_file, check_write_suffix
     from .simulate import load_design
     from .simulate import simulate as simulate_data
 
+    if out != "-":
+        check_write_suffix(out)
+        check_output_file(out)
+    if truth:
+        check_output_file(truth, "--truth")
     frame, true_values = simulate_data(load_design(path), seed)
     if out == "-":
         sys.stdout.write(frame.to_csv(index=False))
@@ -293,17 +323,19 @@ def simulate(
 def demo(
     out: Path | None = typer.Option(None, "--out", "-o", metavar="DIR",
                                     help="Directory for the data, tables and figures [default: demo-out]."),
-    seed: int | None = typer.Option(None, "--seed", help="Seed of the simulation and the sampler [default: 1]."),
+    seed: int | None = typer.Option(None, "--seed", min=0, help="Seed of the simulation and the sampler [default: 1]."),
     draws: int | None = typer.Option(None, "--draws", min=1, help="Posterior draws per chain."),
-    tune: int | None = typer.Option(None, "--tune", min=0, help="Tuning steps per chain."),
+    tune: int | None = typer.Option(None, "--tune", min=1, help="Tuning steps per chain."),
     chains: int | None = typer.Option(None, "--chains", min=1, help="Number of chains."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help=QUIET_HELP),
 ) -> None:
     """Simulate a data set, fit it by REML, ML and PyMC, and write the side-by-side table and figures."""
     from . import jobs
 
+    from .io import output_dir
+
     kwargs = _given(out_dir=out, seed=seed, draws=draws, tune=tune, chains=chains)
-    with _feedback(quiet):
+    with output_dir(out or Path("demo-out")), _feedback(quiet):  # run_demo's default out
         jobs.run_demo(progress=not quiet, **kwargs)
 
 
@@ -311,7 +343,7 @@ def demo(
 def figures(
     out: Path = typer.Option(Path("figures"), "--out", "-o", metavar="DIR",
                              help="Directory for the figures."),
-    seed: int | None = typer.Option(None, "--seed", help="Seed of the Bayesian fits [default: fixed]."),
+    seed: int | None = typer.Option(None, "--seed", min=0, help="Seed of the Bayesian fits [default: fixed]."),
     no_bayes: bool = typer.Option(False, "--no-bayes",
                                   help="Skip the PyMC fits (REML side and exact grid curves only)."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help=QUIET_HELP),
@@ -324,7 +356,9 @@ def figures(
         kwargs["bayes"] = False
     if quiet:
         kwargs["progress"] = False
-    with _feedback(quiet):
+    from .io import output_dir
+
+    with output_dir(out), _feedback(quiet):
         files = jobs.make_report_figures(out, **kwargs)
     _info(f"wrote {len(files)} figure files to {out}" if files else f"wrote the figures to {out}")
 
@@ -357,9 +391,9 @@ def compare(
                                        help="Column of prior weights (residual variance sigma^2 / w)."),
     offset: str | None = typer.Option(None, "--offset", metavar="COL",
                                       help="Column added to the linear predictor with coefficient 1."),
-    seed: int = typer.Option(0, "--seed", help="Random seed for the Bayesian fit."),
+    seed: int = typer.Option(0, "--seed", min=0, help="Random seed for the Bayesian fit."),
     draws: int | None = typer.Option(None, "--draws", min=1, help="Posterior draws per chain."),
-    tune: int | None = typer.Option(None, "--tune", min=0, help="Tuning steps per chain."),
+    tune: int | None = typer.Option(None, "--tune", min=1, help="Tuning steps per chain."),
     chains: int | None = typer.Option(None, "--chains", min=1, help="Number of chains."),
     no_figures: bool = typer.Option(False, "--no-figures", help="Write the tables only."),
     ci: Interval = typer.Option(Interval.wald, "--ci",
@@ -371,15 +405,17 @@ def compare(
     """Fit the model by REML, ML and Bayes; write the comparison tables and figures."""
     from . import jobs
     from .datasets import load_or_read
+    from .io import output_dir
 
     priors = parse_priors(prior)
-    frame = load_or_read(data)
-    options = _given(draws=draws, tune=tune, chains=chains)
-    with _feedback(quiet):
-        result = jobs.compare_and_write(formula, frame, out, priors=priors or None, seed=seed,
-                                        figures=not no_figures, known_sd=known_sd, weights=weights,
-                                        offset=offset, progress=not quiet, ci=ci.value,
-                                        nboot=nboot, **options)
+    with output_dir(out):
+        frame = load_or_read(data)
+        options = _given(draws=draws, tune=tune, chains=chains)
+        with _feedback(quiet):
+            result = jobs.compare_and_write(formula, frame, out, priors=priors or None, seed=seed,
+                                            figures=not no_figures, known_sd=known_sd,
+                                            weights=weights, offset=offset, progress=not quiet,
+                                            ci=ci.value, nboot=nboot, **options)
     typer.echo(result["side_by_side"].to_string(index=False))
     for note in result.get("notes", []):
         typer.echo(note)
@@ -395,6 +431,16 @@ def _show_warning(message, category, filename, lineno, file=None, line=None) -> 
 
 def _one_line(text: str) -> str:
     return " ".join(str(text).split())
+
+
+def _invoke(command, args: list[str]):
+    """Parse and run a command as ``click``'s ``main`` does, but let ``KeyboardInterrupt``
+    through (click and typer turn it into a silent exit 130 and lose what it says)."""
+    try:
+        with command.make_context("workbench", args) as ctx:
+            return command.invoke(ctx)
+    except Exit as exc:
+        return exc.exit_code
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -414,7 +460,7 @@ def main(argv: list[str] | None = None) -> None:
     with warnings.catch_warnings():
         warnings.showwarning = _show_warning
         try:
-            rc = command.main(args=argv, prog_name="workbench", standalone_mode=False)
+            rc = _invoke(command, sys.argv[1:] if argv is None else list(argv))
         except WorkbenchError as exc:
             print(f"error: {_one_line(exc)}", file=sys.stderr)
             sys.exit(1)
@@ -433,8 +479,10 @@ def main(argv: list[str] | None = None) -> None:
         except Abort:
             print("error: aborted", file=sys.stderr)
             sys.exit(1)
-        except KeyboardInterrupt:
-            print("error: interrupted", file=sys.stderr)
+        except KeyboardInterrupt as exc:
+            # StudyInterrupted says what is stored; elsewhere outputs are removed (output_dir)
+            what = str(exc) if isinstance(exc, Interrupted) and str(exc) else "nothing was written"
+            print(f"interrupted: {_one_line(what)}", file=sys.stderr)
             sys.exit(130)
         except BrokenPipeError:
             # The reader of stdout went away (``workbench ... | head``): stop quietly.

@@ -203,6 +203,27 @@ class Comparison:
 
 
 # --------------------------------------------------------------------------- compare
+def _warn_if_different_data(fits: list) -> None:
+    """Warn when fits were made to different responses (other rows, or other values)."""
+    import warnings
+
+    base = next((f for f in fits if getattr(f, "design", None) is not None), None)
+    if base is None:
+        return
+    y0 = np.asarray(base.design.y)
+    for f in fits:
+        if f is base or getattr(f, "design", None) is None:
+            continue
+        y = np.asarray(f.design.y)
+        if y.shape != y0.shape or not np.array_equal(y, y0, equal_nan=True):
+            what = (f"{y0.size} and {y.size} rows" if y.shape != y0.shape
+                    else "the same number of rows, other responses")
+            warnings.warn(f"compare: the fits '{base.label or base.method}' and "
+                          f"'{f.label or f.method}' are to different data ({what}); their "
+                          "estimates are not of the same quantities", stacklevel=3)
+            return
+
+
 def compare(*fits) -> Comparison:
     """Stack any number of fits into side-by-side tidy tables.
 
@@ -225,6 +246,7 @@ def compare(*fits) -> Comparison:
     """
     if not fits:
         raise WorkbenchError("compare needs at least one fit")
+    _warn_if_different_data([f for f in fits if isinstance(f, Fit)])
     params, groups, methods = [], [], []
     seen: dict[str, int] = {}
     for obj in fits:

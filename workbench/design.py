@@ -315,16 +315,18 @@ def _drop_rank_deficient(X: np.ndarray, names: list[str]) -> tuple[np.ndarray, l
 def check_identifiable(X: np.ndarray, names: list[str], n: int):
     """Stage 5: drop rank-deficient fixed columns (with a warning) and require p < n."""
     X, names, dropped = _drop_rank_deficient(X, names)
-    if dropped:
-        warnings.warn(
-            "fixed-effect model matrix is rank deficient so dropping "
-            f"{len(dropped)} {_plural(len(dropped), 'column')}: {', '.join(dropped)}",
-            stacklevel=3,
-        )
-    if X.shape[1] >= n:
+    if X.shape[1] >= n:  # before the warning: an error follows anyway
         raise DataError(
             f"the fixed effects have {X.shape[1]} columns for {n} observations; "
             "there must be fewer fixed-effect columns than observations"
+        )
+    if dropped:
+        shown = ", ".join(dropped[:20]) + (f", ... ({len(dropped) - 20} more)"
+                                          if len(dropped) > 20 else "")
+        warnings.warn(
+            "fixed-effect model matrix is rank deficient so dropping "
+            f"{len(dropped)} {_plural(len(dropped), 'column')}: {shown}",
+            stacklevel=3,
         )
     return X, names, dropped
 

@@ -63,3 +63,14 @@ class SamplingInterrupted(KeyboardInterrupt):
 
     A ``KeyboardInterrupt``, so ``except Exception`` does not swallow it and the CLI exits 130.
     """
+
+
+class Interrupted(KeyboardInterrupt):
+    """Work interrupted (Ctrl-C) after some of it was kept; the message says what and where.
+
+    A ``KeyboardInterrupt``: the CLI prints ``interrupted: <message>`` and exits 130.
+    """
+
+
+class StudyInterrupted(Interrupted):
+    """A study run interrupted: the message says how many replicates are stored and how to resume."""

@@ -101,7 +101,7 @@ class BayesOptions:
     Attributes
     ----------
     draws, tune, chains : int
-        Posterior draws (>= 1) and tuning steps (>= 0) per chain; chains (>= 1).
+        Posterior draws (>= 1) and tuning steps (>= 1) per chain; chains (>= 1).
     seed : int or None
         Sampler seed (>= 0); None draws one.
     priors : dict or None
@@ -133,7 +133,8 @@ class BayesOptions:
     def __post_init__(self):
         set_ = object.__setattr__
         set_(self, "draws", _integer("draws", self.draws, 1))
-        set_(self, "tune", _integer("tune", self.tune, 0))
+        # nutpie panics (a Rust PanicException, not an Exception) with no tuning step
+        set_(self, "tune", _integer("tune", self.tune, 1))
         set_(self, "chains", _integer("chains", self.chains, 1))
         if self.cores is not None:
             set_(self, "cores", _integer("cores", self.cores, 1))

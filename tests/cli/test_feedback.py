@@ -57,7 +57,7 @@ def test_first_compile_shows_a_status_line(monkeypatch):
     monkeypatch.setattr(cache, "is_cached", lambda layout, sampler: False)
     data = workbench.datasets.load("sleepstudy")
     with pytest.raises(Stop):
-        workbench.fit(SLEEP_FORMULA, data, method="bayes", seed=1, progressbar=False)
+        workbench.fit(SLEEP_FORMULA, data, method="bayes", seed=1, progressbar=False, path="nuts")
 
 
 @pytest.mark.parametrize("quiet", [False, True])

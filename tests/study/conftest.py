@@ -32,8 +32,10 @@ values = [6, 10]
 [methods.reml]
 method = "reml"
 intervals = ["wald_var", "wald_sd"]
+options = { vc_se = "expected" }
 [methods.ml]
 method = "ml"
+options = { vc_se = "expected" }
 [summary]
 by = ["n_groups"]
 """

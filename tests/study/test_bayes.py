@@ -12,7 +12,7 @@ from .conftest import STUDY, write_study
 @pytest.mark.slow
 def test_bayesian_arm_runs_with_group_effects_and_is_reproducible(tmp_path):
     study = STUDY.replace("replicates = 12", "replicates = 2\ngroup_effects = true").replace(
-        '[methods.ml]\nmethod = "ml"',
+        '[methods.ml]\nmethod = "ml"\noptions = { vc_se = "expected" }',
         '[methods.bayes]\nmethod = "bayes"\noptions = { draws = 200, tune = 200, chains = 2, '
         'priors = { "sd[g]" = "HalfCauchy(1)" } }',
     ).replace('by = ["n_groups"]', 'by = ["n_groups"]\ncompare = ["reml", "bayes"]')
@@ -32,7 +32,7 @@ def test_bayesian_arm_runs_with_group_effects_and_is_reproducible(tmp_path):
 
 BAYES_STUDY = STUDY.replace("replicates = 12", "replicates = 4").replace(
     "values = [6, 10]", "values = [6]").replace(
-    '[methods.ml]\nmethod = "ml"',
+    '[methods.ml]\nmethod = "ml"\noptions = { vc_se = "expected" }',
     '[methods.bayes]\nmethod = "bayes"\noptions = { draws = 100, tune = 100, chains = 2 }',
 )
 

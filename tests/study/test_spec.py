@@ -36,6 +36,9 @@ def test_other_shipped_studies_load(name, n):
     assert len(s.conditions) == n
 
 
+ML_ARM = 'method = "ml"\noptions = { vc_se = "expected" }'
+
+
 @pytest.mark.parametrize("edit, needle", [
     (("replicates = 12", "replicates = 12\nrepeats = 3"), "repeats: unknown key"),
     (("replicates = 12", "replicates = -1"), "replicates"),
@@ -46,8 +49,11 @@ def test_other_shipped_studies_load(name, n):
     (('by = ["n_groups"]', 'by = ["icc"]'), "summary.by"),
     (("seed = 99", 'seed = 99\nparameters = ["sd[h:(Intercept)]"]'), "parameters"),
     (("values = [6, 10]", "values = [6, 0]"), "factors.g.levels"),
-    (('method = "ml"', 'method = "ml"\noptions = { nobund = true }'), "nobund"),
-    (('method = "ml"', 'method = "ml"\noptions = { level = 2.0 }'), "level"),
+    ((ML_ARM, 'method = "ml"\noptions = { nobund = true }'), "nobund"),
+    ((ML_ARM, 'method = "ml"\noptions = { level = 2.0 }'), "level"),
+    # Wald intervals of variance components without their standard errors would be empty
+    ((ML_ARM, 'method = "ml"'), "methods.ml: wald_var intervals"),
+    ((ML_ARM, 'method = "ml"\nintervals = ["wald_sd"]'), "vc_se"),
 ])
 def test_bad_study_fails_naming_file_and_key(tmp_path, edit, needle):
     old, new = edit

@@ -72,6 +72,12 @@ class BootstrapResult:
         if not 0 < level < 1:
             raise WorkbenchError(f"level must be between 0 and 1, got {level}")
         a = (1.0 - level) / 2.0
+        ok = self.n - self.failures
+        if ok < math.ceil(1.0 / a):
+            warnings.warn(f"{ok} bootstrap replicates are too few for {level:.0%} percentile "
+                          f"intervals: no replicate lies beyond a limit (at least "
+                          f"{math.ceil(1.0 / a)} needed, a few hundred for usable limits)",
+                          stacklevel=2)
         rows = []
         for name in self.estimates.columns:
             v = self.estimates[name].to_numpy(dtype=float)

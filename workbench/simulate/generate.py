@@ -254,6 +254,8 @@ def simulate(design, seed) -> tuple[pd.DataFrame, dict[str, float]]:
     design = as_design(design)
     if seed is None:
         raise SpecError("simulate needs a seed (an int or a numpy Generator)")
+    if isinstance(seed, (int, np.integer)) and not isinstance(seed, bool) and seed < 0:
+        raise SpecError(f"the seed must be a non-negative integer, got {seed}")
     rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
     return generate(design, rng), truth(design)
 

@@ -88,6 +88,10 @@ class SizeDist(_Strict):
         return np.maximum(rng.poisson(self.mean, size=n), self.min)
 
 
+#: The most rows a design may simulate (a few GB of working memory).
+MAX_ROWS = 20_000_000
+
+
 class Factor(_Strict):
     """A grouping factor.
 
@@ -298,6 +302,7 @@ class SimDesign(_Strict):
                     raise ValueError(f"factors.{n}.size: the lowest factor needs a size (rows per level)")
             elif f.size is not None:
                 raise ValueError(f"factors.{n}.size: only the lowest factor ('{lowest}') has a size")
+        self._check_size(chain)
         for n, p in self.predictors.items():
             if p.level != OBS and p.level not in names:
                 raise ValueError(f"predictors.{n}.level: '{p.level}' is neither 'obs' nor a factor")
@@ -316,6 +321,27 @@ class SimDesign(_Strict):
         if ks is not None and (ks.column in names or ks.column in known_cols or ks.column == self.response):
             raise ValueError(f"residual.known_sd.column: '{ks.column}' is already a column name")
         return self
+
+    def _check_size(self, chain: list[str]) -> None:
+        """Refuse a design whose data would not fit in memory, before any array is made."""
+        units = 1
+        for n in chain:
+            units *= self.factors[n].levels
+        size = self.factors[chain[-1]].size
+        if isinstance(size, int):
+            per = size
+        elif size.high is not None:
+            per = size.high
+        else:
+            per = max(size.mean, size.min or 1)
+        rows = units * per
+        if units > MAX_ROWS or rows > MAX_ROWS:
+            # about ten float64 columns per row while drawing and fitting
+            gb = rows * 8 * 10 / 1e9
+            raise ValueError(
+                f"factors: the design has {units:,} units of the lowest factor '{chain[-1]}' "
+                f"and up to {rows:,.0f} rows (about {gb:,.0f} GB in memory); the limit is "
+                f"{MAX_ROWS:,} rows")
 
     @staticmethod
     def _check_product(where, name, known, allow_intercept):
@@ -371,6 +397,8 @@ def design_from_dict(data: dict, source: str = "design") -> SimDesign:
 def read_toml(path: str | Path, what: str = "file") -> dict:
     """Parse a TOML file; a missing or malformed file is a :class:`SpecError` naming it."""
     path = Path(path)
+    if path.is_dir():
+        raise SpecError(f"{what} '{path}' is a directory, not a file")
     if not path.is_file():
         raise SpecError(f"{what} '{path}' does not exist")
     try:

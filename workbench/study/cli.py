@@ -22,14 +22,14 @@ study_app = typer.Typer(help="Simulation studies: run, summarize, figures.", no_
 def run(
     spec: Path = typer.Argument(..., metavar="SPEC.toml", help="Study file."),
     out: Path = typer.Option(..., "--out", "-o", metavar="DIR", help="Results directory (reuse it to resume)."),
-    replicates: int | None = typer.Option(None, "--replicates", "-n", help="Replicates per condition."),
+    replicates: int | None = typer.Option(None, "--replicates", "-n", min=1, help="Replicates per condition."),
     methods: str | None = typer.Option(None, "--methods", metavar="A,B", help="Method labels to run."),
-    workers: int | None = typer.Option(None, "--workers", "-w",
+    workers: int | None = typer.Option(None, "--workers", "-w", min=0,
                                        help="Local Dask workers (default: CPUs; 0: in this process)."),
     scheduler: str | None = typer.Option(None, "--scheduler", metavar="ADDRESS",
                                          help="Use an existing Dask scheduler (tcp://host:port)."),
-    seed: int | None = typer.Option(None, "--seed", help="Override the study's seed."),
-    batch: int | None = typer.Option(None, "--batch", help="Replicates per task."),
+    seed: int | None = typer.Option(None, "--seed", min=0, help="Override the study's seed."),
+    batch: int | None = typer.Option(None, "--batch", min=1, help="Replicates per task."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
 ) -> None:
     """Run a study (or resume it in the same --out directory)."""
@@ -59,6 +59,12 @@ def summarize(
                           format_summary,
                           method_differences, noncoverage_table, summarize_results, summary_records)
 
+    from ..io import check_output_file
+
+    if json_out is not None and json_out != "-":
+        check_output_file(json_out, "--json")
+    if csv is not None:
+        check_output_file(csv, "--csv")
     manifest, results = open_results(directory)
     summary = summarize_results(results, manifest)
     axes = manifest.get("axes", [])
@@ -96,13 +102,16 @@ def figures(
                                     help="Where to write the figures (default: DIR/figures)."),
 ) -> None:
     """Coverage and bias by condition, with Monte Carlo error bars."""
+    from ..io import output_dir
     from .figures import study_figures
     from .store import open_results
     from .summary import summarize_results
 
-    manifest, results = open_results(directory)
-    summary = summarize_results(results, manifest)
-    paths = study_figures(summary, manifest, out or Path(directory) / "figures")
+    figdir = out or Path(directory) / "figures"
+    with output_dir(figdir):
+        manifest, results = open_results(directory)
+        summary = summarize_results(results, manifest)
+        paths = study_figures(summary, manifest, figdir)
     for p in paths:
         print(f"wrote {p}", file=sys.stderr)
 

@@ -11,16 +11,23 @@ process, which writes each task's chunk atomically; rerunning the same command r
 from __future__ import annotations
 
 import os
+import signal
 import sys
 import time
 from dataclasses import dataclass
+from pathlib import Path
 
-from ..errors import SpecError, WorkbenchError
+from ..errors import SpecError, StudyCliError, StudyInterrupted, WorkbenchError
+from ..io import check_output_dir
 from ..simulate.generate import formula_layout
 from .replicate import Task, run_batch
 from .spec import Study
 from .store import Store
 
+#: The most fits one run plans (its task list is held in memory).
+MAX_FITS = 10_000_000
+#: Seconds to wait for a ``--scheduler`` to answer.
+CONNECT_TIMEOUT = 5
 _WORKER_ENV = {"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
 
 
@@ -107,13 +114,20 @@ def _client(workers: int | None, scheduler: str | None):
 
     if scheduler:
         try:
-            return Client(scheduler, timeout="20s"), None
-        except (OSError, TimeoutError) as exc:
-            raise WorkbenchError(f"cannot connect to the Dask scheduler at '{scheduler}': {exc}") from None
+            return Client(scheduler, timeout=f"{CONNECT_TIMEOUT}s"), None
+        except (OSError, TimeoutError, ValueError) as exc:
+            raise StudyCliError(f"cannot connect to the Dask scheduler at '{scheduler}' "
+                                f"(waited {CONNECT_TIMEOUT} s): {' '.join(str(exc).split())[:200]}") from None
     n = workers or os.cpu_count() or 1
-    cluster = LocalCluster(n_workers=n, threads_per_worker=1, processes=True,
-                           dashboard_address=":0", env=_WORKER_ENV,
-                           silence_logs=50)  # shutdown races log heartbeat errors
+    # Ctrl-C reaches the whole process group: the workers ignore it (inherited by the processes
+    # started now), and this process stops them after writing what it holds
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        cluster = LocalCluster(n_workers=n, threads_per_worker=1, processes=True,
+                               dashboard_address=":0", env=_WORKER_ENV,
+                               silence_logs=50)  # shutdown races log heartbeat errors
+    finally:
+        signal.signal(signal.SIGINT, previous)
     return Client(cluster), cluster
 
 
@@ -160,25 +174,43 @@ def run_study(study: Study, out, *, replicates: int | None = None, methods: list
     if batch is not None and batch < 1:
         raise SpecError("--batch must be at least 1")
     nrep = replicates or study.spec.replicates
+    fits = len(study.conditions) * len(labels) * nrep
+    if fits > MAX_FITS:
+        raise SpecError(f"{len(study.conditions)} conditions x {len(labels)} methods x {nrep:,} "
+                        f"replicates are {fits:,} fits; a run plans at most {MAX_FITS:,} "
+                        "(split the study, or run fewer replicates and add more later)")
     manifest = study.manifest()
     if seed is not None:
         manifest["seed"] = seed
     use_seed = manifest["seed"]
+    check_output_dir(out)
+    if scheduler:
+        check_scheduler_address(scheduler)
     preflight(study, labels, use_seed)
     store = Store(out)
-    store.open(manifest, labels)
-    scan = store.scan(repair=True)
-    for name, why in scan.removed:
-        print(f"redoing bad chunk {name}: {why}", file=sys.stderr)
-    tasks = plan_tasks(study, labels, nrep, use_seed, scan.done, batch)
-    total = sum(len(t.replicates) for t in tasks)
-    skipped = len(study.conditions) * len(labels) * nrep - total
-    skipped = max(skipped, 0)
-    if tasks:
-        if workers == 0 and not scheduler:
-            _run_local(tasks, store, total, progress)
-        else:
-            _run_dask(tasks, store, total, progress, workers, scheduler)
+    client = cluster = None
+    if scheduler:  # connect before anything is written: a bad scheduler leaves no directory
+        client, cluster = _client(workers, scheduler)
+    made = not Path(out).exists()
+    try:
+        store.open(manifest, labels)
+        scan = store.scan(repair=True)
+        for name, why in scan.removed:
+            print(f"redoing bad chunk {name}: {why}", file=sys.stderr)
+        tasks = plan_tasks(study, labels, nrep, use_seed, scan.done, batch)
+        total = sum(len(t.replicates) for t in tasks)
+        skipped = len(study.conditions) * len(labels) * nrep - total
+        skipped = max(skipped, 0)
+        if tasks:
+            if workers == 0 and not scheduler:
+                _run_local(tasks, store, total, progress)
+            else:
+                _run_dask(tasks, store, total, progress, workers, scheduler, client, cluster)
+    except KeyboardInterrupt:
+        raise _interrupted(store, len(study.conditions) * len(labels) * nrep, made) from None
+    finally:
+        if client is not None:
+            _close(client, cluster)
     return RunReport(out=str(out), tasks=len(tasks), fits=total, skipped_fits=skipped,
                      removed_chunks=scan.removed, seconds=time.perf_counter() - t0)
 
@@ -195,10 +227,51 @@ def _run_local(tasks, store, total, progress):
             bar.advance(job, len(task.replicates))
 
 
-def _run_dask(tasks, store, total, progress, workers, scheduler):
+def _interrupted(store: Store, total: int, made: bool) -> StudyInterrupted:
+    """The interruption report: replicates stored, and how to resume (or nothing left)."""
+    try:
+        scan = store.scan(repair=True)
+    except BaseException:  # noqa: BLE001 - a report, not a check; a second Ctrl-C included
+        return StudyInterrupted(f"the results so far are in {store.root}; run the same "
+                                "command again to resume")
+    stored = sum(len(v) for v in scan.done.values())
+    if stored == 0 and made:
+        import shutil
+
+        shutil.rmtree(store.root, ignore_errors=True)
+        return StudyInterrupted("nothing was stored")
+    return StudyInterrupted(f"{stored} of {total} replicates are stored in {store.root}; "
+                            "run the same command again to resume")
+
+
+def check_scheduler_address(address: str) -> None:
+    """Refuse a scheduler address that is no ``[protocol://]host:port``, before connecting."""
+    import re
+
+    if not re.fullmatch(r"(?:(tcp|tls|inproc|ucx|ws|wss)://)?\[?[A-Za-z0-9_.:-]+\]?:\d{1,5}", address):
+        raise StudyCliError(f"--scheduler '{address}' is not a Dask scheduler address such as "
+                            "tcp://host:8786")
+
+
+def _close(client, cluster) -> None:
+    import contextlib
+    import logging
+
+    # a cluster torn down mid-task (Ctrl-C) logs errors from its comms: nothing a user can use
+    for name in ("distributed", "tornado", "asyncio"):
+        logging.getLogger(name).setLevel(logging.CRITICAL)
+    with contextlib.suppress(Exception):
+        client.close(timeout=5)
+    if cluster is not None:
+        with contextlib.suppress(Exception):
+            cluster.close(timeout=5)
+
+
+def _run_dask(tasks, store, total, progress, workers, scheduler, client=None, cluster=None):
     from dask.distributed import as_completed
 
-    client, cluster = _client(workers, scheduler)
+    if client is None:
+        client, cluster = _client(workers, scheduler)
     try:
         by_key = {}
         for task in tasks:
@@ -221,6 +294,4 @@ def _run_dask(tasks, store, total, progress, workers, scheduler):
                 fut.release()
                 bar.advance(job, len(task.replicates))
     finally:
-        client.close()
-        if cluster is not None:
-            cluster.close()
+        _close(client, cluster)

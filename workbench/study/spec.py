@@ -52,6 +52,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from .. import names
 from ..errors import OptionError, SpecError
 from ..options import method_options
 from ..simulate.generate import formula_layout, truth
@@ -267,7 +268,40 @@ def study_from_dict(data: dict, source: str = "study", base_dir: Path | None = N
                 f"({', '.join(sorted(known))})"
             )
         params = list(spec.parameters)
+    _check_intervals(spec, conditions, params, source)
     return Study(spec=spec, source=source, conditions=conditions, parameters=params)
+
+
+_VC_KINDS = ("sd", "var", "cov", "sigma")
+
+
+def _check_intervals(spec: StudySpec, conditions: list, params: list[str], source: str) -> None:
+    """Refuse a REML/ML arm whose Wald intervals of the variance components cannot be made.
+
+    ``wald_var`` and ``wald_sd`` of a variance component need its variance-scale standard
+    error, which a fit computes only with ``options.vc_se`` (or ``nobound``) and one grouping
+    factor; without them every such interval would come out empty.
+    """
+    vc = [p for p in params if names.kind(p) in _VC_KINDS]
+    if not vc:
+        return
+    for label, m in spec.methods.items():
+        wald = [k for k in m.intervals if k in ("wald_var", "wald_sd")]
+        if m.method == "bayes" or not wald:
+            continue
+        if not (m.options.get("vc_se") or m.options.get("nobound")):
+            raise SpecError(
+                f"{source}: methods.{label}: {' and '.join(wald)} intervals of the variance "
+                f"components ({', '.join(vc)}) need their standard errors: add "
+                "options = { vc_se = \"expected\" } (or \"observed\"), or drop "
+                f"{' and '.join(wald)} from intervals")
+        for c in conditions:
+            groups = formula_layout(c.design)["groups"]
+            if len(groups) != 1:
+                raise SpecError(
+                    f"{source}: methods.{label}: {' and '.join(wald)} intervals of the variance "
+                    f"components need one grouping factor (vc_se); the design has "
+                    f"{len(groups)} ({', '.join(map(str, groups))})")
 
 
 def load_study(path: str | Path) -> Study:

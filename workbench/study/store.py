@@ -188,8 +188,21 @@ class Store:
         return res
 
     def results(self) -> pd.DataFrame:
-        """All valid rows, sorted by condition, method, replicate, interval, parameter."""
+        """All rows, sorted by condition, method, replicate, interval, parameter.
+
+        Raises
+        ------
+        StoreError
+            A chunk is unreadable, inconsistent or overlaps another (rather than leaving its
+            replicates out of the summaries), or there are no results.
+        """
         res = self.scan(repair=False, load=True)
+        if res.removed:
+            name, why = res.removed[0]
+            more = f" (and {len(res.removed) - 1} more)" if len(res.removed) > 1 else ""
+            raise StoreError(
+                f"'{self.root}': chunk {name} cannot be used ({why}){more}; run `workbench "
+                "study run` with the same arguments to redo its replicates, then summarize")
         if not res.chunks:
             raise StoreError(f"'{self.root}' holds no results yet (run `workbench study run` first)")
         frame = pd.concat(res.chunks, ignore_index=True)
@@ -202,6 +215,8 @@ class Store:
 def open_results(root) -> tuple[dict, pd.DataFrame]:
     """(manifest, results) of a study directory, for summaries and figures."""
     store = Store(root)
+    if store.root.exists() and not store.root.is_dir():
+        raise StoreError(f"'{root}' is a file, not a study directory")
     if not store.root.is_dir():
         raise StoreError(f"study directory '{root}' does not exist")
     manifest = store.read_manifest()
