@@ -180,3 +180,24 @@ def test_shrinkage_on_a_balanced_design_keeps_levels_together():
     xs = [np.sort(c.get_offsets()[:, 0]) for c in ax.collections if len(c.get_offsets()) == 24]
     assert len(xs) == 2 and np.array_equal(xs[0], xs[1]) and np.array_equal(xs[0], np.arange(24))
     assert len([t for t in ax.get_xticklabels() if t.get_text()]) == 24
+
+
+def test_shrinkage_panels_cover_every_factor_and_slope():
+    """One panel per grouping factor and term: sleepstudy's intercept and Days slope,
+    Penicillin's two crossed factors."""
+    import workbench
+    from workbench import datasets
+    from workbench.plots import plot_shrinkage_panels
+
+    cases = [("Reaction ~ Days + (Days | Subject)", "sleepstudy",
+              ["(a) Subject: (Intercept), 18 levels", "(b) Subject: Days, 18 levels"]),
+             ("diameter ~ 1 + (1 | plate) + (1 | sample)", "Penicillin",
+              ["(a) plate: (Intercept), 24 levels", "(b) sample: (Intercept), 6 levels"])]
+    for formula, name, titles in cases:
+        fig = plot_shrinkage_panels(workbench.fit(formula, datasets.load(name)))
+        shown = [ax.get_title() for ax in fig.axes if ax.get_visible()]
+        assert shown == titles
+        # every level has its BLUP drawn
+        for ax, title in zip(fig.axes, titles):
+            n = int(title.split(", ")[1].split()[0])
+            assert any(len(c.get_offsets()) == n for c in ax.collections)

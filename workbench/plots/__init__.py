@@ -21,10 +21,10 @@ from .covariance import compound_symmetry_V, plot_covariance
 from .intervals import plot_caterpillar, plot_fixed_intervals
 from .priors import plot_prior_sensitivity
 from .report import FIGURES, comparison_figures
-from .shrinkage import plot_shrinkage
+from .shrinkage import plot_shrinkage, plot_shrinkage_panels
 from .variance import plot_profile_posterior, plot_variance_components
 
-__all__ = ["plot_shrinkage", "plot_caterpillar", "plot_fixed_intervals",
+__all__ = ["plot_shrinkage", "plot_shrinkage_panels", "plot_caterpillar", "plot_fixed_intervals",
            "plot_variance_components", "plot_profile_posterior", "plot_covariance",
            "compound_symmetry_V", "plot_prior_sensitivity", "comparison_figures",
            "FIGURES"]

@@ -45,12 +45,15 @@ def comparison_figures(reml, bayes, comparison, out_dir, formats=("png", "pdf"),
     list of Path
     """
     from .intervals import plot_caterpillar, plot_fixed_intervals
-    from .shrinkage import plot_shrinkage
+    from .shrinkage import plot_shrinkage, plot_shrinkage_panels
     from .variance import plot_variance_components
 
     out = Path(out_dir)
     files = []
-    files += style.save(plot_shrinkage(reml, bayes, group=group), out / FIGURES[1], formats)
+    effects = {(r["group"], r["term"]) for r in reml.ranef}
+    shrink = (plot_shrinkage_panels(reml, bayes) if group is None and len(effects) > 1
+              else plot_shrinkage(reml, bayes, group=group))
+    files += style.save(shrink, out / FIGURES[1], formats)
     files += style.save(plot_caterpillar(reml, bayes, group=group), out / FIGURES[2], formats)
     files += style.save(plot_fixed_intervals(comparison, truth=truth), out / FIGURES[3], formats)
     files += style.save(plot_variance_components(reml, bayes, profile=profile), out / FIGURES[4],

@@ -66,6 +66,48 @@ def plot_shrinkage(reml: Fit, bayes: Fit | None = None, group: str | None = None
     return fig
 
 
+
+def plot_shrinkage_panels(reml: Fit, bayes: Fit | None = None, response_label: str | None = None):
+    """Panel (a) of :func:`plot_shrinkage` for every grouping factor and every term of it
+    (intercepts and random slopes), in a grid: raw effects, BLUPs and posterior means.
+
+    Parameters
+    ----------
+    reml : Fit
+        REML or ML fit.
+    bayes : Fit, optional
+        Bayesian fit of the same model.
+    response_label : str, optional
+        Axis label for the response scale of the intercept panels.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    import matplotlib.pyplot as plt
+
+    ge = group_effects(reml)
+    if ge.empty:
+        raise WorkbenchError("the fit has no group effects")
+    pairs = list(dict.fromkeys(zip(ge["group"], ge["term"])))
+    ncol = min(2, len(pairs))
+    nrow = -(-len(pairs) // ncol)
+    with style.context():
+        fig, axes = plt.subplots(nrow, ncol, figsize=(6 * ncol, 4.4 * nrow), squeeze=False)
+        for k, (group, term) in enumerate(pairs):
+            group, r = _pick(reml, group, term)
+            b = _pick(bayes, group, term)[1].reindex(r.index) if bayes is not None else None
+            base = reml.beta.get(term, 0.0) if term in reml.beta else 0.0
+            label = response_label if term == "(Intercept)" else None
+            ax = axes[k // ncol, k % ncol]
+            _draw_effects(ax, reml, b, r, group, term, base, _x_axis(reml, group, r), False,
+                          label)
+            ax.set_title(f"({chr(ord('a') + k)}) {group}: {term}, {len(r)} levels")
+        for k in range(len(pairs), nrow * ncol):
+            axes[k // ncol, k % ncol].set_visible(False)
+        fig.tight_layout()
+    return fig
+
 @dataclass(frozen=True)
 class _XAxis:
     """Where each level sits on the x axis of both panels, and how the axis is labelled."""
@@ -122,7 +164,8 @@ def _draw_effects(ax, reml: Fit, b, r: pd.DataFrame, group: str, term: str, base
         ax.scatter(x.pos, base + b["estimate"].to_numpy(float), marker="v", s=20,
                    color=style.color("bayes"), label="posterior mean", zorder=3)
     ax.axhline(base, color=style.color("theory"), ls="--", lw=1.1,
-               label="grand mean (fixed intercept)" if term in reml.beta else "zero")
+               label=("grand mean (fixed intercept)" if term == "(Intercept)" else
+                      f"fixed effect of {term}" if term in reml.beta else "zero"))
     if x.log:
         ax.set_xscale("log")
     ax.set_xlabel(x.label)
