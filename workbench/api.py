@@ -97,7 +97,9 @@ def fit(formula: str, data: pd.DataFrame, method: str = "reml", *, known_sd: str
                 raise OptionError(f"option(s) {', '.join(extra)} need a random-effects term; "
                                   "a model without one takes only level")
             return fit_linear(design, reml=(method == "reml"), label=label, level=opts.level)
-        return fit_reml(design, reml=(method == "reml"), label=label, **opts.kwargs())
+        fit = fit_reml(design, reml=(method == "reml"), label=label, **opts.kwargs())
+        _check_residual_collapse(fit)
+        return fit
     if method == "fgls":
         from .gls.fgls import fit_fgls
 
@@ -224,6 +226,27 @@ def _check_columns(data) -> None:
         rep = list(dict.fromkeys(str(c) for c in cols[cols.duplicated()]))
         raise DataError(f"the data repeat the column name(s) {', '.join(map(repr, rep))}; "
                         "give every column its own name")
+
+
+def _check_residual_collapse(fit) -> None:
+    """Refuse a fit whose residual sd collapsed: the random effects reproduce the response
+    exactly (e.g. y constant within every group), so the likelihood grows without bound as
+    sigma goes to 0 and there is no optimum to report (lme4 warns that the model is nearly
+    unidentifiable).
+    """
+    import numpy as np
+
+    from .errors import DataError
+
+    design = fit.design
+    if fit.sigma is None or design is None:
+        return
+    y = design.y if design.offset is None else design.y - design.offset
+    spread = float(np.std(y))
+    if spread > 0 and fit.sigma <= 1e-6 * spread:
+        raise DataError(f"the random effects fit the response exactly (residual sd {fit.sigma:.3g} "
+                        f"against a response sd of {spread:.3g}): the residual variance cannot be "
+                        "estimated; the data need variation within the groups")
 
 
 def _check_residual_variance(design) -> None:

@@ -36,6 +36,23 @@ def test_a_response_fitted_exactly_is_an_error(run_cli, one_line_error, tmp_path
     one_line_error(code, err, "zero residual variance")
 
 
+
+@pytest.mark.parametrize("formula", ["y ~ 1 + (1 | g)", "y ~ x + (1 | g)"])
+def test_a_response_the_group_effects_fit_exactly_is_an_error(run_cli, one_line_error, tmp_path,
+                                                              formula):
+    """y constant within every group: the random effects reproduce it, sigma collapses towards
+    0 and the likelihood has no maximum (lme4 warns the model is nearly unidentifiable)."""
+    rng = np.random.default_rng(1)
+    g = np.repeat(np.arange(6), 4)
+    frame = pd.DataFrame({"g": g, "x": np.tile([0.0, 1.0, 2.0, 3.0], 6),
+                          "y": np.repeat(rng.normal(size=6), 4)})
+    with pytest.raises(DataError, match="random effects fit the response exactly"):
+        workbench.fit(formula, frame)
+    path = tmp_path / "exact_groups.csv"
+    frame.to_csv(path, index=False)
+    code, out, err = run_cli("fit", formula, "--data", path)
+    one_line_error(code, err, "random effects fit the response exactly")
+
 def test_repeated_column_names_are_an_error(run_cli, one_line_error, tmp_path):
     path = tmp_path / "dup.csv"
     path.write_text("y,x,x,g\n1,2,3,1\n2,3,4,1\n3,1,2,2\n4,5,1,2\n")
