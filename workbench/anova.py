@@ -69,17 +69,9 @@ def term_columns(fit) -> list[tuple[str, list[int]]]:
 
 
 def _satterthwaite_ddf(fit, Ls: list[np.ndarray]) -> list[float]:
-    from .reml.derivatives import VarianceParameters, hessian, jacobian
+    from .reml.derivatives import satterthwaite_pieces
 
-    vp = VarianceParameters(fit)
-    with _one_blas_thread():
-        H = hessian(vp.deviance, vp.x0)
-        try:
-            A = 2.0 * np.linalg.inv(H)
-        except np.linalg.LinAlgError:
-            A = 2.0 * np.linalg.pinv(H)
-        V = vp.vcov(vp.x0)
-        J = jacobian(vp.vcov, vp.x0)  # (k, p, p)
+    A, V, J = satterthwaite_pieces(fit)
     out = []
     for L in Ls:
         d, P = np.linalg.eigh(L @ V @ L.T)
@@ -98,17 +90,6 @@ def _satterthwaite_ddf(fit, Ls: list[np.ndarray]) -> list[float]:
             E = float(np.sum(nus / (nus - 2.0)))
             out.append(2.0 * E / (E - nus.size))
     return out
-
-
-def _one_blas_thread():
-    """BLAS held to one thread (many small factorisations; threadpoolctl when installed)."""
-    import contextlib
-
-    try:
-        from threadpoolctl import threadpool_limits
-    except ImportError:  # pragma: no cover - optional
-        return contextlib.nullcontext()
-    return threadpool_limits(limits=1, user_api="blas")
 
 
 def _sigma_parts(fit) -> tuple[np.ndarray, list[np.ndarray], np.ndarray]:

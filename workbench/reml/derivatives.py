@@ -79,4 +79,23 @@ def jacobian(f, x: np.ndarray) -> np.ndarray:
     return np.array(out)
 
 
-__all__ = ["VarianceParameters", "hessian", "jacobian", "steps"]
+def satterthwaite_pieces(fit) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """What Satterthwaite's degrees of freedom need at the estimates: ``A = 2 H^-1`` (the
+    asymptotic covariance of the variance parameters from the deviance's Hessian), the fixed
+    effects' covariance ``V`` and its derivatives ``J`` (shape (k, p, p)) in those parameters.
+    BLAS is held to one thread (many small factorisations)."""
+    from threadpoolctl import threadpool_limits
+
+    vp = VarianceParameters(fit)
+    with threadpool_limits(limits=1, user_api="blas"):
+        H = hessian(vp.deviance, vp.x0)
+        try:
+            A = 2.0 * np.linalg.inv(H)
+        except np.linalg.LinAlgError:
+            A = 2.0 * np.linalg.pinv(H)
+        V = vp.vcov(vp.x0)
+        J = jacobian(vp.vcov, vp.x0)
+    return A, V, J
+
+
+__all__ = ["VarianceParameters", "hessian", "jacobian", "steps", "satterthwaite_pieces"]

@@ -24,9 +24,7 @@ import pandas as pd
 from .. import names
 from ..errors import ComparisonError
 from ..record import Fit
-from .derivatives import VarianceParameters as _VarPar
-from .derivatives import hessian as _hessian
-from .derivatives import jacobian as _jacobian
+from .derivatives import satterthwaite_pieces
 
 
 def _check_engine_fit(fit: Fit, what: str):
@@ -225,17 +223,7 @@ def satterthwaite(fit: Fit) -> pd.DataFrame:
     _check_engine_fit(fit, "Satterthwaite degrees of freedom")
     from scipy.stats import t as t_dist
 
-    from .profile import single_threaded_blas
-
-    vp = _VarPar(fit)
-    with single_threaded_blas():
-        H = _hessian(vp.deviance, vp.x0)
-        try:
-            A = 2.0 * np.linalg.inv(H)
-        except np.linalg.LinAlgError:
-            A = 2.0 * np.linalg.pinv(H)
-        V = vp.vcov(vp.x0)
-        J = _jacobian(vp.vcov, vp.x0)
+    A, V, J = satterthwaite_pieces(fit)
     rows = []
     for j, name in enumerate(fit.design.fixed_names):
         g = J[:, j, j]
