@@ -49,6 +49,7 @@ from scipy.special import gammaln
 
 from .. import names
 from ..errors import FastPathDeclined
+from .marginal import level_cholesky
 
 PARETO_K_MAX = 0.7
 ACCEPT_MIN = 0.3
@@ -158,21 +159,10 @@ class Posterior:
         sd, r, C, s2 = self.unpack(z)
         inv = (1.0 / s2)[:, None]
         A, ZX, Zy = st["m_ZtWZ"], st["m_ZtWX"], st["m_ZtWy"]
-        c = [[C[:, a, i][:, None] for i in range(q)] for a in range(q)]
-        T = [[sum(A[None, :, a, b] * c[b][j] for b in range(q)) for j in range(q)] for a in range(q)]
-        M = [[None] * q for _ in range(q)]
-        for i in range(q):
-            for j in range(i + 1):
-                val = sum(c[a][i] * T[a][j] for a in range(q)) * inv
-                M[i][j] = M[j][i] = (1.0 + val) if i == j else val
-        L = [[None] * q for _ in range(q)]
+        c, L = level_cholesky(A, C, inv)
         logdetM = 0.0
         for j in range(q):
-            d = M[j][j] - sum((L[j][k] ** 2 for k in range(j)), 0.0)
-            L[j][j] = np.sqrt(d)
             logdetM = logdetM + 2.0 * np.log(L[j][j])
-            for i in range(j + 1, q):
-                L[i][j] = (M[i][j] - sum((L[i][k] * L[j][k] for k in range(j)), 0.0)) / L[j][j]
         inv3 = inv[:, :, None]
         av, Bv = [], []
         for i in range(q):

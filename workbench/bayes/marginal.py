@@ -168,11 +168,19 @@ def loglik_graph(data: dict, beta, chols: list, s2, q_list: list[int], levels: l
 
 
 # --------------------------------------------------------------------------- conditional draws
-def _draw_one_block(A, ZX, Zy, beta, C, s2, rng):
-    """Conditional draws for one factor block, unrolled over the q x q entries so that every
-    operation is elementwise over (draws, levels) arrays."""
+def level_cholesky(A, C, inv):
+    """Per level, the Cholesky factor of ``M_l = I + C' A_l C / s2`` (C the covariance factor of
+    a draw, A_l the level's Z'WZ), unrolled over the q x q entries so that every operation is
+    elementwise over (draws, levels) arrays.
+
+    Returns
+    -------
+    c : list of lists
+        ``c[a][i]`` = ``C[:, a, i]`` as a (draws, 1) column.
+    L : list of lists
+        ``L[i][j]`` (i >= j), each of shape (draws, levels).
+    """
     q = A.shape[1]
-    inv = (1.0 / s2)[:, None]
     c = [[C[:, a, i][:, None] for i in range(q)] for a in range(q)]
     T = [[sum(A[None, :, a, b] * c[b][j] for b in range(q)) for j in range(q)] for a in range(q)]
     M = [[None] * q for _ in range(q)]
@@ -180,14 +188,23 @@ def _draw_one_block(A, ZX, Zy, beta, C, s2, rng):
         for j in range(i + 1):
             val = sum(c[a][i] * T[a][j] for a in range(q)) * inv
             M[i][j] = M[j][i] = (1.0 + val) if i == j else val
-    u = [Zy[None, :, a] - beta @ ZX[:, a, :].T for a in range(q)]
-    v = [sum(c[a][i] * u[a] for a in range(q)) * inv for i in range(q)]
     L = [[None] * q for _ in range(q)]
     for j in range(q):
         d = M[j][j] - sum((L[j][k] ** 2 for k in range(j)), 0.0)
         L[j][j] = np.sqrt(d)
         for i in range(j + 1, q):
             L[i][j] = (M[i][j] - sum((L[i][k] * L[j][k] for k in range(j)), 0.0)) / L[j][j]
+    return c, L
+
+
+def _draw_one_block(A, ZX, Zy, beta, C, s2, rng):
+    """Conditional draws for one factor block, unrolled over the q x q entries so that every
+    operation is elementwise over (draws, levels) arrays."""
+    q = A.shape[1]
+    inv = (1.0 / s2)[:, None]
+    c, L = level_cholesky(A, C, inv)
+    u = [Zy[None, :, a] - beta @ ZX[:, a, :].T for a in range(q)]
+    v = [sum(c[a][i] * u[a] for a in range(q)) * inv for i in range(q)]
     w = []
     for i in range(q):  # w = L^-1 v + e
         w.append((v[i] - sum((L[i][k] * w[k] for k in range(i)), 0.0)) / L[i][i])
