@@ -93,7 +93,7 @@ def test_sigint_before_anything_is_stored_leaves_no_directory(tiny_spec, tmp_pat
 @pytest.mark.slow
 def test_sigint_of_a_bayesian_study_with_workers_then_resume_gives_identical_rows(tmp_path):
     from .conftest import write_study
-    from .test_study_bayes import BAYES_STUDY
+    from .test_bayes import BAYES_STUDY
 
     spec = write_study(tmp_path, BAYES_STUDY)
     ref = tmp_path / "ref"
