@@ -197,22 +197,14 @@ def new_design(fit, newdata: pd.DataFrame, re_form=None) -> tuple[NewDesign, set
     train_rows = np.arange(ntrain)
     new_rows = np.arange(ntrain, N)
     bad = np.zeros(N, dtype=bool)
-    values = {}
     labels = [_label(v) for v in frame.fixed.variables]
-    for i, v in frame.fixed_values.items():
-        if isinstance(v, Factor):
-            v = _compact(v, train_rows)
-            unseen = v.codes[new_rows] == -2
-            if unseen.any():
-                raw = frame.fixed_values[i]
-                lv = raw.levels[raw.codes[new_rows][unseen][0]]
-                raise DataError(f"newdata has level '{lv}' of '{labels[i]}', which the fit has "
-                                f"not seen (levels: {', '.join(v.levels)})")
-            bad |= v.codes < 0
-            v = Factor(np.where(v.codes < 0, 0, v.codes), v.levels, v.ordered, v.contrast)
-        elif isinstance(v, Numeric):
-            bad |= np.isnan(v.values).any(axis=1)
-        values[i] = v
+
+    def unseen_fixed(i, raw, v, unseen):
+        lv = raw.levels[raw.codes[new_rows][unseen][0]]
+        raise DataError(f"newdata has level '{lv}' of '{labels[i]}', which the fit has "
+                        f"not seen (levels: {', '.join(v.levels)})")
+
+    values = _fit_values(frame.fixed_values, train_rows, new_rows, bad, unseen_fixed)
     X_all, names = model_matrix(frame.fixed, values, N, args.get("contrasts"))
     idx = [names.index(nm) for nm in design.fixed_names]
     X_all = X_all[:, idx]
@@ -227,18 +219,11 @@ def new_design(fit, newdata: pd.DataFrame, re_form=None) -> tuple[NewDesign, set
     for k, (t, rt, vals, g) in enumerate(frame.random):
         if keep is not None and k not in keep:
             continue
-        vv = {}
-        for i, v in vals.items():
-            if isinstance(v, Factor):
-                v = _compact(v, train_rows)
-                if (v.codes[new_rows] == -2).any():
-                    raise DataError(f"newdata has a level of '{_label(rt.variables[i])}' in the "
-                                    f"random-effects term ({t}) that the fit has not seen")
-                bad |= v.codes < 0
-                v = Factor(np.where(v.codes < 0, 0, v.codes), v.levels, v.ordered, v.contrast)
-            elif isinstance(v, Numeric):
-                bad |= np.isnan(v.values).any(axis=1)
-            vv[i] = v
+        def unseen_random(i, raw, v, unseen, rt=rt, t=t):
+            raise DataError(f"newdata has a level of '{_label(rt.variables[i])}' in the "
+                            f"random-effects term ({t}) that the fit has not seen")
+
+        vv = _fit_values(vals, train_rows, new_rows, bad, unseen_random)
         Z, cols = model_matrix(rt, vv, N, args.get("contrasts"))
         lv = np.array([g.levels[c] if c >= 0 else None for c in g.codes[new_rows]], dtype=object)
         bad[new_rows] |= g.codes[new_rows] < 0
@@ -381,5 +366,24 @@ def _predict_bayes(fit, nd: NewDesign, allow_new_levels: bool, kind: str, seed: 
                              "which a fit with known sds does not estimate")
     return eta + arr["sigma"][:, None] * rng.standard_normal(eta.shape)
 
+
+
+def _fit_values(vals: dict, train_rows, new_rows, bad: np.ndarray, on_unseen) -> dict:
+    """The evaluated variables of the stacked (fit + new) rows, coded as in the fit: factor levels
+    the fit never saw call ``on_unseen(i, raw, compacted, mask)`` (which raises); rows with a
+    missing value are marked in ``bad`` (in place) and given a placeholder code."""
+    out = {}
+    for i, v in vals.items():
+        if isinstance(v, Factor):
+            raw, v = v, _compact(v, train_rows)
+            unseen = v.codes[new_rows] == -2
+            if unseen.any():
+                on_unseen(i, raw, v, unseen)
+            bad |= v.codes < 0
+            v = Factor(np.where(v.codes < 0, 0, v.codes), v.levels, v.ordered, v.contrast)
+        elif isinstance(v, Numeric):
+            bad |= np.isnan(v.values).any(axis=1)
+        out[i] = v
+    return out
 
 __all__ = ["predict", "new_design", "NewDesign", "NewTerm"]
