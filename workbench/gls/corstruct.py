@@ -10,7 +10,8 @@ var(e_g) = sigma^2 R_g(rho), with
   for consecutive positions (on Orthodont's ages 8, 10, 12, 14 nlme 3.1-162 returns Phi = 0),
   so for gaps compare with nlme's ``corCAR1`` or use positions 1, 2, 3, ...
 
-For a given correlation parameter the rest is GLS on whitened rows: with L_g the Cholesky factor
+The structures themselves (blocks, patterns, whitening, unconstrained scales) are
+:mod:`workbench.gls.residual`'s.  For a given correlation parameter the rest is GLS on whitened rows: with L_g the Cholesky factor
 of R_g, y* = L_g^-1 y_g, X* = L_g^-1 X_g per group (groups with the same pattern of positions
 share one factor; no n x n matrix), beta by least squares on (X*, y*), r^2 its residual sum of
 squares, R_X its triangular factor, and the profiled criterion is nlme's::
@@ -40,6 +41,7 @@ from ..design import Design, complete_rows, evaluate
 from ..errors import DataError, FormulaError, NotYetSupportedError
 from ..record import Fit, GlsState, build_fit, wald_fixed_effects
 from ..structure import build_structure
+from .residual import STRUCTURES, ResidualStructure
 
 #: Correlation structures and nlme's names for their parameter.
 CORRELATIONS = {"cs": "Rho", "ar1": "Phi"}
@@ -110,49 +112,8 @@ def correlation_rows(spec, data: pd.DataFrame, corr: CorrelationSpec, **design_k
     return data, groups.astype(np.int64), pos
 
 
-class _Whitener:
-    """Per-pattern Cholesky whitening of the rows of each group."""
-
-    def __init__(self, codes: np.ndarray, pos: np.ndarray, kind: str):
-        self.kind = kind
-        order = np.lexsort((pos, codes))
-        self.order = order
-        c, p = codes[order], pos[order]
-        cuts = np.flatnonzero(np.diff(c)) + 1
-        starts = np.concatenate([[0], cuts])
-        ends = np.concatenate([cuts, [len(c)]])
-        patterns: dict[tuple, list[int]] = {}
-        for s, e in zip(starts, ends):
-            rel = tuple((p[s:e] - p[s]).tolist()) if kind == "ar1" else (e - s,)
-            patterns.setdefault(rel, []).append(s)
-        self.patterns = [(key, np.array(st)) for key, st in patterns.items()]
-        self.tmax = int(max(e - s for s, e in zip(starts, ends)))
-        self.ngroups = len(starts)
-
-    def R(self, key, rho):
-        if self.kind == "cs":
-            T = key[0]
-            return (1 - rho) * np.eye(T) + rho * np.ones((T, T))
-        t = np.asarray(key, dtype=float)
-        return rho ** np.abs(t[:, None] - t[None, :])
-
-    def whiten(self, A: np.ndarray, rho: float):
-        """(L_g^-1 A_g stacked in sorted row order, sum_g log|R_g|)."""
-        A = A[self.order]
-        out = np.empty_like(A)
-        logdet = 0.0
-        for key, starts in self.patterns:
-            T = len(key) if self.kind == "ar1" else key[0]
-            L = np.linalg.cholesky(self.R(key, rho))
-            logdet += len(starts) * 2.0 * float(np.sum(np.log(np.diag(L))))
-            idx = starts[:, None] + np.arange(T)[None, :]
-            blocks = A[idx]  # (groups, T, k)
-            out[idx] = np.linalg.solve(L, blocks)
-        return out, logdet
-
-
-def _profiled(wh: _Whitener, X, y, rho, reml):
-    A, logdet = wh.whiten(np.column_stack([X, y]), rho)
+def _profiled(wh: ResidualStructure, X, y, rho, reml):
+    A, logdet = wh.whiten(np.column_stack([X, y]), wh.unconstrained(np.array([rho])))
     Xs, ys = A[:, :-1], A[:, -1]
     n, p = Xs.shape
     Q, R = np.linalg.qr(Xs)
@@ -187,11 +148,11 @@ def fit_corgls(design: Design, codes: np.ndarray, pos: np.ndarray, corr: Correla
         raise DataError(f"{p} fixed effects for {n} observations leave no residual degrees "
                         "of freedom")
     X, y = design.X, design.y_work
-    wh = _Whitener(codes, pos, corr.kind)
+    wh = STRUCTURES[corr.kind](codes, pos)
     if wh.tmax < 2:
         raise DataError(f"every group of '{corr.group}' has one row: {corr.text} has nothing "
                         "to correlate")
-    lo = -1.0 / (wh.tmax - 1) if corr.kind == "cs" else -1.0
+    lo = wh.lower if corr.kind == "cs" else -1.0
     eps = 1e-9
     f = lambda r: _profiled(wh, X, y, r, reml)[0]  # noqa: E731
     res = minimize_scalar(f, bounds=(lo + eps, 1 - eps), method="bounded",
@@ -201,7 +162,7 @@ def fit_corgls(design: Design, codes: np.ndarray, pos: np.ndarray, corr: Correla
     s2 = r2 / (n - p) if reml else r2 / n
     Rinv = np.linalg.inv(R)
     vcov = r2 / (n - p) * (Rinv @ Rinv.T)  # nlme: the REML-scale sigma^2 by either method
-    interval = _interval(f, rho, lo, level)
+    interval = _interval(f, wh, rho, level)
     name = CORRELATIONS[corr.kind]
     b, se, ci = wald_fixed_effects(design.fixed_names, beta, vcov, level)
     sigma = math.sqrt(s2)
@@ -221,17 +182,14 @@ def fit_corgls(design: Design, codes: np.ndarray, pos: np.ndarray, corr: Correla
         label=label)
 
 
-def _interval(f, rho, lo, level):
-    """nlme's Wald interval on the unconstrained scale u = log((rho - lo)/(1 - rho))."""
+def _interval(f, wh: ResidualStructure, rho, level):
+    """nlme's Wald interval on the structure's unconstrained scale u."""
     from scipy.stats import norm
 
-    def to_u(r):
-        return math.log((r - lo) / (1 - r))
-
     def to_r(u):
-        return (lo + math.exp(u)) / (1 + math.exp(u))
+        return float(wh.natural(np.array([u]))[0])
 
-    u0 = to_u(rho)
+    u0 = float(wh.unconstrained(np.array([rho]))[0])
     h = 1e-3
     d2 = (f(to_r(u0 + h)) - 2 * f(rho) + f(to_r(u0 - h))) / h**2  # of -2 log L
     if not d2 > 0:
