@@ -75,10 +75,10 @@ def deviance(system: BlockedSystem, logdets: tuple[float, float, float], reml: b
 def deviance_at(system: BlockedSystem, theta, reml: bool, sigma: float | None = None) -> float:
     """:func:`deviance` at ``theta``; ``inf`` where the system cannot be factored."""
     try:
-        f = system.factor(theta)
+        pieces = system.pieces(theta)
     except (np.linalg.LinAlgError, ValueError):
         return float("inf")
-    val = deviance(system, system.logdets(f), reml, sigma)
+    val = deviance(system, pieces, reml, sigma)
     return val if np.isfinite(val) else float("inf")
 
 

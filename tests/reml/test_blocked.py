@@ -1,0 +1,80 @@
+"""The sparse route of the criterion (QDLDL on the later factors' block) against the dense
+blocked Cholesky, on a STAR-like design: pupils crossed with teachers nested in schools."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import workbench
+import workbench.reml.blocked as blocked
+from workbench.design import build_design
+from workbench.formula import parse_formula
+from workbench.reml.blocked import BlockedSystem
+
+FORMULA = "y ~ x + (1 | pupil) + (1 | teacher) + (1 | school)"
+
+
+def star_like(seed=20261129, schools=60, teachers_per_school=8, pupils=1500):
+    """Each pupil sees two teachers of one school (a few change school)."""
+    rng = np.random.default_rng(seed)
+    school_of_teacher = np.repeat(np.arange(schools), teachers_per_school)
+    rows = []
+    for i in range(pupils):
+        s = rng.integers(schools)
+        ts = rng.choice(np.flatnonzero(school_of_teacher == s), 2, replace=False)
+        if rng.random() < 0.03:  # moved school
+            ts[1] = rng.integers(school_of_teacher.size)
+        for t in ts:
+            rows.append((i, t, school_of_teacher[t]))
+    d = pd.DataFrame(rows, columns=["pupil", "teacher", "school"])
+    u = rng.normal(0, 1.0, pupils)[d.pupil] + rng.normal(0, 0.7, school_of_teacher.size)[d.teacher]
+    u += rng.normal(0, 0.5, schools)[d.school]
+    d["x"] = rng.normal(50, 10, len(d))
+    d["y"] = 3 + 0.2 * d.x + u + rng.normal(0, 1.0, len(d))
+    return d.astype({"pupil": str, "teacher": str, "school": str})
+
+
+@pytest.fixture(scope="module")
+def data():
+    return star_like()
+
+
+def test_the_design_takes_the_sparse_route(data):
+    system = BlockedSystem(build_design(parse_formula(FORMULA), data))
+    assert system.nr >= blocked.SPARSE_MIN
+    assert system.sparse_route
+
+
+@pytest.mark.parametrize("theta", [[1.0, 0.7, 0.5], [0.0, 2.0, 0.3], [3.0, 0.0, 1e-4],
+                                   [0.0, 0.0, 0.0], [0.2, 1e-6, 5.0]])
+def test_sparse_pieces_equal_the_dense_factor(data, theta):
+    system = BlockedSystem(build_design(parse_formula(FORMULA), data))
+    theta = np.array(theta)
+    dense = np.array(system.logdets(system.factor(theta)))
+    sparse = np.array(system.pieces(theta))
+    np.testing.assert_allclose(sparse, dense, rtol=1e-11, atol=1e-9)
+
+
+def test_fit_by_either_route_is_the_same(data, monkeypatch):
+    a = workbench.fit(FORMULA, data)
+    monkeypatch.setattr(blocked, "SPARSE_MIN", 10**9)
+    b = workbench.fit(FORMULA, data)
+    assert a.converged and b.converged
+    assert a.criterion == pytest.approx(b.criterion, rel=1e-10)
+    for k in b.beta:
+        assert a.beta[k] == pytest.approx(b.beta[k], rel=1e-6)
+    for ra, rb in zip(a.varcorr, b.varcorr):
+        assert ra["sdcor"] == pytest.approx(rb["sdcor"], rel=1e-5)
+
+
+def test_a_dense_later_block_keeps_the_dense_route():
+    """Every pupil sees most teachers (InstEval-like): the sparse factor would fill in."""
+    rng = np.random.default_rng(7)
+    rows = [(i, t) for i in range(600) for t in rng.choice(450, 40, replace=False)]
+    d = pd.DataFrame(rows, columns=["s", "d"]).astype(str)
+    d["y"] = rng.normal(size=len(d))
+    system = BlockedSystem(build_design(parse_formula("y ~ 1 + (1 | s) + (1 | d)"), d))
+    assert system.nr >= blocked.SPARSE_MIN
+    assert not system.sparse_route
