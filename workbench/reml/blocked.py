@@ -235,6 +235,32 @@ class BlockedSystem:
             return self.logdets(self.factor(theta))
         return sparse.pieces(np.asarray(theta, dtype=float))
 
+    def _lam_rest_dense(self, lambdas: list[np.ndarray]) -> np.ndarray:
+        """:meth:`_lam_rest` as a dense array, from index maps built once (no sparse
+        constructors inside the search)."""
+        maps = getattr(self, "_lr_maps", None)
+        if maps is None:
+            rows, cols, src, off, start = [], [], [], 0, 0
+            for b, lam in zip(self.structure.blocks[1:], lambdas[1:]):
+                q = b.q
+                i, j = np.tril_indices(q)
+                base = off + q * np.arange(b.nlevels)[:, None]
+                rows.append((base + i[None, :]).ravel())
+                cols.append((base + j[None, :]).ravel())
+                src.append(np.tile(start + i * q + j, b.nlevels))
+                off += b.nlevels * q
+                start += q * q
+            ident = np.arange(self.nu_rest, self.nr)
+            maps = (np.concatenate(rows + [ident]), np.concatenate(cols + [ident]),
+                    np.concatenate(src), start)
+            self._lr_maps = maps
+        rows, cols, src, nvals = maps
+        vals = np.concatenate([lam.ravel() for lam in lambdas[1:]] + [np.ones(self.p + 1)])
+        vals = np.concatenate([vals[:nvals][src], vals[nvals:]])
+        out = np.zeros((self.nr, self.nr))
+        out[rows, cols] = vals
+        return out
+
     def _lam_rest(self, lambdas: list[np.ndarray]) -> sp.spmatrix | np.ndarray:
         """Block-diagonal scaling of the rest: I (x) lambda_k for other blocks, I for [X, y]."""
         if self.single:
@@ -280,9 +306,8 @@ class BlockedSystem:
                 S *= lr[None, :]
             else:
                 K = np.tril(S) + np.tril(S, -1).T
-                Lr = self._lam_rest(lambdas)
-                D = Lr.T @ (self.Arr - K)
-                S = np.asarray((Lr.T @ D.T).T)
+                Lr = self._lam_rest_dense(lambdas)
+                S = Lr.T @ (self.Arr - K) @ Lr
             S[np.diag_indices(self.nr)] += self._ir
         # S is symmetric and its lower triangle is valid: its transpose is a Fortran-ordered
         # upper triangle, which LAPACK factors in place without a copy.
@@ -453,15 +478,16 @@ class BlockedSystem:
         L1, q = self.L1, self.q1
         Q = (self._pairs.T @ H.ravel()[self._targets]).reshape(L1, q, q)
         d = np.diagonal(H)
-        if q == 1:
-            Qeq = (self.A1r.multiply(self.A1r) @ d).reshape(L1, 1, 1)
-        else:
+        eq = getattr(self, "_eq_products", None)
+        if eq is None:  # constant: the products of A1r's rows of one level, column by column
             A = self.A1r
             rows = [A[r::q] for r in range(q)]
-            Qeq = np.empty((L1, q, q))
-            for a in range(q):
-                for b in range(a, q):
-                    Qeq[:, a, b] = Qeq[:, b, a] = rows[a].multiply(rows[b]) @ d
+            eq = {(a, b): rows[a].multiply(rows[b]).tocsr()
+                  for a in range(q) for b in range(a, q)}
+            self._eq_products = eq
+        Qeq = np.empty((L1, q, q))
+        for (a, b), prod in eq.items():
+            Qeq[:, a, b] = Qeq[:, b, a] = prod @ d
         return Q + np.swapaxes(Q, 1, 2) - Qeq
 
     def _gradient_blocked(self, f: Factor, coef_S: float, coef_Sxx: float,
@@ -507,9 +533,9 @@ class BlockedSystem:
             LWL = W * lr[:, None] * lr[None, :]
             WLt = W * lr[None, :]  # W Lam_r'
         else:
-            Lr = self._lam_rest(f.lambdas)
-            WLt = np.asarray((Lr @ W).T)  # W Lam_r' (W symmetric)
-            LWL = np.asarray(Lr @ WLt)
+            Lr = self._lam_rest_dense(f.lambdas)
+            WLt = (Lr @ W).T  # W Lam_r' (W symmetric)
+            LWL = Lr @ WLt
         g = np.zeros(st.ntheta)
         # leading factor
         Q = np.moveaxis(self._level_blocks(LWL), 0, -1)
