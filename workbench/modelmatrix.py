@@ -61,7 +61,7 @@ class Factor:
     def take(self, rows) -> "Factor":
         """Rows ``rows``, unused levels dropped (lme4's ``drop.unused.levels``)."""
         codes = self.codes[rows]
-        used = np.unique(codes[codes >= 0])
+        used = np.flatnonzero(np.bincount(codes[codes >= 0], minlength=len(self.levels)))
         remap = np.full(len(self.levels), -1)
         remap[used] = np.arange(used.size)
         new = np.where(codes >= 0, remap[np.clip(codes, 0, None)], -1)
@@ -100,6 +100,8 @@ def factor_of(col, name: str = "") -> Factor:
         uniq = np.unique(arr[ok])
         codes = np.full(arr.shape[0], -1, dtype=np.int64)
         codes[ok] = np.searchsorted(uniq, arr[ok])
+        if uniq.size and np.all(uniq == np.round(uniq)) and np.abs(uniq).max() < 1e15:
+            return Factor(codes, tuple(uniq.astype(np.int64).astype(str).tolist()))
         return Factor(codes, tuple(_r_number(u) for u in uniq))
     # hash the rows once (pd.factorize), then sort only the distinct values; missing rows and
     # values seen only on them are not levels
