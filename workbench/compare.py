@@ -280,7 +280,9 @@ def compare(*fits) -> Comparison:
         if seen[name] > 1:
             name = f"{name}#{seen[name]}"
         methods.append(name)
-        p = pd.concat([obj.params(), structure_params(obj)], ignore_index=True)
+        p, extra = obj.params(), structure_params(obj)
+        if not extra.empty:
+            p = pd.concat([p, extra], ignore_index=True)
         p["method"] = name
         p["likelihood"] = [interval_likelihood(obj.method, k) for k in p["interval"]]
         params.append(p.reindex(columns=PARAM_COLUMNS))
