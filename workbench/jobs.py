@@ -373,7 +373,7 @@ def _bootstrap_table(fit, seed: int, n: int = 400):
 def make_report_figures(out_dir="figures", seed: int = 20261125, bayes: bool = True,
                         formats=("png", "pdf"), draws: int = 1000, tune: int = 1000,
                         chains: int = 2, progress: bool = True, only=None) -> list[Path]:
-    """Regenerate every report figure (1-7) from fixed seeds.
+    """Regenerate every report figure (1-9) from fixed seeds.
 
     Parameters
     ----------
@@ -409,7 +409,9 @@ def make_report_figures(out_dir="figures", seed: int = 20261125, bayes: bool = T
     stages = (["radon: REML, ML, Bayes, profile, bootstrap", "figures 1-4"]
               if want & {1, 2, 3, 4, 5} else [])
     stages += [lab for n, lab in ((5, "figure 5: flat-prior fits"), (6, "figure 6"),
-                                  (7, "figure 7: four priors")) if n in want]
+                                  (7, "figure 7: four priors"),
+                                  (8, "figure 8: radon by every method"),
+                                  (9, "figure 9: IGLS and RIGLS iterates")) if n in want]
     files: list[Path] = []
     with Stages("figures", stages) as bar:
         if want & {1, 2, 3, 4, 5}:
@@ -422,6 +424,10 @@ def make_report_figures(out_dir="figures", seed: int = 20261125, bayes: bool = T
             files += _figure_covariance(run, bar)
         if 7 in want:
             files += _figure_prior_sensitivity(run, schools, s_reml, bar)
+        if 8 in want:
+            files += _figure_methods(run, bar)
+        if 9 in want:
+            files += _figure_iterations(run, bar)
     return files
 
 
@@ -520,6 +526,44 @@ def _figure_prior_sensitivity(run: _FigureRun, schools, s_reml, bar) -> list[Pat
                                 priors={"sd": prior}, target_accept=0.95, **run.bopts)
     files = run.save(plot_prior_sensitivity(s_reml, bayes_fits=fits), 7)
     run.done("figures 6-7")
+    return files
+
+
+def _figure_methods(run: _FigureRun, bar) -> list[Path]:
+    """Figure 8: the radon model's variance parameters by REML, ML, feasible GLS, IGLS, RIGLS,
+    nlme's compound-symmetry GLS and the posterior."""
+    from .plots.methods import plot_parameters_by_method
+
+    bar.start("figure 8: radon by every method")
+    radon = datasets.load("radon")
+    fits = [api.fit(RADON_FORMULA, radon, method=m) for m in ("reml", "ml", "fgls", "igls",
+                                                              "rigls")]
+    spec = parse_formula(RADON_FORMULA)
+    fits.append(api.fit(f"{spec.response} ~ {spec.fixed}", radon,
+                        correlation="cs(~ 1 | county)", label="gls cs (REML)"))
+    if run.use_bayes:
+        fits.append(api.fit(RADON_FORMULA, radon, method="bayes", **run.bopts))
+    files = run.save(plot_parameters_by_method(compare(*fits)), 8)
+    run.done("figure 8")
+    return files
+
+
+def _figure_iterations(run: _FigureRun, bar) -> list[Path]:
+    """Figure 9: IGLS and RIGLS iterates on the ML and REML surfaces (sleepstudy, random
+    intercept)."""
+    import matplotlib.pyplot as plt
+
+    from .plots.iterations import plot_iterations
+
+    bar.start("figure 9: IGLS and RIGLS iterates")
+    sleep = datasets.load("sleepstudy")
+    with style.context():
+        fig, axes = plt.subplots(1, 2, figsize=(11.0, 4.5))
+    for ax, method in zip(axes, ("igls", "rigls")):
+        plot_iterations(api.fit("Reaction ~ Days + (1 | Subject)", sleep, method=method), ax=ax)
+    fig.tight_layout()
+    files = run.save(fig, 9)
+    run.done("figure 9")
     return files
 
 
