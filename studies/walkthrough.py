@@ -25,7 +25,10 @@
 #    estimate and the BLUPs as its posterior mean, exactly;
 # 6. with the variances estimated, the two answers are close when groups are many and differ
 #    when they are few or the estimate sits on the boundary (eight schools);
-# 7. random slopes and a second, crossed grouping factor: $V = Z G Z' + \sigma^2 I$.
+# 7. random slopes and a second, crossed grouping factor: $V = Z G Z' + \sigma^2 I$;
+# 8. the other GLS traditions on one data set: nlme's compound-symmetry GLS, feasible GLS,
+#    IGLS and RIGLS beside REML, ML and the posterior, and which of them coincide;
+# 9. forecast reconciliation: the same GLS projection.
 #
 # Every identity is computed on a small simulated data set and on the Minnesota radon data, and
 # recorded with `check(name, discrepancy, tolerance)`: the script stops if one fails, and the
@@ -502,6 +505,138 @@ for label, data, formula, factors, resp in crossed:
     check(f"7 {label} crossed: GLS(sigma=V) beta = mixed-model beta", rel(beta, list(fit.beta.values())), 1e-9)
     print(label, {k: round(v, 4) for k, v in fit.beta.items()},
           {f: round(sd_of(fit, f), 4) for f in factors})
+
+# %% [markdown]
+# ## 8. Three other GLS traditions on one data set
+#
+# Users arrive from three traditions that each fit the random-intercept model by GLS, and none
+# of them is REML:
+#
+# * **nlme's marginal model.** `gls(log_radon ~ floor, correlation = corCompSymm(form = ~ 1 |
+#   county))` writes the model as a residual correlation: $V_j = s^2((1-\rho) I + \rho J)$ with
+#   no random effects at all.  Step 1's $V_j$ has exactly this form with $s^2 = \sigma_a^2 +
+#   \sigma^2$ and $\rho = \sigma_a^2 / (\sigma_a^2 + \sigma^2)$, so for $\rho > 0$ it is the same
+#   model, with the same restricted likelihood, and the fits coincide (a negative $\rho$, which
+#   the random-effects form cannot express, is the `nobound` fit).
+# * **Econometrics' feasible GLS** (Stata's `xtreg, re`, R's `plm(model = "random")`): the two
+#   variances from moment (ANOVA) estimators, here Swamy and Arora's from a within and a between
+#   regression, then one GLS step.  No likelihood is maximised, so the variances differ from
+#   REML's; the fixed effects are GLS at those variances.
+# * **MLwiN's iterated GLS** (Goldstein 1986, 1989): alternate GLS for $\beta$ at the current
+#   variances and GLS for the variances on the residual cross-products $r_j r_j'$.  Its fixed
+#   point solves the ML score equations, so IGLS converges to the ML fit; RIGLS adds the bias
+#   correction $X_j C X_j'$ to the cross-products and converges to REML.
+#
+# And the posterior (the fast path: $\beta$ integrated out, the two variances sampled) integrates
+# over the variances instead of plugging in an estimate, under its default priors.
+
+# %%
+RADON_RI = "log_radon ~ floor + (1 | county)"
+fit_cs = workbench.fit("log_radon ~ floor", radon, correlation="cs(~ 1 | county)")
+fit_fg = workbench.fit(RADON_RI, radon, method="fgls", fgls="swar")
+fit_ig = workbench.fit(RADON_RI, radon, method="igls")
+fit_rig = workbench.fit(RADON_RI, radon, method="rigls")
+fit_post = workbench.fit(RADON_RI, radon, method="bayes", seed=2026, progressbar=False)
+
+rho, s2_cs = fit_cs.diagnostics["corstruct"]["Rho"], fit_cs.sigma**2
+
+
+def components(fit):
+    """(var[county], var[Residual]) of a fit; nlme's cs GLS mapped to the random intercept."""
+    if fit is fit_cs:
+        return rho * s2_cs, (1 - rho) * s2_cs
+    return sd_of(fit, "county") ** 2, fit.sigma**2
+
+
+traditions = {"REML": fit_r, "nlme gls, cs (REML)": fit_cs, "RIGLS": fit_rig, "ML": fit_r_ml,
+              "IGLS": fit_ig, "FGLS (Swamy-Arora)": fit_fg, "posterior mean": fit_post}
+table_gls = pd.DataFrame({
+    label: {**{f"beta[{k}]": v for k, v in f.beta.items()},
+            **{f"se[{k}]": v for k, v in f.beta_se.items()},
+            "var[county]": components(f)[0], "var[Residual]": components(f)[1],
+            "-2 log L (own criterion)": f.criterion if f.criterion is not None else np.nan}
+    for label, f in traditions.items()})
+table_gls
+
+# %% [markdown]
+# The columns that coincide, and why:
+
+# %%
+check("8 radon: cs GLS criterion = REML criterion (the same restricted likelihood)",
+      rel(fit_cs.criterion, fit_r.criterion), 1e-10)
+check("8 radon: cs GLS beta = REML beta", rel(list(fit_cs.beta.values()), list(fit_r.beta.values())), 1e-7)
+check("8 radon: cs GLS standard errors = REML standard errors",
+      rel(list(fit_cs.beta_se.values()), list(fit_r.beta_se.values())), 1e-6)
+check("8 radon: cs GLS Rho = var[county] / (var[county] + sigma^2) of REML",
+      abs(rho - sa_r**2 / (sa_r**2 + s_r**2)), 1e-6)
+for label, a, b in [("RIGLS = REML", fit_rig, fit_r), ("IGLS = ML", fit_ig, fit_r_ml)]:
+    check(f"8 radon: {label}, fixed effects", rel(list(a.beta.values()), list(b.beta.values())), 1e-7)
+    check(f"8 radon: {label}, variance components", rel(components(a), components(b)), 1e-6)
+    check(f"8 radon: {label}, criterion", rel(a.criterion, b.criterion), 1e-10)
+
+# %% [markdown]
+# Feasible GLS is GLS too, at its own variances: step 2's dense GLS with $V$ built from the
+# Swamy-Arora estimates gives its fixed effects.  It differs from REML only through the moment
+# estimator, and the difference shrinks as the number of groups grows (the FGLS arm of the
+# equivalence study, `studies/equivalence_fgls.toml`, measures it: see `studies/README.md`).
+
+# %%
+va_fg, ve_fg = components(fit_fg)
+V_fg = np.where(radon["county"].to_numpy()[:, None] == radon["county"].to_numpy()[None, :],
+                va_fg, 0.0) + ve_fg * np.eye(len(radon))
+beta_fg, _ = gls(radon["log_radon"].to_numpy(), fit_fg.design.X, V_fg)
+check("8 radon: FGLS beta = GLS(sigma=V) at its moment estimates",
+      rel(beta_fg, list(fit_fg.beta.values())), 1e-9)
+print(f"var[county]: FGLS {va_fg:.5f}, REML {sa_r**2:.5f} "
+      f"({100 * (va_fg / sa_r**2 - 1):+.1f}%); var[Residual]: FGLS {ve_fg:.5f}, REML {s_r**2:.5f}")
+
+# %% [markdown]
+# IGLS, iteration by iteration: from the OLS start (no county variance), each alternation of
+# the two GLS steps moves the variances and lowers the ML deviance until the fixed point.
+
+# %%
+trace = pd.DataFrame([{"iteration": t["iteration"], **t["variance"], **t["beta"],
+                       "ML deviance": t["criterion"]} for t in fit_ig.diagnostics["iterations"]])
+trace.head(6)
+
+# %% [markdown]
+# The posterior differs from all of them in two ways: its priors (weak here, with 85 counties),
+# and averaging over the variances rather than plugging in one estimate (step 6).  With many
+# groups the differences are small:
+
+# %%
+post_se = np.array(list(fit_r.beta_se.values()))
+post_gap = np.abs(np.array(list(fit_post.beta.values())) - list(fit_r.beta.values())) / post_se
+print("posterior mean - REML, in REML standard errors:", np.round(post_gap, 3))
+check("8 radon: posterior means of beta within 0.1 SE of REML", np.max(post_gap), 0.1)
+
+# %% [markdown]
+# ## 9. The seed's aside: forecast reconciliation is the same GLS projection
+#
+# A hierarchy of series (a total, two regions, four shops) is summed by a matrix $S$: coherent
+# forecasts are $y = S b$ for bottom-level forecasts $b$.  Forecasts made series by series,
+# $\hat y$, do not add up.  Reconciliation (Hyndman et al. 2011; Wickramasuriya et al. 2019)
+# treats them as a regression $\hat y = S b + e$, $\mathrm{var}(e) = W$, and takes the GLS fit
+# $\tilde y = S(S'W^{-1}S)^{-1}S'W^{-1}\hat y$: the projection of step 2, with $S$ as the design
+# matrix and $W$ as $V$.
+
+# %%
+from workbench.gls.reconcile import projection
+
+S = np.array([[1, 1, 1, 1], [1, 1, 0, 0], [0, 0, 1, 1],
+              [1, 0, 0, 0], [0, 1, 0, 0], [0, 0, 1, 0], [0, 0, 0, 1]], dtype=float)
+base = np.array([102.0, 49.0, 50.0, 22.0, 29.0, 24.0, 27.0])   # 49 + 50 != 102
+W_struct = np.diag(S.sum(axis=1))                                # wls_struct: W = diag(S 1)
+coherent = workbench.reconcile(base, S, method="wls_struct")
+b_gls, _ = gls(base, S, W_struct)
+print("base:", base, "\nreconciled:", np.round(coherent, 3))
+check("9 reconciliation: reconcile(wls_struct) = S times GLS(sigma=W) of the base on S",
+      rel(coherent, S @ b_gls), 1e-12)
+check("9 reconciliation: the reconciled forecasts add up",
+      maxabs(coherent[:3], [coherent[3:].sum(), coherent[3:5].sum(), coherent[5:].sum()]), 1e-12)
+check("9 radon: reconcile's projection with S = X and W = V gives the mixed model's beta",
+      rel(projection(fit_r.design.X, V_r) @ radon["log_radon"].to_numpy(), list(fit_r.beta.values())),
+      1e-9)
 
 # %% [markdown]
 # ## Summary

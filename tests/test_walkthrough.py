@@ -26,6 +26,13 @@ EXPECTED = [
     "6 eight schools: posterior school means spread",
     "7 small slopes: GLS(sigma=V) beta", "7 radon slopes: GLS(sigma=V) beta",
     "7 small crossed: GLS(sigma=V) beta", "7 penicillin crossed: V",
+    "8 radon: cs GLS criterion = REML criterion", "8 radon: cs GLS beta = REML beta",
+    "8 radon: cs GLS standard errors", "8 radon: cs GLS Rho", "8 radon: RIGLS = REML, fixed",
+    "8 radon: RIGLS = REML, variance", "8 radon: RIGLS = REML, criterion",
+    "8 radon: IGLS = ML, fixed", "8 radon: IGLS = ML, variance", "8 radon: IGLS = ML, criterion",
+    "8 radon: FGLS beta = GLS(sigma=V)", "8 radon: posterior means of beta",
+    "9 reconciliation: reconcile(wls_struct)", "9 reconciliation: the reconciled forecasts add up",
+    "9 radon: reconcile's projection",
 ]
 
 

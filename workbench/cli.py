@@ -400,22 +400,53 @@ def compare(
                                 help="Intervals of the REML and ML fits (profile: on the ML "
                                      "deviance for both, as lme4)."),
     nboot: int = typer.Option(1000, "--nboot", min=1, help="Bootstrap replicates for --ci bootstrap."),
+    method: list[Method] | None = typer.Option(
+        None, "--method", "-m",
+        help="A method to fit (repeatable, in column order) [default: reml, ml, bayes]."),
+    fgls: FglsEstimator | None = typer.Option(
+        None, "--fgls", help="Variance-component estimator of the fgls fit (plm's names)."),
+    gls: str | None = typer.Option(
+        None, "--gls", metavar="STRUCT",
+        help="Also fit the formula's fixed part with this residual correlation, as nlme::gls "
+             "(e.g. 'cs(~ 1 | g)'), by REML and/or ML as those are among the methods."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help=QUIET_HELP),
 ) -> None:
-    """Fit the model by REML, ML and Bayes; write the comparison tables and figures."""
+    """Fit the model by several methods (REML, ML and Bayes by default); write the comparison
+    tables and figures."""
     from . import jobs
     from .datasets import load_or_read
     from .io import output_dir
 
     priors = parse_priors(prior)
+    methods = [m.value for m in method] if method else list(jobs.COMPARE_METHODS)
+    options = _given(draws=draws, tune=tune, chains=chains)
+    flags = {"--prior": priors, "--draws": draws, "--tune": tune, "--chains": chains}
+    given = [f for f, v in flags.items() if v]
+    if given and "bayes" not in methods:
+        raise CliError(f"{', '.join(given)} appl{'ies' if len(given) == 1 else 'y'} to the "
+                       "Bayesian fit; add --method bayes")
+    if fgls is not None and "fgls" not in methods:
+        raise CliError("--fgls applies to the fgls fit; add --method fgls")
+    if ci is not Interval.wald and not {"reml", "ml"} & set(methods):
+        raise CliError(f"--ci {ci.value} applies to REML and ML fits; add --method reml or ml "
+                       "(fgls, igls, rigls report Wald intervals, bayes credible ones)")
+    if gls is not None and not {"reml", "ml"} & set(methods):
+        raise CliError("--gls is fitted by REML or ML; add --method reml or ml")
+    if len(set(methods)) != len(methods):
+        raise CliError("--method repeats a method")
+    if gls is not None:
+        from .gls.corstruct import parse_correlation
+
+        parse_correlation(gls)
     with output_dir(out):
         frame = load_or_read(data)
-        options = _given(draws=draws, tune=tune, chains=chains)
+        extra = _given(fgls=fgls.value if fgls else None, gls=gls)
         with _feedback(quiet):
             result = jobs.compare_and_write(formula, frame, out, priors=priors or None, seed=seed,
                                             figures=not no_figures, known_sd=known_sd,
                                             weights=weights, offset=offset, progress=not quiet,
-                                            ci=ci.value, nboot=nboot, **options)
+                                            ci=ci.value, nboot=nboot, methods=methods, **extra,
+                                            **options)
     typer.echo(result["side_by_side"].to_string(index=False))
     for note in result.get("notes", []):
         typer.echo(note)

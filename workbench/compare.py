@@ -3,10 +3,12 @@
 Three tidy tables (one row per quantity and method):
 
 ``parameters``
-    every parameter (``beta[...]``, ``sd[...]``, ``cor[...]``, ``sigma``): estimate, se, lower,
-    upper, the interval kind (``wald``, ``profile``, ``bootstrap``, ``credible``) and the
+    every parameter (``beta[...]``, ``sd[...]``, ``cor[...]``, ``sigma``, and a residual
+    structure's ``corstruct[Rho]``, ``varstruct[power]``, ... under nlme's names): estimate, se,
+    lower, upper, the interval kind (``wald``, ``profile``, ``bootstrap``, ``credible``) and the
     likelihood it comes from (``REML``, ``ML``, ``ML deviance`` for a profile, as lme4's
-    ``confint`` refits a REML fit by ML; ``posterior``): :func:`interval_label`.
+    ``confint`` refits a REML fit by ML; ``posterior``; ``FGLS``, ``ML (IGLS)``,
+    ``REML (RIGLS)`` for the other GLS traditions' Wald intervals): :func:`interval_label`.
 ``group_effects``
     every group effect: the group size, the raw (no-pooling) effect, the estimate (BLUP or
     posterior mean), its conditional or posterior sd, an interval (BLUP +- 1.96 conditional sd,
@@ -48,16 +50,23 @@ _KIND_NAMES = {"wald": "Wald", "profile": "profile-likelihood",
                "conditional": "BLUP +- 1.96 conditional sd"}
 
 
+#: The likelihood (or estimator) behind a method's own Wald standard errors.
+_OWN_LIKELIHOOD = {"reml": "REML", "ml": "ML", "fgls": "FGLS", "igls": "ML (IGLS)",
+                   "rigls": "REML (RIGLS)"}
+
+
 def interval_likelihood(method: str | None, kind: str) -> str:
     """The likelihood an interval of kind ``kind`` of a ``method`` fit comes from.
 
     Wald intervals use the fit's own likelihood (``REML`` or ``ML``); profile intervals are on
     the ML deviance for both (lme4's ``confint(method = "profile")`` refits a REML fit by ML;
     :func:`workbench.profile_ci`), so a REML and an ML fit show the same profile intervals;
+    feasible GLS's Wald intervals use plm's covariance (``FGLS``), IGLS's and RIGLS's the GLS
+    covariance at their fixed point (``ML (IGLS)``, ``REML (RIGLS)``);
     a parametric bootstrap refits simulated data by the fit's own method; credible intervals
     are posterior quantiles.
     """
-    own = {"reml": "REML", "ml": "ML"}.get(method or "", "")
+    own = _OWN_LIKELIHOOD.get(method or "", "")
     if kind == "profile":
         return "ML deviance (REML fit refitted by ML, as lme4)" if method == "reml" else "ML deviance"
     if kind == "wald":
@@ -230,8 +239,10 @@ def compare(*fits) -> Comparison:
     Parameters
     ----------
     *fits : Fit or DataFrame
-        REML, ML or Bayesian fits (labels from ``fit.label``, else the method; repeated
-        labels get ``#2``, ``#3``).  A DataFrame with the columns ``parameter, method,
+        REML, ML, feasible-GLS, IGLS/RIGLS or Bayesian fits, with or without a residual
+        correlation structure (labels from :func:`display_name`; repeated labels get ``#2``,
+        ``#3``); a residual structure's parameters come in as ``corstruct[NAME]`` /
+        ``varstruct[NAME]`` rows with the fit's interval for them.  A DataFrame with the columns ``parameter, method,
         estimate, lower, upper, interval`` (e.g. profile or bootstrap intervals) is added to
         the parameters and variance-components tables as it is.
 
@@ -264,12 +275,14 @@ def compare(*fits) -> Comparison:
             continue
         if not isinstance(obj, Fit):
             raise WorkbenchError(f"compare takes Fit objects, not {type(obj).__name__}")
-        name = obj.name
+        name = display_name(obj)
         seen[name] = seen.get(name, 0) + 1
         if seen[name] > 1:
             name = f"{name}#{seen[name]}"
         methods.append(name)
-        p = obj.params()
+        p, extra = obj.params(), structure_params(obj)
+        if not extra.empty:
+            p = pd.concat([p, extra], ignore_index=True)
         p["method"] = name
         p["likelihood"] = [interval_likelihood(obj.method, k) for k in p["interval"]]
         params.append(p.reindex(columns=PARAM_COLUMNS))
@@ -281,10 +294,64 @@ def compare(*fits) -> Comparison:
     parameters = _order_parameters(parameters)
     kinds = parameters["parameter"].map(names.kind)
     vc = parameters[kinds != "beta"].copy()
-    vc["variance"] = np.where(kinds[vc.index] == "cor", np.nan, vc["estimate"] ** 2)
+    on_sd_scale = kinds[vc.index].isin(["sd", "sigma"])
+    vc["variance"] = np.where(on_sd_scale, vc["estimate"] ** 2, np.nan)
     variance_components = vc.reindex(columns=VC_COLUMNS).reset_index(drop=True)
     ge = pd.concat(groups, ignore_index=True) if groups else pd.DataFrame(columns=GROUP_COLUMNS)
     return Comparison(parameters, ge, variance_components, methods)
+
+
+def display_name(fit: Fit) -> str:
+    """A fit's column label: ``fit.label``; else the method, followed by its residual
+    structures when it has any (``"reml cs"``, ``"ml ar1 power"``), so that nlme's GLS and the
+    random-effects fit by the same method get distinct columns."""
+    if fit.label:
+        return fit.label
+    diag = fit.diagnostics or {}
+    kinds = [str(diag[e].get("structure", e)) for e in names.STRUCTURES
+             if isinstance(diag.get(e), dict)]
+    return " ".join([fit.method, *kinds])
+
+
+_STRUCTURE_META = ("structure", "form", "groups", "interval", "intervals", "level")
+
+
+def structure_params(fit: Fit) -> pd.DataFrame:
+    """A fit's residual-structure parameters as rows of :meth:`Fit.params`.
+
+    Read from ``fit.diagnostics["corstruct"]`` and ``["varstruct"]``: each numeric entry (or
+    each entry of a dict of numbers, ``NAME[KEY]``) other than the descriptive ones
+    (``structure``, ``form``, ``groups``) is a parameter under nlme's name; its interval is
+    ``intervals[NAME]`` when given, or ``interval`` for a structure with one parameter
+    (nlme's ``intervals()``: Wald on the unconstrained scale, mapped back).
+    """
+    cols = ["parameter", "method", "estimate", "se", "lower", "upper", "interval"]
+    rows = []
+    diag = fit.diagnostics or {}
+    for entry in names.STRUCTURES:
+        info = diag.get(entry)
+        if not isinstance(info, dict):
+            continue
+        values = {}
+        for key, v in info.items():
+            if key in _STRUCTURE_META:
+                continue
+            if isinstance(v, dict):
+                values.update({f"{key}[{k}]": x for k, x in v.items() if _is_number(x)})
+            elif _is_number(v):
+                values[key] = v
+        per = info.get("intervals") if isinstance(info.get("intervals"), dict) else {}
+        one = info.get("interval") if len(values) == 1 else None
+        for key, v in values.items():
+            ci = per.get(key, one) or [math.nan, math.nan]
+            rows.append((names.structure(entry, key), fit.name, float(v), math.nan,
+                         float(ci[0]) if ci[0] is not None else math.nan,
+                         float(ci[1]) if ci[1] is not None else math.nan, "wald"))
+    return pd.DataFrame(rows, columns=cols)
+
+
+def _is_number(x) -> bool:
+    return isinstance(x, (int, float, np.integer, np.floating)) and not isinstance(x, bool)
 
 
 def _order_parameters(df: pd.DataFrame) -> pd.DataFrame:
@@ -453,6 +520,6 @@ def format_latex(df: pd.DataFrame, digits: int = 4) -> str:
     return "\n".join(lines) + "\n"
 
 
-__all__ = ["compare", "Comparison", "group_effects", "shrinkage_factor", "interval_label",
+__all__ = ["compare", "Comparison", "group_effects", "display_name", "structure_params", "shrinkage_factor", "interval_label",
            "interval_likelihood",
            "format_markdown", "format_latex"]

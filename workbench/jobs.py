@@ -161,12 +161,20 @@ def _plain_table(df: pd.DataFrame) -> str:
 
 
 # --------------------------------------------------------------------------- compare
+#: The methods ``compare`` fits by default.
+COMPARE_METHODS = ("reml", "ml", "bayes")
+_STAGE = {"reml": "REML fit", "ml": "ML fit", "fgls": "feasible-GLS fit", "igls": "IGLS fit",
+          "rigls": "RIGLS fit", "bayes": "Bayesian fit"}
+
+
 def compare_and_write(formula: str, data: pd.DataFrame, out_dir, priors: dict | None = None,
                       seed: int = 0, figures: bool = True, known_sd: str | None = None,
                       weights: str | None = None, offset: str | None = None,
                       progress: bool = False, ci: str = "wald", nboot: int = 1000,
-                      **bayes_options) -> dict:
-    """Fit a model by REML, ML and Bayes, then write the tables and figures to ``out_dir``.
+                      methods=COMPARE_METHODS, fgls: str | None = None,
+                      gls: str | None = None, **bayes_options) -> dict:
+    """Fit a model by several methods (REML, ML and Bayes by default), then write the tables
+    and figures to ``out_dir``.
 
     Every fit is done before anything is written, and each file is replaced atomically, so a
     failure leaves no half-written output.
@@ -181,8 +189,10 @@ def compare_and_write(formula: str, data: pd.DataFrame, out_dir, priors: dict | 
     seed : int
         Seed of the Bayesian fit.
     figures : bool
-        Also draw the comparison figures (shrinkage, group-effect intervals, fixed-effect
-        intervals, variance components).
+        Also draw the comparison figures: shrinkage, group-effect intervals and variance
+        components of the REML (else ML) fit beside the posterior (figures 1, 2, 4; skipped
+        without a REML or ML fit), fixed-effect intervals of every method (3) and every
+        method's variance parameters (8).
     known_sd : str, optional
         Column of known residual sds.
     weights, offset : str, optional
@@ -191,10 +201,21 @@ def compare_and_write(formula: str, data: pd.DataFrame, out_dir, priors: dict | 
         Show the sampler's progress bar.  A bar over the stages is shown on stderr when it is a
         terminal (:mod:`workbench.progress`).
     ci : {"wald", "profile", "bootstrap"}
-        Intervals of the REML and ML fits (:func:`with_ci`): profile intervals are on the ML
-        deviance for both (lme4), so they agree between the two columns; the table notes say so.
+        Intervals of the REML and ML random-effects fits (:func:`with_ci`): profile intervals are
+        on the ML deviance for both (lme4), so they agree between the two columns; the other
+        methods keep their own intervals (Wald for FGLS, IGLS, RIGLS and nlme's GLS, credible
+        for Bayes), and the table notes say which each column shows.
     nboot : int
         Bootstrap refits for ``ci="bootstrap"`` (seeded by ``seed``).
+    methods : sequence of str
+        Which of ``workbench.options.METHODS`` to fit, in column order.
+    fgls : {"swar", "walhus", "amemiya", "nerlove"}, optional
+        The feasible-GLS estimator (needs ``"fgls"`` in ``methods``; default ``swar``).
+    gls : str, optional
+        A residual correlation structure written as nlme writes it (``"cs(~ 1 | g)"``): also fit
+        the formula's fixed part with it (``nlme::gls``), by REML when ``"reml"`` is among the
+        methods and by ML when ``"ml"`` is; the columns are ``gls cs (REML)``, ``gls cs (ML)``.
+        With ``cs`` this is the random-intercept model written as a residual correlation.
     **bayes_options
         ``draws``, ``tune``, ``chains``, ... for the Bayesian fit.
 
@@ -203,8 +224,17 @@ def compare_and_write(formula: str, data: pd.DataFrame, out_dir, priors: dict | 
     dict
         ``{"parameters", "group_effects", "variance_components", "side_by_side"}`` DataFrames,
         plus ``"comparison"`` (the :class:`~workbench.compare.Comparison`), ``"fits"``,
-        ``"files"`` and ``"notes"`` (which interval each column shows, on which likelihood).
+        ``"files"`` and ``"notes"`` (which interval each column shows, on which likelihood, and
+        which figures leave a method out).
+
+    Raises
+    ------
+    WorkbenchError
+        An unknown or repeated method, an interval kind or option that applies to no method
+        asked for (``ci="profile"`` without REML or ML, ``fgls`` without ``"fgls"``, priors or
+        sampler options without ``"bayes"``, ``gls`` without REML or ML), before any fitting.
     """
+    methods = _check_compare_methods(methods, ci, fgls, gls, priors, bayes_options)
     if ci not in CI_KINDS:
         raise WorkbenchError(f"unknown interval kind '{ci}'; choose one of {', '.join(CI_KINDS)}")
     cols = {"known_sd": known_sd, "weights": weights, "offset": offset}
@@ -213,29 +243,88 @@ def compare_and_write(formula: str, data: pd.DataFrame, out_dir, priors: dict | 
     if priors:
         opts["priors"] = priors
     opts.setdefault("progressbar", progress)
-    stages = ["REML fit", "ML fit"] + ([f"{ci} intervals"] if ci != "wald" else []) + [
-        "Bayesian fit", "tables" + (" and figures" if figures else "")]
+    likelihood = [m for m in methods if m in ("reml", "ml")]
+    gls_fits = {f"gls {_gls_kind(gls)} ({m.upper()})": m for m in likelihood} if gls else {}
+    stages = [_STAGE[m] for m in methods] + ([f"{ci} intervals"] if ci != "wald" else []) \
+        + [f"{k} fit" for k in gls_fits] + ["tables" + (" and figures" if figures else "")]
     with Stages("compare", stages) as bar:
-        bar.start("REML fit")
-        fits = {"reml": api.fit(formula, data, method="reml", **cols)}
-        bar.start("ML fit")
-        fits["ml"] = api.fit(formula, data, method="ml", **cols)
+        fits = {}
+        for m in methods:
+            bar.start(_STAGE[m])
+            if m == "bayes":
+                fits[m] = api.fit(formula, data, method=m, **cols, **opts)
+            elif m == "fgls":
+                fits[m] = api.fit(formula, data, method=m, **cols,
+                                  **({"fgls": fgls} if fgls else {}))
+            else:
+                fits[m] = api.fit(formula, data, method=m, **cols)
         if ci != "wald":
             bar.start(f"{ci} intervals")
-            fits = {k: with_ci(f, ci, nboot=nboot, seed=seed) for k, f in fits.items()}
-        bar.start("Bayesian fit")
-        fits["bayes"] = api.fit(formula, data, method="bayes", **cols, **opts)
+            fits.update({m: with_ci(fits[m], ci, nboot=nboot, seed=seed) for m in likelihood})
+        if gls_fits:
+            spec = parse_formula(formula)
+            fixed = f"{spec.response} ~ {spec.fixed}"
+        for label, m in gls_fits.items():
+            bar.start(f"{label} fit")
+            fits[label] = api.fit(fixed, data, method=m, correlation=gls, label=label, **cols)
         bar.start(stages[-1])
         comp = compare(*fits.values())
         out = Path(out_dir)
+        notes = comp.interval_notes()
         if figures:
             use_file_backend()
+            base_key = next((m for m in ("reml", "ml") if m in fits), None)
+            drawn = [k for k in (base_key, "bayes") if k in fits]
+            others = [name for name, k in zip(comp.methods, fits) if k not in drawn]
+            if base_key is None:
+                notes.append("figures 1, 2 and 4 draw a REML or ML fit beside the posterior; "
+                             "with neither they are not drawn (figures 3 and 8 show every method)")
+            elif others:
+                notes.append(f"figures 1, 2 and 4 draw {' and '.join(drawn)}; "
+                             f"{', '.join(others)} appear in figures 3 and 8")
         files = comp.write(out)
         if figures:
-            files += comparison_figures(fits["reml"], fits["bayes"], comp, out)
+            files += comparison_figures(fits.get(base_key), fits.get("bayes"), comp, out,
+                                        methods=True)
     result = dict(comp.tables(), side_by_side=comp.side_by_side())
-    result.update(comparison=comp, fits=fits, files=files, notes=comp.interval_notes())
+    result.update(comparison=comp, fits=fits, files=files, notes=notes)
     return result
+
+
+def _gls_kind(correlation: str) -> str:
+    from .gls.corstruct import parse_correlation
+
+    return parse_correlation(correlation).kind
+
+
+def _check_compare_methods(methods, ci, fgls, gls, priors, bayes_options) -> list[str]:
+    """The methods of :func:`compare_and_write`, checked with the options that need one."""
+    from .options import METHODS
+
+    methods = list(methods)
+    if not methods:
+        raise WorkbenchError("compare needs at least one method")
+    bad = [m for m in methods if m not in METHODS]
+    if bad:
+        raise WorkbenchError(f"unknown method '{bad[0]}'; choose from {', '.join(METHODS)}")
+    if len(set(methods)) != len(methods):
+        raise WorkbenchError("a method is given twice")
+    likelihood = {"reml", "ml"} & set(methods)
+    if ci != "wald" and not likelihood:
+        raise WorkbenchError(f"{ci} intervals apply to REML and ML fits; add reml or ml to the "
+                             "methods (FGLS, IGLS, RIGLS report Wald intervals, Bayes credible "
+                             "ones)")
+    if fgls is not None and "fgls" not in methods:
+        raise WorkbenchError("the fgls estimator applies to the fgls method; add fgls to the "
+                             "methods")
+    if gls is not None and not likelihood:
+        raise WorkbenchError("a GLS correlation structure is fitted by REML or ML; add reml or "
+                             "ml to the methods")
+    if (priors or bayes_options) and "bayes" not in methods:
+        given = sorted((["priors"] if priors else []) + list(bayes_options))
+        raise WorkbenchError(f"{', '.join(given)} appl{'ies' if len(given) == 1 else 'y'} to "
+                             "the Bayesian fit; add bayes to the methods")
+    return methods
 
 
 def with_ci(fit, ci: str, nboot: int = 1000, seed: int = 0):
@@ -284,7 +373,7 @@ def _bootstrap_table(fit, seed: int, n: int = 400):
 def make_report_figures(out_dir="figures", seed: int = 20261125, bayes: bool = True,
                         formats=("png", "pdf"), draws: int = 1000, tune: int = 1000,
                         chains: int = 2, progress: bool = True, only=None) -> list[Path]:
-    """Regenerate every report figure (1-7) from fixed seeds.
+    """Regenerate every report figure (1-9) from fixed seeds.
 
     Parameters
     ----------
@@ -320,7 +409,9 @@ def make_report_figures(out_dir="figures", seed: int = 20261125, bayes: bool = T
     stages = (["radon: REML, ML, Bayes, profile, bootstrap", "figures 1-4"]
               if want & {1, 2, 3, 4, 5} else [])
     stages += [lab for n, lab in ((5, "figure 5: flat-prior fits"), (6, "figure 6"),
-                                  (7, "figure 7: four priors")) if n in want]
+                                  (7, "figure 7: four priors"),
+                                  (8, "figure 8: radon by every method"),
+                                  (9, "figure 9: IGLS and RIGLS iterates")) if n in want]
     files: list[Path] = []
     with Stages("figures", stages) as bar:
         if want & {1, 2, 3, 4, 5}:
@@ -333,6 +424,10 @@ def make_report_figures(out_dir="figures", seed: int = 20261125, bayes: bool = T
             files += _figure_covariance(run, bar)
         if 7 in want:
             files += _figure_prior_sensitivity(run, schools, s_reml, bar)
+        if 8 in want:
+            files += _figure_methods(run, bar)
+        if 9 in want:
+            files += _figure_iterations(run, bar)
     return files
 
 
@@ -431,6 +526,44 @@ def _figure_prior_sensitivity(run: _FigureRun, schools, s_reml, bar) -> list[Pat
                                 priors={"sd": prior}, target_accept=0.95, **run.bopts)
     files = run.save(plot_prior_sensitivity(s_reml, bayes_fits=fits), 7)
     run.done("figures 6-7")
+    return files
+
+
+def _figure_methods(run: _FigureRun, bar) -> list[Path]:
+    """Figure 8: the radon model's variance parameters by REML, ML, feasible GLS, IGLS, RIGLS,
+    nlme's compound-symmetry GLS and the posterior."""
+    from .plots.methods import plot_parameters_by_method
+
+    bar.start("figure 8: radon by every method")
+    radon = datasets.load("radon")
+    fits = [api.fit(RADON_FORMULA, radon, method=m) for m in ("reml", "ml", "fgls", "igls",
+                                                              "rigls")]
+    spec = parse_formula(RADON_FORMULA)
+    fits.append(api.fit(f"{spec.response} ~ {spec.fixed}", radon,
+                        correlation="cs(~ 1 | county)", label="gls cs (REML)"))
+    if run.use_bayes:
+        fits.append(api.fit(RADON_FORMULA, radon, method="bayes", **run.bopts))
+    files = run.save(plot_parameters_by_method(compare(*fits)), 8)
+    run.done("figure 8")
+    return files
+
+
+def _figure_iterations(run: _FigureRun, bar) -> list[Path]:
+    """Figure 9: IGLS and RIGLS iterates on the ML and REML surfaces (sleepstudy, random
+    intercept)."""
+    import matplotlib.pyplot as plt
+
+    from .plots.iterations import plot_iterations
+
+    bar.start("figure 9: IGLS and RIGLS iterates")
+    sleep = datasets.load("sleepstudy")
+    with style.context():
+        fig, axes = plt.subplots(1, 2, figsize=(11.0, 4.5))
+    for ax, method in zip(axes, ("igls", "rigls")):
+        plot_iterations(api.fit("Reaction ~ Days + (1 | Subject)", sleep, method=method), ax=ax)
+    fig.tight_layout()
+    files = run.save(fig, 9)
+    run.done("figure 9")
     return files
 
 

@@ -13,6 +13,8 @@ The tidy names, used by the fit record, the comparison tables, the study results
     cov[GROUP:T1,T2]      covariance of two
     var[Residual]         residual variance
     b[GROUP:TERM]         the group effects of a term (one row per level in study results)
+    corstruct[NAME]       a residual correlation parameter under nlme's name: corstruct[Rho]
+    varstruct[NAME]       a residual variance-function parameter: varstruct[power]
 
 ``GROUP`` is the grouping factor, as lme4 names it after nesting (``g``, ``g:h``); lme4 labels a
 second term on one factor ``g.1`` and :func:`base_group` maps it back to ``g``.
@@ -36,7 +38,9 @@ from dataclasses import dataclass
 
 from .errors import ParameterNameError
 
-KINDS = ("beta", "sd", "cor", "sigma", "var", "cov", "b")
+KINDS = ("beta", "sd", "cor", "sigma", "var", "cov", "b", "corstruct", "varstruct")
+#: The kinds of a residual structure's parameters (``diagnostics["corstruct"]`` / ``["varstruct"]``).
+STRUCTURES = ("corstruct", "varstruct")
 SIGMA = "sigma"
 RESIDUAL = "Residual"
 RESIDUAL_VAR = f"var[{RESIDUAL}]"
@@ -67,6 +71,8 @@ class ParamName:
             return SIGMA
         if self.kind == "beta":
             return beta(self.terms[0])
+        if self.kind in STRUCTURES:
+            return structure(self.kind, self.terms[0])
         if self.kind == "var" and self.group == RESIDUAL:
             return RESIDUAL_VAR
         return _build(self.kind, self.group, *self.terms)
@@ -102,6 +108,16 @@ def var(group: str, term: str) -> str:
 def cov(group: str, term1: str, term2: str) -> str:
     """``cov[GROUP:T1,T2]``."""
     return _build("cov", group, term1, term2)
+
+
+def structure(entry: str, name: str) -> str:
+    """``corstruct[NAME]`` or ``varstruct[NAME]``: a residual structure's parameter under
+    nlme's name (``Rho``, ``Phi``, ``power``, ...)."""
+    if entry not in STRUCTURES:
+        raise ParameterNameError(f"'{entry}' is not a residual structure; use one of "
+                                 f"{', '.join(STRUCTURES)}")
+    _check_part(name, "structure parameter name")
+    return f"{entry}[{name}]"
 
 
 def effect(group: str, term: str) -> str:
@@ -205,8 +221,8 @@ def parse(name: str, groups=None) -> ParamName:
     if k == "sigma":
         return ParamName("sigma")
     inner = body(name)
-    if k == "beta":
-        return ParamName("beta", None, (inner,))
+    if k in ("beta",) + STRUCTURES:
+        return ParamName(k, None, (inner,))
     if k == "var" and inner == RESIDUAL:
         return ParamName("var", RESIDUAL, ())
     group, rest = _split_group(name, inner, groups)
@@ -271,6 +287,6 @@ def to_sd_scale(name: str) -> str | None:
     return None
 
 
-__all__ = ["ParamName", "KINDS", "SIGMA", "RESIDUAL", "RESIDUAL_VAR", "beta", "sd", "cor", "var",
+__all__ = ["ParamName", "KINDS", "STRUCTURES", "structure", "SIGMA", "RESIDUAL", "RESIDUAL_VAR", "beta", "sd", "cor", "var",
            "cov", "effect", "base_group", "varcorr_param_name", "varcorr_var_name", "kind", "body", "parse",
            "beta_name", "to_variance_scale", "to_sd_scale", "corr_key", "group_key"]

@@ -105,7 +105,8 @@ def plot_fixed_intervals(source, parameters=None, truth: dict | None = None):
     ----------
     source : Comparison, DataFrame or sequence of Fit / interval tables
         Rows ``parameter, method, estimate, lower, upper, interval`` (as
-        ``compare(...).parameters``).  Rows whose interval is ``none`` are skipped.
+        ``compare(...).parameters``).  A row whose interval is ``none`` is drawn as its
+        estimate alone.
     parameters : list of str, optional
         Which ``beta[...]`` parameters (default: all of them).
     truth : dict, optional
@@ -121,9 +122,8 @@ def plot_fixed_intervals(source, parameters=None, truth: dict | None = None):
     p = p[p["parameter"].map(name_kind) == "beta"]
     if parameters is not None:
         p = p[p["parameter"].isin(parameters)]
-    p = p[p["interval"] != "none"]
     if p.empty:
-        raise WorkbenchError("no fixed-effect intervals to draw")
+        raise WorkbenchError("no fixed effects to draw")
     names = list(dict.fromkeys(p["parameter"]))
     ncol = min(3, len(names))
     nrow = int(np.ceil(len(names) / ncol))
@@ -139,7 +139,9 @@ def plot_fixed_intervals(source, parameters=None, truth: dict | None = None):
                     continue
                 h = hit.iloc[0]
                 c = style.color(m if kind == "wald" or kind not in style.COLORS else kind)
-                ax.plot([h["lower"], h["upper"]], [i, i], color=c, lw=2.2, solid_capstyle="butt")
+                if kind != "none":
+                    ax.plot([h["lower"], h["upper"]], [i, i], color=c, lw=2.2,
+                            solid_capstyle="butt")
                 ax.plot(h["estimate"], i, marker=style.MARKERS.get(kind, "o"), color=c, ms=6)
             if truth and name in truth:
                 ax.axvline(truth[name], color=style.color("truth"), ls=":", lw=1.2, label="truth")

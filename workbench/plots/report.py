@@ -22,6 +22,8 @@ FIGURES = {
     5: "fig5_profile_vs_posterior",
     6: "fig6_covariance_V",
     7: "fig7_prior_sensitivity",
+    8: "fig8_methods_variance",
+    9: "fig9_igls_iterations",
 }
 def small_data(seed: int = 5) -> pd.DataFrame:
     """A small unbalanced data set (5 groups, 22 rows) with random intercepts and slopes."""
@@ -37,25 +39,35 @@ def small_data(seed: int = 5) -> pd.DataFrame:
 
 
 def comparison_figures(reml, bayes, comparison, out_dir, formats=("png", "pdf"), profile=None,
-                       truth: dict | None = None, group: str | None = None) -> list[Path]:
-    """Figures 1-4 of one model (shrinkage, group intervals, fixed intervals, variances).
+                       truth: dict | None = None, group: str | None = None,
+                       methods: bool = False) -> list[Path]:
+    """Figures 1-4 of one model (shrinkage, group intervals, fixed intervals, variances), and
+    with ``methods`` figure 8 (every method's variance parameters, :mod:`.methods`).
+
+    Figures 1, 2 and 4 draw ``reml`` (a REML or ML fit with group effects; skipped when None)
+    beside ``bayes``; figures 3 and 8 draw every method of ``comparison``.
 
     Returns
     -------
     list of Path
     """
     from .intervals import plot_caterpillar, plot_fixed_intervals
+    from .methods import plot_parameters_by_method
     from .shrinkage import plot_shrinkage, plot_shrinkage_panels
     from .variance import plot_variance_components
 
     out = Path(out_dir)
     files = []
-    effects = {(r["group"], r["term"]) for r in reml.ranef}
-    shrink = (plot_shrinkage_panels(reml, bayes) if group is None and len(effects) > 1
-              else plot_shrinkage(reml, bayes, group=group))
-    files += style.save(shrink, out / FIGURES[1], formats)
-    files += style.save(plot_caterpillar(reml, bayes, group=group), out / FIGURES[2], formats)
+    if reml is not None:
+        effects = {(r["group"], r["term"]) for r in reml.ranef}
+        shrink = (plot_shrinkage_panels(reml, bayes) if group is None and len(effects) > 1
+                  else plot_shrinkage(reml, bayes, group=group))
+        files += style.save(shrink, out / FIGURES[1], formats)
+        files += style.save(plot_caterpillar(reml, bayes, group=group), out / FIGURES[2], formats)
     files += style.save(plot_fixed_intervals(comparison, truth=truth), out / FIGURES[3], formats)
-    files += style.save(plot_variance_components(reml, bayes, profile=profile), out / FIGURES[4],
-                        formats)
+    if reml is not None:
+        files += style.save(plot_variance_components(reml, bayes, profile=profile),
+                            out / FIGURES[4], formats)
+    if methods:
+        files += style.save(plot_parameters_by_method(comparison), out / FIGURES[8], formats)
     return files

@@ -46,6 +46,9 @@ COLORS = {
     "profile": OKABE_ITO["green"],
     "bootstrap": OKABE_ITO["orange"],
     "bayes": OKABE_ITO["vermillion"],
+    "fgls": OKABE_ITO["purple"],
+    "igls": OKABE_ITO["yellow"],
+    "rigls": OKABE_ITO["black"],
     "credible": OKABE_ITO["vermillion"],
     "prior": OKABE_ITO["purple"],
     "raw": OKABE_ITO["grey"],
@@ -53,14 +56,17 @@ COLORS = {
     "theory": OKABE_ITO["black"],
 }
 MARKERS = {"reml": "o", "wald": "o", "conditional": "o", "ml": "s", "profile": "D",
-           "bootstrap": "^", "bayes": "v", "credible": "v", "raw": "x"}
+           "bootstrap": "^", "bayes": "v", "credible": "v", "raw": "x", "fgls": "P",
+           "igls": "X", "rigls": "d"}
 #: a cycle for anything without a fixed colour (e.g. several priors).
 CYCLE = [OKABE_ITO[k] for k in ("blue", "vermillion", "green", "orange", "purple", "sky",
                                  "yellow", "black")]
 
 LABELS = {
-    "reml": "REML", "ml": "ML", "bayes": "Bayes", "wald": "Wald", "profile": "profile",
+    "reml": "REML", "ml": "ML", "bayes": "Bayes", "fgls": "FGLS", "igls": "IGLS",
+    "rigls": "RIGLS", "wald": "Wald", "profile": "profile",
     "bootstrap": "bootstrap", "credible": "credible", "conditional": "BLUP ± 1.96 cond. sd",
+    "none": "no interval",
 }
 
 RC = {

@@ -64,8 +64,9 @@ def fit_values(fit, kind: str, level: float = 0.95,
     Parameters
     ----------
     fit : Fit
-    kind : {"wald_var", "wald_sd", "profile", "credible"}
-        See :mod:`workbench.study.spec`.
+    kind : {"wald_var", "wald_sd", "profile", "credible", "wald"}
+        See :mod:`workbench.study.spec`.  A compound-symmetry GLS fit is read as the
+        random-intercept model it equals (:func:`random_intercept_varcorr`).
     level : float
     profile : dict, optional
         ``{name: (lower, upper)}`` profile intervals (for ``kind="profile"``), replacing the
@@ -79,6 +80,7 @@ def fit_values(fit, kind: str, level: float = 0.95,
     """
     z = float(norm.ppf(0.5 + level / 2))
     out: dict[str, tuple[float, float, float, float]] = {}
+    varcorr = random_intercept_varcorr(fit) or fit.varcorr
     for k, est in fit.beta.items():
         lo, hi = (fit.beta_ci.get(k) or [NAN, NAN])[:2]
         out[names.beta(k)] = (_f(est), _f(fit.beta_se.get(k)), _f(lo), _f(hi))
@@ -88,7 +90,7 @@ def fit_values(fit, kind: str, level: float = 0.95,
                 out[name] = out[name][:2] + (_f(lo), _f(hi))
     var_params = getattr(fit.state, "var_params", None) or {}
     recorded_var = {}
-    for r in fit.varcorr:
+    for r in varcorr:
         name = varcorr_param_name(r)
         ci = r.get("sdcor_ci") or [NAN, NAN]
         if kind == "profile" and profile and name in profile:
@@ -109,6 +111,9 @@ def fit_values(fit, kind: str, level: float = 0.95,
     for name in list(out):
         if names.kind(name) == "beta":
             continue
+        if kind == "wald":  # fixed effects only
+            out[name] = out[name][:2] + (NAN, NAN)
+            continue
         est, se, lo, hi = out[name]
         vname = sd_to_var_name(name)
         if names.kind(name) in ("var", "cov"):
@@ -126,6 +131,27 @@ def fit_values(fit, kind: str, level: float = 0.95,
         elif names.kind(name) == "cor" and kind in ("wald_var", "wald_sd"):
             out[name] = (est, se, NAN, NAN)
     return out
+
+
+def random_intercept_varcorr(fit) -> list[dict] | None:
+    """The random-intercept ``varcorr`` rows a compound-symmetry GLS fit implies, or None.
+
+    nlme's ``gls(correlation = corCompSymm(form = ~ 1 | g))`` has var(e_g) = s2 ((1 - Rho) I +
+    Rho J), the random-intercept model's V_g with var[g] = Rho s2 and sigma^2 = (1 - Rho) s2 (see
+    :mod:`workbench.study.spec`); a negative Rho gives a negative var[g], kept, and sd 0.
+    """
+    from ..gls.corstruct import parse_correlation
+
+    cs = (fit.diagnostics or {}).get("corstruct")
+    if not isinstance(cs, dict) or cs.get("structure") != "cs" or fit.sigma is None:
+        return None
+    rho, s2 = float(cs["Rho"]), float(fit.sigma) ** 2
+    va, ve = rho * s2, (1.0 - rho) * s2
+    group = parse_correlation(cs["form"]).group
+    return [{"grp": group, "var1": "(Intercept)", "var2": None, "vcov": va,
+             "sdcor": math.sqrt(max(va, 0.0))},
+            {"grp": names.RESIDUAL, "var1": None, "var2": None, "vcov": ve,
+             "sdcor": math.sqrt(ve)}]
 
 
 def _sd_interval(out, name, kind, z, var_params):
@@ -224,6 +250,16 @@ def effect_rows(fit, effects: dict, groups: dict, kinds: list[str], level: float
     return rows
 
 
+def _arm_formula(formula: str, options: dict) -> str:
+    """The formula an arm fits: with a residual ``correlation`` (nlme's GLS), its fixed part."""
+    if "correlation" not in options:
+        return formula
+    from ..formula import parse_formula
+
+    spec = parse_formula(formula)
+    return f"{spec.response} ~ {spec.fixed}"
+
+
 def _design(design_json: dict) -> SimDesign:
     import json
 
@@ -317,8 +353,8 @@ def run_batch(task: Task) -> pd.DataFrame:
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
-                f = wb_fit(design.formula, data, method=spec["method"], known_sd=known,
-                           label=task.method, **options)
+                f = wb_fit(_arm_formula(design.formula, options), data, method=spec["method"],
+                           known_sd=known, label=task.method, **options)
         except SpecError:
             raise  # a bad option or prior: the study is misconfigured, not this data set
         except (WorkbenchError, np.linalg.LinAlgError, ValueError, FloatingPointError) as exc:

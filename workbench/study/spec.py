@@ -24,12 +24,35 @@ evaluate, the replicates and a seed::
     intervals = ["wald_var", "wald_sd"]
     options = { nobound = true }           # checked by workbench.options, passed to workbench.fit
 
+    [methods.fgls]                         # the other GLS traditions: fgls, igls, rigls
+    method = "fgls"
+    options = { fgls = "swar" }
+
+    [methods.gls_cs]                       # nlme's GLS: the random-intercept model written as
+    method = "reml"                        # a residual correlation
+    options = { correlation = "cs(~ 1 | g)" }
+
 Interval kinds: ``wald_var`` (estimate +- z SE on the variance scale for variances and
 covariances, SEs from the fit's state's ``var_params``; sd intervals are the square roots of
 the variance interval), ``wald_sd`` (Wald on the sd scale by the delta method; variance
 intervals are its squares), ``profile`` and ``credible`` (the intervals the fitter recorded,
 ``beta_ci`` and ``sdcor_ci``; ask the fitter for profile intervals through ``options``).
 Fixed effects always use the fitter's own interval (Wald for REML/ML, credible for Bayes).
+``wald`` gives the fixed effects' Wald intervals and no interval for the variance components: the
+only kind, and the default, of ``fgls``, ``igls`` and ``rigls`` arms and of arms with a
+``correlation`` (feasible GLS has no standard errors for its moment estimators, and neither
+IGLS/RIGLS nor nlme's GLS records them; their variance rows are scored on the estimate alone).
+
+An arm with ``options.correlation`` fits the formula's fixed part with that residual structure
+(``nlme::gls``).  The truth must be a random-intercept model, one term ``(1 | g)``, and the
+structure ``cs(~ 1 | g)`` on the same factor: compound symmetry is that model written as a
+correlation, so the arm is scored on the random-intercept parameters it implies, with s2 the
+GLS residual variance (the marginal one) and Rho its within-group correlation::
+
+    var[g:(Intercept)] = Rho s2,   var[Residual] = (1 - Rho) s2,
+
+``sd`` and ``sigma`` their square roots (a negative Rho, which the random-effects form cannot
+express, gives a negative variance, scored as it is, and an sd of 0).
 
 With ``group_effects = true`` every fit also gives rows ``b[GROUP:TERM]`` (one per level, in
 the ``level`` column) comparing the BLUP or posterior mean with the random effect actually
@@ -58,7 +81,9 @@ from ..options import method_options
 from ..simulate.generate import formula_layout, truth
 from ..simulate.schema import SimDesign, design_from_dict, format_validation_error, read_toml
 
-INTERVAL_KINDS = ("wald_var", "wald_sd", "profile", "credible")
+INTERVAL_KINDS = ("wald_var", "wald_sd", "profile", "credible", "wald")
+#: Arms whose variance components have no standard errors: fixed-effect Wald intervals only.
+_GLS_METHODS = ("fgls", "igls", "rigls")
 
 
 class _Strict(BaseModel):
@@ -86,23 +111,37 @@ class Axis(_Strict):
 class MethodSpec(_Strict):
     """How one arm fits each replicate."""
 
-    method: Literal["reml", "ml", "bayes"]
-    intervals: list[Literal["wald_var", "wald_sd", "profile", "credible"]] | None = None
+    method: Literal["reml", "ml", "fgls", "igls", "rigls", "bayes"]
+    intervals: list[Literal["wald_var", "wald_sd", "profile", "credible", "wald"]] | None = None
     options: dict[str, Any] = Field(default_factory=dict)
     batch: int | None = Field(default=None, ge=1)
 
     @model_validator(mode="after")
     def _defaults(self):
+        if "correlation" in self.options and self.method not in ("reml", "ml"):
+            raise ValueError("options.correlation needs method = 'reml' or 'ml'")
+        fixed_only = self.method in _GLS_METHODS or "correlation" in self.options
         if self.intervals is None:
-            object.__setattr__(self, "intervals", ["credible"] if self.method == "bayes" else ["wald_var"])
+            object.__setattr__(self, "intervals", ["credible"] if self.method == "bayes"
+                               else ["wald"] if fixed_only else ["wald_var"])
         if len(set(self.intervals)) != len(self.intervals):
             raise ValueError("intervals repeat a kind")
         if self.method == "bayes" and set(self.intervals) - {"credible"}:
             raise ValueError("a bayes arm has credible intervals only")
         if self.method != "bayes" and "credible" in self.intervals:
             raise ValueError("credible intervals need method = 'bayes'")
+        if fixed_only and self.intervals != ["wald"]:
+            what = (f"a {self.method} arm" if self.method in _GLS_METHODS
+                    else "an arm with a correlation")
+            raise ValueError(f"{what} has intervals = [\"wald\"] only (Wald for the fixed "
+                             "effects; its variance components have no standard errors)")
+        options = dict(self.options)
+        correlation = options.pop("correlation", None)
+        if correlation is not None:
+            if not isinstance(correlation, str):
+                raise ValueError("options.correlation is a string such as \"cs(~ 1 | g)\"")
         try:
-            method_options(self.method, **self.options)
+            method_options(self.method, **options)
         except OptionError as exc:
             raise ValueError(str(exc)) from None
         return self
@@ -269,6 +308,7 @@ def study_from_dict(data: dict, source: str = "study", base_dir: Path | None = N
             )
         params = list(spec.parameters)
     _check_intervals(spec, conditions, params, source)
+    _check_correlation_arms(spec, conditions, source)
     return Study(spec=spec, source=source, conditions=conditions, parameters=params)
 
 
@@ -302,6 +342,32 @@ def _check_intervals(spec: StudySpec, conditions: list, params: list[str], sourc
                     f"{source}: methods.{label}: {' and '.join(wald)} intervals of the variance "
                     f"components need one grouping factor (vc_se); the design has "
                     f"{len(groups)} ({', '.join(map(str, groups))})")
+
+
+def _check_correlation_arms(spec: StudySpec, conditions: list, source: str) -> None:
+    """An arm with ``options.correlation`` must be ``cs(~ 1 | g)`` on a random-intercept truth
+    ``(1 | g)``: the only case where its estimates map onto the true parameters."""
+    from ..errors import WorkbenchError
+    from ..formula import parse_formula
+    from ..gls.corstruct import parse_correlation
+
+    for label, m in spec.methods.items():
+        text = m.options.get("correlation")
+        if text is None:
+            continue
+        where = f"{source}: methods.{label}.options.correlation"
+        try:
+            corr = parse_correlation(text)
+        except WorkbenchError as exc:
+            raise SpecError(f"{where}: {exc}") from None
+        for c in conditions:
+            random = parse_formula(c.design.formula).random
+            if corr.kind != "cs" or len(random) != 1 or random[0].group != corr.group \
+                    or random[0].expr.replace(" ", "") != "1":
+                raise SpecError(
+                    f"{where}: '{text}' is scored as the random-intercept model it writes as a "
+                    f"correlation, so it must be cs(~ 1 | g) and the design's formula "
+                    f"'{c.design.formula}' a single random intercept (1 | g) on the same factor")
 
 
 def load_study(path: str | Path) -> Study:
