@@ -243,3 +243,36 @@ def test_structure_errors_are_plain():
         workbench.fit(f, d, method="fgls", variance="ident(~ 1 | Sex)")
     with pytest.raises(NotYetSupportedError, match="random-effects terms"):
         workbench.fit(f + " + (1 | Subject)", d, variance="ident(~ 1 | Sex)")
+
+
+def test_a_parameter_at_its_boundary_is_not_converged():
+    """car1 on independent rows spaced 3 apart: the likelihood rises towards Phi = 0, outside
+    (0, 1); the fit says so instead of claiming an optimum."""
+    rng = np.random.default_rng(1)
+    d = pd.DataFrame({"g": np.repeat(np.arange(30), 5), "t": np.tile(np.arange(5) * 3.0, 30),
+                      "y": rng.normal(size=150)})
+    with pytest.warns(UserWarning, match=r"boundary of the parameter space \(Phi = "):
+        fit = workbench.fit("y ~ 1", d, correlation="car1(~ t | g)")
+    assert not fit.converged
+    assert fit.diagnostics["corstruct"]["Phi"] < 1e-4
+
+
+def test_row_order_does_not_change_the_fit():
+    """nlme's varIdent reference is the first stratum in the data sorted by group: a shuffle can
+    change the reference, never the model."""
+    d = pd.read_csv(REF_DIR / "bodyweight.csv", dtype={"Diet": str})
+    f = "weight ~ Time * Diet"
+    a = workbench.fit(f, d, correlation="car1(~ Time | Rat)", variance="ident(~ 1 | Diet)")
+    s = d.sample(frac=1.0, random_state=3).assign(Diet=lambda x: x.Diet.map(
+        {"1": "c", "2": "b", "3": "a"}), Rat=lambda x: "r" + x.Rat.astype(str))
+    b = workbench.fit(f, s, correlation="car1(~ Time | Rat)", variance="ident(~ 1 | Diet)")
+    assert abs(a.criterion - b.criterion) < 1e-8
+    va, vb = a.diagnostics["varstruct"], b.diagnostics["varstruct"]
+    # rat 1 (diet "1", now "c") comes first in either order; not the alphabetical first level
+    assert va["reference"] == "1" and vb["reference"] == "c"
+    # sd of each diet: sigma x its ratio
+    sd_a = {k: a.sigma * (1.0 if k == "1" else va[k]) for k in ("1", "2", "3")}
+    sd_b = {k: b.sigma * (1.0 if k == vb["reference"] else vb[k]) for k in ("a", "b", "c")}
+    for old, new in (("1", "c"), ("2", "b"), ("3", "a")):
+        assert rel(sd_b[new], sd_a[old]) < 1e-5
+    assert rel(a.diagnostics["corstruct"]["Phi"], b.diagnostics["corstruct"]["Phi"]) < 1e-6

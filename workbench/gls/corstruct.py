@@ -29,8 +29,10 @@ and the criterion profiled over beta and sigma is nlme's::
 minimised over u: bounded Brent for one parameter, BFGS on central-difference gradients for
 several (|u| <= 20), then Newton steps on a finite-difference Hessian until the Newton
 decrement g'H^-1 g is below 1e-6.  ``converged`` says that the Hessian is positive definite,
-the decrement is small and no u sits at the box (a correlation or ratio at its boundary is not
-an interior optimum and is reported as not converged, with a warning).  sigma^2 is r^2 / (n - p)
+the decrement is small and no u sits at the box; otherwise a warning says why (a parameter
+with |u| >= 10 where the criterion has flattened out is named as at the boundary: a correlation
+of 0 for ``car1``, a ratio of 0, ... is not an interior optimum, and nlme itself gives no
+intervals there).  sigma^2 is r^2 / (n - p)
 (REML) or r^2 / n (ML), the residual variance of row i is sigma^2 d_i; the fixed effects'
 covariance is r^2 / (n - p) (X*'X*)^-1 by either method, as nlme reports it.
 
@@ -45,9 +47,11 @@ Rho it equals ``(1 | g)`` REML (Rho = tau^2 / (tau^2 + sigma^2)), with a negativ
 ``nobound`` fit.  On balanced repeated measures with T occasions, ``symm(~ t | g)`` with
 ``ident(~ 1 | t)`` is the unstructured T x T marginal covariance (T(T+1)/2 parameters: T(T-1)/2
 correlations, T - 1 ratios and sigma), the same marginal model as ``(0 + factor(t) | g)`` plus a
-residual, whose T(T+1)/2 + 1 parameters are one too many: only the sum G + sigma^2 I is
-identified, and the engine's fit of it reaches the same criterion with any split
-(``tests/gls/test_structures.py``).
+residual, whose T(T+1)/2 + 1 parameters are one too many: only the sum V = G + sigma^2 I is
+identified.  With as many random effects as observations the engine refuses that model, as
+lme4 does by default (told to ignore the check, lme4 reaches the gls REML criterion); with
+sigma^2 fixed at any c below V's smallest eigenvalue (``known_sd``) the engine reaches the gls
+criterion, fixed effects and SEs with G = V - c I (``tests/gls/test_structures.py``).
 """
 
 from __future__ import annotations
@@ -332,8 +336,10 @@ def fit_gls(design: Design, wh: ResidualStructure, corr: CorrelationSpec | None 
     converged = ok_h and decrement < 1e-6 and not at_box
     natural = wh.natural(u)
     if not converged:
-        why = ("a parameter is at its boundary (" + ", ".join(
-            nm for nm, x in zip(wh.names, u) if abs(x) >= _BOX - 1.0) + ")") if at_box else \
+        # far out on the unconstrained scale the criterion is flat: the optimum is the edge
+        edge = [f"{nm} = {v:.3g}" for nm, x, v in zip(wh.names, u, natural) if abs(x) >= 10.0]
+        why = ("at the boundary of the parameter space (" + ", ".join(edge) + "): the "
+               "likelihood rises towards the edge, which the structure excludes") if edge else \
             "the criterion's Hessian is not positive definite" if not ok_h else \
             f"the Newton decrement is {decrement:.3g}"
         message = why
