@@ -5,7 +5,6 @@ gls_structures.json), and symm's equivalence with the unstructured random-effect
 from __future__ import annotations
 
 import json
-import warnings
 from pathlib import Path
 
 import numpy as np
@@ -52,7 +51,8 @@ def assert_interval(got, ref, text):
 def fit_case(case, method):
     c = REF["cases"][case]
     d = pd.read_csv(REF_DIR / c["csv"], dtype={k: str for k in c["strings"]})
-    return workbench.fit(c["formula"], d, method=method.lower(), correlation=c.get("correlation") or None,
+    return workbench.fit(c["formula"], d, method=method.lower(),
+                         correlation=c.get("correlation") or None,
                          variance=c.get("variance") or None)
 
 

@@ -26,7 +26,8 @@ This module holds the interface and the correlation structures ``cs`` (``corComp
     car1: (R_g)_ij = Phi^|t_i - t_j| for continuous t,  Phi in (0, 1),  u = log(Phi / (1 - Phi))
     symm: (R_g)_ij = C[t_i, t_j], C a general T x T correlation matrix (t an integer position),
           C = U'U with U upper triangular, column j of U on the unit sphere:
-              U_1j = cos a_1,  U_kj = sin a_1 ... sin a_(k-1) cos a_k,  U_jj = sin a_1 ... sin a_(j-1)
+              U_1j = cos a_1,  U_kj = sin a_1 ... sin a_(k-1) cos a_k,
+              U_jj = sin a_1 ... sin a_(j-1)
           a in (0, pi), u = log(a / (pi - a)) (Pinheiro and Bates' spherical parametrisation,
           nlme's unconstrained scale for ``corSymm``)
 
