@@ -18,7 +18,7 @@ __all__ = ["fit", "criterion", "METHODS"]
 def fit(formula: str, data: pd.DataFrame, method: str = "reml", *, known_sd: str | None = None,
         weights: str | None = None, offset: str | None = None,
         contrasts: dict[str, str] | None = None, label: str | None = None,
-        correlation: str | None = None, **options) -> Fit:
+        correlation: str | None = None, variance: str | None = None, **options) -> Fit:
     """Fit a linear mixed model given by an lme4-style formula.
 
     Parameters
@@ -47,8 +47,13 @@ def fit(formula: str, data: pd.DataFrame, method: str = "reml", *, known_sd: str
     correlation : str, optional
         A residual correlation structure written as nlme writes it: ``"cs(~ 1 | g)"``
         (compound symmetry, ``corCompSymm``) or ``"ar1(~ 1 | g)"``, ``"ar1(~ t | g)"``
-        (``corAR1``, t an integer position); REML or ML, a model without random effects
-        (``nlme::gls``; :mod:`workbench.gls.corstruct`).
+        (``corAR1``, t an integer position), ``"car1(~ t | g)"`` (``corCAR1``, t continuous),
+        ``"symm(~ t | g)"`` (``corSymm``, general, t an integer position); REML or ML, a model
+        without random effects (``nlme::gls``; :mod:`workbench.gls.corstruct`).
+    variance : str, optional
+        A residual variance function written as nlme writes it: ``"ident(~ 1 | f)"``
+        (``varIdent``, an sd ratio per level of f) or ``"power(~ x)"`` (``varPower``, sd
+        proportional to |x|^power); alone or with ``correlation``.
     **options
         The method's options, checked by :class:`workbench.options.RemlOptions` (``nobound``,
         ``vc_se``, ``level``, ``blas_threads``), :class:`workbench.options.FglsOptions`
@@ -70,10 +75,10 @@ def fit(formula: str, data: pd.DataFrame, method: str = "reml", *, known_sd: str
     opts = method_options(method, **options)
     spec = parse_formula(formula)
     _check_columns(data)
-    if correlation is not None:
+    if correlation is not None or variance is not None:
         return _fit_correlated(spec, data, method, opts, correlation, label,
                                dict(known_sd=known_sd, weights=weights, offset=offset),
-                               contrasts, options)
+                               contrasts, options, variance=variance)
     limit = contextlib.nullcontext()
     if method in ("reml", "ml"):
         from .reml.fit import blas_limits
@@ -115,11 +120,29 @@ def fit(formula: str, data: pd.DataFrame, method: str = "reml", *, known_sd: str
     return fit_bayes(design, label=label, **opts.kwargs())
 
 
-def _fit_correlated(spec, data, method, opts, correlation, label, columns, contrasts, options):
+def _fit_correlated(spec, data, method, opts, correlation, label, columns, contrasts, options,
+                    variance=None):
     """REML/ML with a residual correlation structure and no random effects (``nlme::gls``)."""
     from .errors import NotYetSupportedError
     from .gls.corstruct import correlation_rows, fit_corgls, parse_correlation
 
+    if variance is not None:
+        from .gls.corstruct import fit_gls, residual_structure
+
+        if method not in ("reml", "ml"):
+            raise OptionError(f"variance= needs method 'reml' or 'ml', not '{method}'")
+        extra = sorted(k for k in options if k not in ("level", "blas_threads"))
+        if extra:
+            raise OptionError(f"option(s) {', '.join(extra)} do not apply with a residual "
+                              "structure; it takes only level")
+        data, wh, corr, var = residual_structure(spec, data, correlation, variance, **columns)
+        design = build_design(spec, data, contrasts=contrasts, **columns)
+        if design.terms:
+            raise NotYetSupportedError("a variance function with random-effects terms "
+                                       "(nlme::lme) is not implemented yet; drop the '( | )' "
+                                       "terms for nlme::gls")
+        return fit_gls(design, wh, corr=corr, var=var, reml=(method == "reml"),
+                       level=opts.level, label=label)
     if method not in ("reml", "ml"):
         raise OptionError(f"correlation= needs method 'reml' or 'ml', not '{method}'")
     extra = sorted(k for k in options if k not in ("level", "blas_threads"))

@@ -205,6 +205,10 @@ def fit(
         None, "--correlation", metavar="STRUCT",
         help="Residual correlation as nlme writes it, e.g. 'cs(~ 1 | g)', 'ar1(~ t | g)' "
              "(REML/ML, no random effects)."),
+    variance: str | None = typer.Option(
+        None, "--variance", metavar="VARFUNC",
+        help="Residual variance function as nlme writes it, 'ident(~ 1 | f)' or 'power(~ x)' "
+             "(REML/ML, no random effects)."),
 ) -> None:
     """Fit a linear mixed model and print a readable summary (or the record as JSON)."""
     import workbench
@@ -216,6 +220,8 @@ def fit(
         options["fgls"] = fgls.value
     if correlation is not None:
         options["correlation"] = correlation
+    if variance is not None:
+        options["variance"] = variance
     if ci is not Interval.wald and method.value in ("fgls", "igls", "rigls"):
         raise CliError(f"--ci {ci.value} applies to --method reml or ml; a {method.value} fit "
                        "reports Wald intervals")

@@ -132,12 +132,20 @@ def _header(fit) -> list[str]:
     if fit.label and fit.label != fit.method:
         title += f"  [{fit.label}]"
     lines = [title, f"Formula: {fit.formula}"]
-    cst = (fit.diagnostics or {}).get("corstruct")
-    if cst:  # nlme-style residual correlation (workbench.gls.corstruct)
-        name = next(k for k in ("Rho", "Phi") if k in cst)
-        lo, hi = cst.get("interval") or [math.nan, math.nan]
-        lines.append(f"Correlation structure: {cst['form']}, {name} = {cst[name]:.4g} "
-                     f"(95% interval {lo:.4g}, {hi:.4g})")
+    for entry, head in (("corstruct", "Correlation structure"),
+                        ("varstruct", "Variance function")):
+        cst = (fit.diagnostics or {}).get(entry)
+        if cst:  # nlme-style residual structure (workbench.gls.corstruct)
+            ivs = cst.get("intervals") or {}
+            ref = f", reference {cst['reference']}" if "reference" in cst else ""
+            if len(ivs) == 1:
+                (k, (lo, hi)), = ivs.items()
+                lines.append(f"{head}: {cst['form']}{ref}, {k} = {cst[k]:.4g} "
+                             f"(95% interval {lo:.4g}, {hi:.4g})")
+                continue
+            lines.append(f"{head}: {cst['form']}{ref}; estimates (95% intervals):")
+            lines.extend(f"  {k} = {cst[k]:.4g} ({lo:.4g}, {hi:.4g})"
+                         for k, (lo, hi) in ivs.items())
     design = fit.design
     if design is not None:
         if design.n_dropped:
@@ -151,7 +159,9 @@ def _header(fit) -> list[str]:
 
 def _n_params(fit) -> int:
     ncov = sum(1 for r in fit.varcorr if r["grp"] != "Residual")
-    return len(fit.beta) + ncov + (1 if fit.sigma is not None else 0)
+    nres = sum(len((fit.diagnostics or {}).get(e, {}).get("intervals") or {})
+               for e in ("corstruct", "varstruct"))  # a residual structure's parameters
+    return len(fit.beta) + ncov + nres + (1 if fit.sigma is not None else 0)
 
 
 def _criteria(fit) -> list[str]:

@@ -81,8 +81,8 @@ def test_correlation_errors_are_plain():
     d = pd.read_csv(REF_DIR / "orthodont.csv")
     with pytest.raises(FormulaError, match="cannot read correlation"):
         workbench.fit("distance ~ age", d, correlation="cs(Subject)")
-    with pytest.raises(NotYetSupportedError, match="'symm' is not implemented"):
-        workbench.fit("distance ~ age", d, correlation="symm(~ 1 | Subject)")
+    with pytest.raises(NotYetSupportedError, match="'exp' is not implemented"):
+        workbench.fit("distance ~ age", d, correlation="exp(~ 1 | Subject)")
     with pytest.raises(NotYetSupportedError, match="random-effects terms"):
         workbench.fit("distance ~ age + (1 | Subject)", d, correlation="cs(~ 1 | Subject)")
     with pytest.raises(DataError, match="'Patient' is not in the data"):

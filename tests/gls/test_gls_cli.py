@@ -95,3 +95,28 @@ def test_cli_correlation(capsys):
     code, out, err = run(capsys, "fit", ref["formula"], "--data", REF_DIR / "orthodont.csv",
                          "--correlation", "cs(Subject)")
     assert code == 1 and err.startswith("error: cannot read correlation") and out == ""
+
+
+def test_cli_variance_and_combined_structure(capsys):
+    refs = json.loads((REF_DIR / "gls_structures.json").read_text())["cases"]
+    c = refs["orthodont_symm_ident"]
+    code, out, err = run(capsys, "fit", c["formula"], "--data", REF_DIR / "orthodont.csv",
+                         "--method", "ml", "--correlation", c["correlation"],
+                         "--variance", c["variance"], "--json", "-")
+    assert code == 0, err
+    rec = json.loads(out)
+    ref = c["fits"]["ML"]
+    assert rec["loglik"] == pytest.approx(ref["logLik"], abs=1e-6)
+    assert rec["diagnostics"]["varstruct"]["12"] == pytest.approx(ref["varstruct"]["12"],
+                                                                  rel=1e-5)
+    c = refs["dialyzer_power"]
+    code, out, err = run(capsys, "fit", c["formula"], "--data", REF_DIR / "dialyzer.csv",
+                         "--variance", c["variance"])
+    assert code == 0, err
+    assert "Variance function: power(~ pressure), power = 0.3502" in out
+    code, out, err = run(capsys, "fit", c["formula"], "--data", REF_DIR / "dialyzer.csv",
+                         "--variance", "power(pressure)")
+    assert code == 1 and err.startswith("error: cannot read variance") and out == ""
+    code, out, err = run(capsys, "fit", c["formula"], "--data", REF_DIR / "dialyzer.csv",
+                         "--variance", "power(~ QB)", "--method", "igls")
+    assert code == 1 and err.startswith("error: variance= needs method") and out == ""

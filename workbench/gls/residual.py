@@ -17,14 +17,25 @@ random-effects columns, then fits an ordinary model to the whitened rows and add
 ``sum_g log|Lambda_g|`` to -2 log L.  No n x n matrix is formed: groups with the same pattern
 (same positions, same variance strata) share one factor.
 
-This module holds the interface and the correlation structures ``cs`` (``corCompSymm``) and
-``ar1`` (``corAR1``)::
+This module holds the interface and the correlation structures ``cs`` (``corCompSymm``),
+``ar1`` (``corAR1``), ``car1`` (``corCAR1``) and ``symm`` (``corSymm``)::
 
-    cs:  R_g = (1 - Rho) I + Rho J,  Rho in (-1/(T_max - 1), 1),
-         u = log((Rho + 1/(T_max - 1)) / (1 - Rho))
-    ar1: (R_g)_ij = Phi^|t_i - t_j|,  Phi in (-1, 1),  u = log((1 + Phi) / (1 - Phi))
+    cs:   R_g = (1 - Rho) I + Rho J,  Rho in (-1/(T_max - 1), 1),
+          u = log((Rho + 1/(T_max - 1)) / (1 - Rho))
+    ar1:  (R_g)_ij = Phi^|t_i - t_j|,  Phi in (-1, 1),  u = log((1 + Phi) / (1 - Phi))
+    car1: (R_g)_ij = Phi^|t_i - t_j| for continuous t,  Phi in (0, 1),  u = log(Phi / (1 - Phi))
+    symm: (R_g)_ij = C[t_i, t_j], C a general T x T correlation matrix (t an integer position),
+          C = U'U with U upper triangular, column j of U on the unit sphere:
+              U_1j = cos a_1,  U_kj = sin a_1 ... sin a_(k-1) cos a_k,
+              U_jj = sin a_1 ... sin a_(j-1)
+          a in (0, pi), u = log(a / (pi - a)) (Pinheiro and Bates' spherical parametrisation,
+          nlme's unconstrained scale for ``corSymm``)
 
-(nlme's unconstrained scales; T_max is the largest group).
+(nlme's unconstrained scales; T_max is the largest group).  nlme's ``intervals()`` for ``corSymm``
+is Wald on each correlation's own scale log((1 + r)/(1 - r)) (nlme's ``corNatural``), not on the
+spherical angles: :meth:`ResidualStructure.to_interval` is that scale, the unconstrained one for
+the others.  The variance functions and a correlation combined with one are
+:mod:`workbench.gls.variance`'s.
 """
 
 from __future__ import annotations
@@ -88,6 +99,15 @@ class ResidualStructure(ABC):
     @abstractmethod
     def block(self, rows: np.ndarray, u: np.ndarray) -> np.ndarray:
         """Lambda_g(u) for the rows of one group (sorted by position)."""
+
+    def to_interval(self, natural: np.ndarray) -> np.ndarray:
+        """The scale of nlme's Wald intervals (coordinate-wise increasing in each natural
+        parameter); the unconstrained scale unless a structure says otherwise."""
+        return self.unconstrained(natural)
+
+    def from_interval(self, v: np.ndarray) -> np.ndarray:
+        """The inverse of :meth:`to_interval`."""
+        return self.natural(v)
 
     def whiten(self, A: np.ndarray, u: np.ndarray) -> tuple[np.ndarray, float]:
         """``(L^-1 A, sum_g log|Lambda_g|)``; rows of the result in A's row order.
@@ -175,8 +195,122 @@ class AR1(ResidualStructure):
         return phi ** np.abs(t[:, None] - t[None, :])
 
 
+class CAR1(ResidualStructure):
+    """nlme's ``corCAR1``: correlation Phi^|t_i - t_j| at continuous times t, Phi in (0, 1).
+
+    ``pos`` may be any real times (distinct within a group); :attr:`time` keeps them and
+    :attr:`pos` holds each row's rank within its group.
+    """
+
+    names = ("Phi",)
+
+    def __init__(self, codes: np.ndarray, pos: np.ndarray):
+        codes = np.asarray(codes, dtype=np.int64)
+        time = np.asarray(pos, dtype=float)
+        order = np.lexsort((time, codes))
+        c = codes[order]
+        rank = np.empty(len(c), dtype=np.int64)
+        rank[order] = np.arange(len(c)) - np.searchsorted(c, c)
+        super().__init__(codes, rank)
+        #: the rows' times
+        self.time = time
+
+    def start(self):
+        return self.unconstrained(np.array([0.2]))  # nlme's default value
+
+    def natural(self, u):
+        return np.array([1.0 / (1.0 + math.exp(-float(u[0])))])
+
+    def unconstrained(self, natural):
+        p = float(natural[0])
+        return np.array([math.log(p / (1.0 - p))])
+
+    def pattern(self, rows):
+        t = self.time[rows]
+        return tuple((t - t[0]).tolist())
+
+    def block(self, rows, u):
+        phi = self.natural(u)[0]
+        t = self.time[rows]
+        return phi ** np.abs(t[:, None] - t[None, :])
+
+
+class Symm(ResidualStructure):
+    """nlme's ``corSymm``: a general correlation matrix C over the positions 1..T.
+
+    Positions are counted from the smallest in the data (nlme's covariate 1, 2, ..., T).  The
+    natural parameters are nlme's ``cor(i,j)``, i < j, in nlme's order (cor(1,2), cor(1,3), ...,
+    cor(1,T), cor(2,3), ...); the unconstrained ones the spherical angles' logits, column by
+    column of U (module docstring).
+    """
+
+    def __init__(self, codes: np.ndarray, pos: np.ndarray):
+        super().__init__(codes, pos)
+        #: each row's 0-based index into C
+        self.index = self.pos - (int(self.pos.min()) if len(self.pos) else 0)
+        #: T, the dimension of C
+        self.dim = int(self.index.max()) + 1 if len(self.index) else 0
+        T = self.dim
+        self._pairs = np.array([(i, j) for i in range(T) for j in range(i + 1, T)],
+                               dtype=np.int64).reshape(-1, 2)
+        self.names = tuple(f"cor({i + 1},{j + 1})" for i, j in self._pairs)
+
+    def start(self):
+        return np.zeros(len(self.names))  # angles pi/2: no correlation
+
+    def matrix(self, u: np.ndarray) -> np.ndarray:
+        """C(u), the T x T correlation matrix."""
+        T = self.dim
+        a = math.pi / (1.0 + np.exp(-np.asarray(u, dtype=float)))
+        U = np.zeros((T, T))
+        U[0, 0] = 1.0
+        k = 0
+        for j in range(1, T):
+            s = 1.0
+            for i in range(j):
+                U[i, j] = s * math.cos(a[k])
+                s *= math.sin(a[k])
+                k += 1
+            U[j, j] = s
+        return U.T @ U
+
+    def natural(self, u):
+        C = self.matrix(u)
+        return C[self._pairs[:, 0], self._pairs[:, 1]]
+
+    def _from_natural(self, natural) -> np.ndarray:
+        C = np.eye(self.dim)
+        C[self._pairs[:, 0], self._pairs[:, 1]] = natural
+        C[self._pairs[:, 1], self._pairs[:, 0]] = natural
+        return C
+
+    def unconstrained(self, natural):
+        U = np.linalg.cholesky(self._from_natural(np.asarray(natural, dtype=float))).T
+        out = []
+        for j in range(1, self.dim):
+            tail = np.sqrt(np.cumsum(U[j::-1, j] ** 2)[::-1])  # |U[i:j+1, j]| for i = 0..j
+            a = np.arccos(np.clip(U[:j, j] / tail[:j], -1.0, 1.0))
+            out.extend(np.log(a / (math.pi - a)))
+        return np.array(out)
+
+    def to_interval(self, natural):
+        r = np.asarray(natural, dtype=float)
+        return np.log((1.0 + r) / (1.0 - r))
+
+    def from_interval(self, v):
+        return np.tanh(np.asarray(v, dtype=float) / 2.0)
+
+    def pattern(self, rows):
+        return tuple(self.index[rows].tolist())
+
+    def block(self, rows, u):
+        i = self.index[rows]
+        return self.matrix(u)[np.ix_(i, i)]
+
+
 #: Correlation structures by the name written in ``correlation=``.
-STRUCTURES: dict[str, type[ResidualStructure]] = {"cs": CompoundSymmetry, "ar1": AR1}
+STRUCTURES: dict[str, type[ResidualStructure]] = {"cs": CompoundSymmetry, "ar1": AR1,
+                                                   "car1": CAR1, "symm": Symm}
 
 
-__all__ = ["ResidualStructure", "CompoundSymmetry", "AR1", "STRUCTURES"]
+__all__ = ["ResidualStructure", "CompoundSymmetry", "AR1", "CAR1", "Symm", "STRUCTURES"]
