@@ -125,3 +125,13 @@ def test_nobound_fit_on_the_variance_scale_has_no_system_and_says_so():
     assert fit.varcorr[0]["vcov"] < 0
     with pytest.raises(WorkbenchError, match="factored system"):
         profile.profile_ci(fit)
+
+
+def test_an_engine_accessor_names_the_gls_fitter_of_a_reml_gls_fit():
+    d = workbench.datasets.load("sleepstudy")
+    fit = workbench.fit("Reaction ~ Days", d, correlation="cs(~ 1 | Subject)")
+    assert fit.method == "reml"
+    with pytest.raises(WorkbenchError, match="save and load need a fit of the mixed-model "
+                                             r"REML/ML engine; this is a reml fit of the GLS "
+                                             r"fitter \(cs\)"):
+        fit.save("unused.wbfit")

@@ -54,7 +54,7 @@ def save(fit, path) -> list[Path]:
         "data": data_path.name, "draws": None,
     }
     if fit.method in ("reml", "ml"):
-        state = fit.reml_state("saving a fit")
+        state = fit.reml_state("save and load")
         if fit.design.terms and state.theta is None:
             raise WorkbenchError("a nobound fit on the variance scale cannot be saved (it has "
                                  "no theta to rebuild its state from)")

@@ -202,6 +202,10 @@ class Fit:
         """
         state = self.state
         if self.method not in ENGINE_METHODS or not isinstance(state, RemlState):
+            if isinstance(state, GlsState):  # method "reml"/"ml" too, by another fitter
+                kind = (f"a {self.method} fit of the GLS fitter ({state.estimator})"
+                        if self.method in ENGINE_METHODS else f"a {self.method} fit")
+                raise error(f"{what} need a fit of the mixed-model REML/ML engine; this is {kind}")
             raise error(f"{what} need a REML/ML fit; this fit is {self.method}")
         if need_system and state.system is None:
             raise error(f"{what} need the engine's factored system, which a nobound fit on the "
