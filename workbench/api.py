@@ -115,8 +115,8 @@ def fit(formula: str, data: pd.DataFrame, method: str = "reml", *, known_sd: str
 
 
 def _fit_correlated(spec, data, method, opts, correlation, label, columns, contrasts, options):
-    """REML/ML with a residual correlation structure and no random effects (``nlme::gls``)."""
-    from .errors import NotYetSupportedError
+    """REML/ML with a residual correlation structure: ``nlme::gls`` without random-effects
+    terms, ``nlme::lme`` with them (:mod:`workbench.gls.lme`)."""
     from .gls.corstruct import correlation_rows, fit_corgls, parse_correlation
 
     if method not in ("reml", "ml"):
@@ -128,10 +128,16 @@ def _fit_correlated(spec, data, method, opts, correlation, label, columns, contr
     corr = parse_correlation(correlation)
     data, codes, pos = correlation_rows(spec, data, corr, **columns)
     design = build_design(spec, data, contrasts=contrasts, **columns)
-    if design.terms:
-        raise NotYetSupportedError("a correlation structure with random-effects terms "
-                                   "(nlme::lme) is not implemented yet; drop the '( | )' terms "
-                                   "for nlme::gls")
+    if design.terms:  # nlme::lme: random effects and a residual structure
+        from .gls.lme import fit_lme
+        from .gls.residual import STRUCTURES
+
+        _check_residual_variance(design)
+        fit = fit_lme(design, STRUCTURES[corr.kind](codes, pos), corr.text, corr.kind,
+                      reml=(method == "reml"), level=opts.level, label=label,
+                      blas_threads=opts.blas_threads)
+        _check_residual_collapse(fit)
+        return fit
     return fit_corgls(design, codes, pos, corr, reml=(method == "reml"), level=opts.level,
                       label=label)
 

@@ -1,0 +1,368 @@
+"""Random effects with a residual correlation structure: ``nlme::lme(..., correlation=)``.
+
+The model is y = X beta + Z b + e with b ~ N(0, sigma^2 Lam Lam') and e ~ N(0, sigma^2 R(u)),
+R block diagonal by the groups of a :class:`~workbench.gls.residual.ResidualStructure`
+(nlme's ``corStruct``; ``u`` its unconstrained parameters)::
+
+    var(y) = Z G Z' + sigma^2 R(u),    G = sigma^2 Lam Lam'
+
+When every correlation group lies within one level of every grouping factor (nlme requires
+the correlation groups to be nested in the innermost random-effects grouping), whitening the
+rows of each group by the Cholesky factor L_g of R_g keeps each row in its levels::
+
+    y* = L^-1 y,  X* = L^-1 X,  Z* = L^-1 Z  (each term's columns, codes unchanged)
+    var(y*) = Z* G Z*' + sigma^2 I
+
+an ordinary linear mixed model on the whitened rows, which the REML/ML engine
+(:class:`~workbench.reml.blocked.BlockedSystem`) fits; with ``|L|^2 = |R|``::
+
+    -2 log L(theta, u) = deviance*(theta; u) + sum_g log|R_g(u)|
+
+(deviance* the engine's profiled REML criterion or ML deviance on the whitened rows; no n x n
+matrix is formed).  The conditional modes of the whitened system are the BLUPs of the original
+model: b = Lam (Lam' Z*'Z* Lam + I)^-1 Lam' Z*' r* = G Z' V^-1 r by the push-through identity,
+and their conditional covariance is the same expression, so the engine's ``ranef`` rows are
+the model's.
+
+Optimisation is profiled: for a given u the engine optimises theta (warm-started from the
+previous u), and an outer search minimises the profiled criterion over u (bounded Brent for
+one parameter, L-BFGS-B on central differences for several).  The reported theta is refitted
+at the final u with the engine's full verdict; ``converged`` needs that verdict and the outer
+one (a small profiled derivative in u, u inside its search range).
+
+The interval of a structure parameter is nlme's ``intervals()``: Wald on nlme's unconstrained
+scale u, its variance the inverse curvature of the log-likelihood profiled over everything
+else.  The curvature is the Schur complement ``H_uu - H_ut H_tt^-1 H_tu`` of the Hessian of
+``-2 log L(theta, u) / 2`` (central differences of the exact joint criterion; theta entries on
+their zero bound held there), which equals the second derivative of the profiled criterion
+without its inner optimisation's noise.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+import warnings
+from dataclasses import replace
+
+import numpy as np
+
+from ..design import Design
+from ..errors import DataError, NotYetSupportedError
+from ..record import Fit, GlsState, build_fit, wald_fixed_effects
+from .residual import ResidualStructure
+
+#: the outer search's range of each unconstrained parameter (|u| = 30 is a correlation
+#: within 1e-13 of +-1 on nlme's scales)
+U_RANGE = 30.0
+_EDGE = 25.0
+
+
+def check_nested(design: Design, wh: ResidualStructure, form: str) -> None:
+    """Each correlation group must lie within one level of every grouping factor (nlme)."""
+    for t in design.terms:
+        for rows in wh.blocks:
+            c = t.codes[rows]
+            if np.any(c != c[0]):
+                raise DataError(f"the groups of correlation {form} are not nested in the "
+                                f"random-effects grouping '{t.group}': a group of the "
+                                f"correlation has rows in several levels of '{t.group}' (nlme "
+                                "needs the correlation groups within the innermost grouping)")
+
+
+def whitened_design(design: Design, wh: ResidualStructure, u: np.ndarray) -> tuple[Design, float]:
+    """The design on rows whitened by L_g^-1 within each group, and sum_g log|R_g(u)|.
+
+    y*, X* and every random-effects term's columns Z* are whitened together; level codes,
+    names and the rest of the design are kept (the offset is taken off y first).
+    """
+    parts = [design.X, design.y_work[:, None]] + [t.Z for t in design.terms]
+    A, logdet = wh.whiten(np.hstack(parts), u)
+    p = design.p
+    cut = np.cumsum([p, 1] + [t.q for t in design.terms])
+    terms = tuple(replace(t, Z=np.ascontiguousarray(A[:, a:b]))
+                  for t, a, b in zip(design.terms, cut[1:-1], cut[2:]))
+    white = replace(design, X=np.ascontiguousarray(A[:, :p]), y=np.ascontiguousarray(A[:, p]),
+                    offset=None, terms=terms)
+    return white, float(logdet)
+
+
+class LmeProblem:
+    """-2 log L(theta, u) and its profile over theta for one design and residual structure.
+
+    Parameters
+    ----------
+    design : Design
+        The original (not whitened) design, with at least one random-effects term.
+    wh : ResidualStructure
+    reml : bool
+    """
+
+    def __init__(self, design: Design, wh: ResidualStructure, reml: bool):
+        from ..reml.blocked import BlockedSystem
+        from ..reml.optimize import column_scale
+        from ..structure import build_structure
+
+        self.design, self.wh, self.reml = design, wh, reml
+        self._system_cls = BlockedSystem
+        self._cache: dict = {}
+        system, _ = self.system(wh.start())
+        st = system.structure
+        self.lower, self.diagonal, self.blocks = st.lower, st.diagonal, st.blocks
+        self.scale = column_scale(build_structure(design))  # of the original columns
+        self.theta = st.theta0 * self.scale  # warm start of the next inner search
+        self.evaluations = 0
+
+    def system(self, u):
+        """``(BlockedSystem on the rows whitened at u, sum_g log|R_g(u)|)``."""
+        key = tuple(np.asarray(u, dtype=float).tolist())
+        if key not in self._cache:
+            if len(self._cache) > 8:
+                self._cache.clear()
+            white, logdet = whitened_design(self.design, self.wh, np.asarray(u, dtype=float))
+            self._cache[key] = (self._system_cls(white), logdet)
+        return self._cache[key]
+
+    def joint(self, theta, u) -> float:
+        """-2 log L at (theta, u), sigma (and beta) profiled out; inf where not defined."""
+        from ..reml.criterion import deviance_at
+
+        try:
+            system, logdet = self.system(u)
+        except np.linalg.LinAlgError:
+            return math.inf
+        return deviance_at(system, np.asarray(theta, dtype=float), self.reml) + logdet
+
+    def inner(self, u, check: bool = False):
+        """theta minimising -2 log L at u: ``(theta, value, OptSummary)``."""
+        from ..reml.criterion import make_criterion, make_objective
+        from ..reml.optimize import optimize_theta
+
+        try:
+            system, logdet = self.system(u)
+        except np.linalg.LinAlgError:
+            return None, math.inf, None
+        theta, value, opt = optimize_theta(
+            make_criterion(system, self.reml), self.theta, self.lower, self.diagonal,
+            objective=make_objective(system, self.reml), scale=self.scale, blocks=self.blocks,
+            polish_stage=check, check=check)
+        self.evaluations += opt.evaluations
+        if np.isfinite(value):
+            self.theta = theta
+        return theta, value + logdet, opt
+
+    def profiled(self, u) -> float:
+        """min over theta of -2 log L at u."""
+        return self.inner(np.atleast_1d(np.asarray(u, dtype=float)))[1]
+
+
+def _search_u(prob: LmeProblem) -> tuple[np.ndarray, dict]:
+    """Minimise the profiled criterion over u: ``(u, record)``."""
+    from scipy.optimize import minimize, minimize_scalar
+
+    wh = prob.wh
+    if wh.size == 1:
+        res = minimize_scalar(lambda v: prob.profiled([v]), bounds=(-U_RANGE, U_RANGE),
+                              method="bounded", options={"xatol": 1e-9, "maxiter": 500})
+        u = np.array([float(res.x)])
+        rec = {"method": "bounded Brent (scipy) on the criterion profiled over theta",
+               "evaluations": int(res.nfev), "success": bool(res.success)}
+    else:
+        h = 1e-5
+
+        def fg(v):
+            f0 = prob.profiled(v)
+            g = np.empty_like(v)
+            for k in range(v.size):
+                e = np.zeros_like(v)
+                e[k] = h
+                g[k] = (prob.profiled(v + e) - prob.profiled(v - e)) / (2 * h)
+            return f0, g
+
+        res = minimize(fg, wh.start(), jac=True, method="L-BFGS-B",
+                       bounds=[(-U_RANGE, U_RANGE)] * wh.size,
+                       options={"ftol": 1e-13, "gtol": 1e-6, "maxiter": 500})
+        u = np.asarray(res.x, dtype=float)
+        rec = {"method": "L-BFGS-B (scipy) on the criterion profiled over theta, central "
+                         "differences", "evaluations": int(res.nfev), "success": bool(res.success)}
+    return u, rec
+
+
+def _free_theta(prob: LmeProblem, theta) -> np.ndarray:
+    """Indices of theta entries not held on their zero bound."""
+    phi = np.asarray(theta) / prob.scale
+    return np.flatnonzero(~(prob.diagonal & (np.abs(phi) < 1e-4)))
+
+
+def joint_hessian(prob: LmeProblem, theta, u, h: float = 1e-3) -> tuple[np.ndarray, np.ndarray]:
+    """Hessian of -2 log L in (free phi = theta / scale, u) by central differences.
+
+    Returns ``(H, free)``: ``H`` over the free theta entries (scaled) then u; ``free`` their
+    indices.
+    """
+    free = _free_theta(prob, theta)
+    phi0 = np.asarray(theta, dtype=float) / prob.scale
+    x0 = np.concatenate([phi0[free], np.asarray(u, dtype=float)])
+    k = x0.size
+    nf = free.size
+
+    def f(x):
+        phi = phi0.copy()
+        phi[free] = x[:nf]
+        return prob.joint(phi * prob.scale, x[nf:])
+
+    f0 = f(x0)
+    H = np.empty((k, k))
+    E = np.eye(k) * h
+    fp = [f(x0 + E[i]) for i in range(k)]
+    fm = [f(x0 - E[i]) for i in range(k)]
+    for i in range(k):
+        H[i, i] = (fp[i] - 2 * f0 + fm[i]) / h**2
+        for j in range(i):
+            v = (f(x0 + E[i] + E[j]) - f(x0 + E[i] - E[j]) - f(x0 - E[i] + E[j])
+                 + f(x0 - E[i] - E[j])) / (4 * h * h)
+            H[i, j] = H[j, i] = v
+    return H, free
+
+
+def profile_information(prob: LmeProblem, theta, u) -> np.ndarray:
+    """Curvature of the profiled -2 log L in u (a matrix): the Schur complement of the joint
+    Hessian's theta block."""
+    H, free = joint_hessian(prob, theta, u)
+    nf = free.size
+    Huu = H[nf:, nf:]
+    if nf == 0:
+        return Huu
+    Htt, Htu = H[:nf, :nf], H[:nf, nf:]
+    try:
+        return Huu - Htu.T @ np.linalg.solve(Htt, Htu)
+    except np.linalg.LinAlgError:
+        return np.full_like(Huu, np.nan)
+
+
+def structure_intervals(wh: ResidualStructure, u, info, level) -> list:
+    """nlme's Wald intervals of the natural parameters: u -+ z se on the unconstrained scale,
+    mapped back (the whole vector at once, as nlme's ``intervals()``)."""
+    from scipy.stats import norm
+
+    k = wh.size
+    try:
+        cov = 2.0 * np.linalg.inv(info)  # info is the curvature of -2 log L
+        se = np.sqrt(np.diag(cov))
+        ok = np.all(np.linalg.eigvalsh(0.5 * (info + info.T)) > 0) and np.all(np.isfinite(se))
+    except np.linalg.LinAlgError:
+        ok = False
+    if not ok:
+        return [[math.nan, math.nan] for _ in range(k)]
+    z = float(norm.ppf(0.5 + level / 2))
+    lo, hi = wh.natural(u - z * se), wh.natural(u + z * se)
+    return [[float(min(a, b)), float(max(a, b))] for a, b in zip(lo, hi)]
+
+
+def fit_lme(design: Design, wh: ResidualStructure, form: str, kind: str, reml: bool = True,
+            level: float = 0.95, label: str | None = None, blas_threads: int | None = 1) -> Fit:
+    """``nlme::lme`` with a residual correlation structure (see the module docstring).
+
+    Parameters
+    ----------
+    design : Design
+        With at least one random-effects term; the structure's groups must be nested in
+        every grouping factor.
+    wh : ResidualStructure
+        The residual structure, its rows aligned with the design's.
+    form : str
+        The structure as written (``"ar1(~ 1 | Mare)"``), for messages and the record.
+    kind : str
+        Its short name (``"ar1"``, ``"cs"``, ...).
+    reml : bool
+    level : float
+        Coverage of the Wald intervals (fixed effects and structure parameters).
+    label : str, optional
+    blas_threads : int or None
+        BLAS threads while fitting (as :func:`workbench.reml.fit.fit_reml`).
+
+    Returns
+    -------
+    Fit
+        ``method`` "reml"/"ml"; fixed effects with nlme's SEs sigma^2 (X'V^-1 X)^-1, the
+        random-effects ``varcorr`` rows and the residual row, the BLUPs in ``ranef``,
+        ``criterion`` -2 log L (the whitened rows' plus sum log|R_g|);
+        ``diagnostics["corstruct"]`` = ``{"structure", "form", NAME: estimate, "interval",
+        "groups"}`` with nlme's names (``"interval"`` is ``[lower, upper]`` for a one-parameter
+        structure, ``{NAME: [lower, upper]}`` otherwise); ``diagnostics["optimizer"]`` the
+        inner (engine) and outer records; a :class:`~workbench.record.GlsState` with
+        ``variance`` = (natural parameters, sigma^2) and ``theta``.
+    """
+    from ..reml.fit import _Estimates, blas_limits
+    from ..reml.optimize import OptimizerWarning
+
+    if blas_threads is not None:
+        with blas_limits(blas_threads):
+            return fit_lme(design, wh, form, kind, reml, level, label, blas_threads=None)
+    t0 = time.perf_counter()
+    if design.weights is not None or design.known_sd is not None:
+        raise NotYetSupportedError("a correlation structure with prior weights or known sds "
+                                   "is not implemented")
+    if not design.terms:
+        raise ValueError("fit_lme needs a random-effects term (nlme::gls: fit_corgls)")
+    if wh.tmax < 2:
+        raise DataError(f"every group of {form} has one row: it has nothing to correlate")
+    check_nested(design, wh, form)
+    prob = LmeProblem(design, wh, reml)
+    u, outer = _search_u(prob)
+    theta, value, opt = prob.inner(u, check=True)
+    system, logdet = prob.system(u)
+    # the outer verdict: a small profiled derivative at u, u inside its range
+    info = profile_information(prob, theta, u)
+    grad = _profiled_gradient(prob, u)
+    reasons = []
+    if np.any(np.abs(u) > _EDGE):
+        reasons.append("a correlation parameter is at the edge of its range")
+    if not np.all(np.abs(grad) < 2e-3):
+        reasons.append(f"the criterion's derivative in the correlation parameters is "
+                       f"{np.max(np.abs(grad)):.2g}, not 0")
+    if not outer["success"]:
+        reasons.append("the search over the correlation parameters stopped early")
+    if not opt.converged:
+        reasons.append(opt.verdict.reason)
+    converged = not reasons
+    if not converged:
+        warnings.warn(f"the optimizer did not converge: {'; '.join(reasons)}", OptimizerWarning,
+                      stacklevel=2)
+    est = _Estimates(system, theta, reml)
+    natural = wh.natural(u)
+    intervals = structure_intervals(wh, u, info, level)
+    corstruct = {"structure": kind, "form": form}
+    for name, val in zip(wh.names, natural):
+        corstruct[name] = float(val)
+    corstruct["interval"] = intervals[0] if wh.size == 1 else dict(zip(wh.names, intervals))
+    corstruct["groups"] = wh.ngroups
+    optimizer = dict(opt.to_dict(), outer=dict(outer, gradient=grad.tolist(),
+                                               evaluations_inner=prob.evaluations,
+                                               reasons=reasons))
+    # nlme's summary scales an ML fit's fixed-effect covariance by n / (n - p) (adjustSigma)
+    vcov = est.vcov if reml else est.vcov * design.n / (design.n - design.p)
+    beta, se, ci = wald_fixed_effects(design.fixed_names, est.beta, vcov, level)
+    s2 = est.sigma**2
+    state = GlsState(vcov=vcov, estimator=kind, variance=np.concatenate([natural, [s2]]),
+                     theta=np.asarray(theta, dtype=float))
+    return build_fit(method="reml" if reml else "ml", design=design, structure=system.structure,
+                     criterion=float(est.criterion + logdet), beta=beta, beta_se=se, beta_ci=ci,
+                     sigma=est.sigma, varcorr=est.varcorr, ranef=est.ranef, converged=converged,
+                     singular=est.singular, state=state, label=label,
+                     diagnostics={"corstruct": corstruct, "optimizer": optimizer,
+                                  "theta": np.asarray(theta).tolist(),
+                                  "seconds": time.perf_counter() - t0})
+
+
+def _profiled_gradient(prob: LmeProblem, u, h: float = 1e-4) -> np.ndarray:
+    """Central differences of the profiled criterion in u."""
+    g = np.empty(prob.wh.size)
+    for k in range(g.size):
+        e = np.zeros_like(u)
+        e[k] = h
+        g[k] = (prob.profiled(u + e) - prob.profiled(u - e)) / (2 * h)
+    return g
+
+
+__all__ = ["fit_lme", "whitened_design", "check_nested", "LmeProblem", "profile_information"]
