@@ -151,7 +151,9 @@ def _header(fit) -> list[str]:
 
 def _n_params(fit) -> int:
     ncov = sum(1 for r in fit.varcorr if r["grp"] != "Residual")
-    return len(fit.beta) + ncov + (1 if fit.sigma is not None else 0)
+    cst = (fit.diagnostics or {}).get("corstruct") or {}
+    ncor = sum(1 for k in cst if k not in ("structure", "form", "interval", "groups"))
+    return len(fit.beta) + ncov + ncor + (1 if fit.sigma is not None else 0)
 
 
 def _criteria(fit) -> list[str]:

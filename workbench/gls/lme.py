@@ -284,13 +284,16 @@ def fit_lme(design: Design, wh: ResidualStructure, form: str, kind: str, reml: b
     Returns
     -------
     Fit
-        ``method`` "reml"/"ml"; fixed effects with nlme's SEs sigma^2 (X'V^-1 X)^-1, the
+        ``method`` "reml"/"ml"; fixed effects with the SEs of nlme's ``summary()``, from
+        sigma^2 (X'V^-1 X)^-1 (an ML fit's times n / (n - p), nlme's ``adjustSigma``); the
         random-effects ``varcorr`` rows and the residual row, the BLUPs in ``ranef``,
         ``criterion`` -2 log L (the whitened rows' plus sum log|R_g|);
         ``diagnostics["corstruct"]`` = ``{"structure", "form", NAME: estimate, "interval",
         "groups"}`` with nlme's names (``"interval"`` is ``[lower, upper]`` for a one-parameter
-        structure, ``{NAME: [lower, upper]}`` otherwise); ``diagnostics["optimizer"]`` the
-        inner (engine) and outer records; a :class:`~workbench.record.GlsState` with
+        structure, ``{NAME: [lower, upper]}`` otherwise); ``diagnostics["optimizer"]``:
+        ``method``, ``evaluations`` (of the engine's criterion, over all u), ``message`` (why
+        not converged), ``inner`` (the engine's record at the final u) and ``outer`` (the
+        search over u: evaluations, success, the profiled gradient); a :class:`~workbench.record.GlsState` with
         ``variance`` = (natural parameters, sigma^2) and ``theta``.
     """
     from ..reml.fit import _Estimates, blas_limits
@@ -315,6 +318,7 @@ def fit_lme(design: Design, wh: ResidualStructure, form: str, kind: str, reml: b
     # the outer verdict: a small profiled derivative at u, u inside its range
     info = profile_information(prob, theta, u)
     grad = _profiled_gradient(prob, u)
+    _check_identified(prob, u, value, form)
     reasons = []
     if np.any(np.abs(u) > _EDGE):
         reasons.append("a correlation parameter is at the edge of its range")
@@ -337,9 +341,9 @@ def fit_lme(design: Design, wh: ResidualStructure, form: str, kind: str, reml: b
         corstruct[name] = float(val)
     corstruct["interval"] = intervals[0] if wh.size == 1 else dict(zip(wh.names, intervals))
     corstruct["groups"] = wh.ngroups
-    optimizer = dict(opt.to_dict(), outer=dict(outer, gradient=grad.tolist(),
-                                               evaluations_inner=prob.evaluations,
-                                               reasons=reasons))
+    optimizer = {"method": f"theta by the engine ({opt.method}) inside {outer['method']}",
+                 "evaluations": prob.evaluations, "message": "; ".join(reasons) or None,
+                 "inner": opt.to_dict(), "outer": dict(outer, gradient=grad.tolist())}
     # nlme's summary scales an ML fit's fixed-effect covariance by n / (n - p) (adjustSigma)
     vcov = est.vcov if reml else est.vcov * design.n / (design.n - design.p)
     beta, se, ci = wald_fixed_effects(design.fixed_names, est.beta, vcov, level)
@@ -353,6 +357,26 @@ def fit_lme(design: Design, wh: ResidualStructure, form: str, kind: str, reml: b
                      diagnostics={"corstruct": corstruct, "optimizer": optimizer,
                                   "theta": np.asarray(theta).tolist(),
                                   "seconds": time.perf_counter() - t0})
+
+
+def _check_identified(prob: LmeProblem, u, value: float, form: str, step: float = 0.5,
+                      flat: float = 1e-5) -> None:
+    """Refuse a structure parameter the criterion is flat in (on either side of the optimum).
+
+    A genuine optimum raises -2 log L by about (step / se(u))^2 at u -+ step (1e-5 at an se
+    of 150 on the unconstrained scale); a ridge (e.g. a random intercept on the groups of a
+    compound-symmetry correlation: sigma^2 Rho trades with its variance) leaves it unchanged
+    up to the inner optimisation's noise (below 1e-6 on Orthodont).
+    """
+    for k, name in enumerate(prob.wh.names):
+        e = np.zeros_like(u)
+        e[k] = step
+        rise = min(prob.profiled(u + e), prob.profiled(u - e)) - value
+        if not rise > flat:
+            raise DataError(f"{name} of {form} is not identifiable beside the random effects: "
+                            "the likelihood is flat in it (a random intercept on the groups of "
+                            "a compound-symmetry correlation is one such case); drop the "
+                            "intercept from that term or the correlation structure")
 
 
 def _profiled_gradient(prob: LmeProblem, u, h: float = 1e-4) -> np.ndarray:

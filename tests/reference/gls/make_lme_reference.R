@@ -87,10 +87,10 @@ for (nm in names(cases)) {
       beta_se = as.list(setNames(tt[, 2], rownames(tt))),
       sigma = f$sigma, logLik = as.numeric(logLik(f)),
       param = unname(coef(f$modelStruct$corStruct, unconstrained = FALSE)),
-      param_ci = ci,
+      param_ci = ci, fitted = unname(fitted(f)[1:6]),
       ranef = lapply(split(as.data.frame(ranef(f)), 1), function(x) NULL)[0]),
       re_rows(f))
-    # BLUPs of the first two levels, every column
+    # fitted values X beta + Z b of the first rows (data order); BLUPs of the first two levels
     b <- ranef(f)
     fits[[method]]$blup <- lapply(as.list(as.data.frame(b[1:2, , drop = FALSE])),
                                   function(v) as.list(setNames(v, rownames(b)[1:2])))
