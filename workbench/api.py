@@ -47,8 +47,10 @@ def fit(formula: str, data: pd.DataFrame, method: str = "reml", *, known_sd: str
     correlation : str, optional
         A residual correlation structure written as nlme writes it: ``"cs(~ 1 | g)"``
         (compound symmetry, ``corCompSymm``) or ``"ar1(~ 1 | g)"``, ``"ar1(~ t | g)"``
-        (``corAR1``, t an integer position); REML or ML, a model without random effects
-        (``nlme::gls``; :mod:`workbench.gls.corstruct`).
+        (``corAR1``, t an integer position); REML or ML.  Without random-effects terms the
+        model is ``nlme::gls`` (:mod:`workbench.gls.corstruct`); with them ``nlme::lme`` with
+        that residual correlation, var(y) = Z G Z' + sigma^2 R (:mod:`workbench.gls.lme`; the
+        correlation groups nested in every grouping factor).
     **options
         The method's options, checked by :class:`workbench.options.RemlOptions` (``nobound``,
         ``vc_se``, ``level``, ``blas_threads``), :class:`workbench.options.FglsOptions`
