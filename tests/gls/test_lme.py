@@ -138,3 +138,92 @@ def test_cli_fit_with_correlation_and_random_effects(capsys, ovary):
     code, out, err = run(capsys, "fit", ref["formula"], "--data", REF_DIR / "ovary.csv",
                          "--correlation", ref["correlation"], "--ci", "profile")
     assert code != 0 and err.startswith("error: profiles") and "Traceback" not in err
+
+
+def dense_criterion(fit, wh, reml):
+    """-2 log L from the dense n x n V = Z G Z' + sigma^2 R at the fit's estimates (one
+    grouping factor), independent of the whitening and the engine."""
+    from workbench.structure import build_structure
+
+    st = build_structure(fit.design)
+    (blk,) = st.blocks
+    Z = st.stacked_Z().toarray()
+    q = blk.q
+    Gq = np.zeros((q, q))
+    for r in fit.varcorr:
+        if r["grp"] == "Residual":
+            continue
+        i = blk.columns.index(r["var1"])
+        j = i if r["var2"] is None else blk.columns.index(r["var2"])
+        Gq[i, j] = Gq[j, i] = r["vcov"]
+    G = np.kron(np.eye(blk.nlevels), Gq)
+    n = fit.nobs
+    R = np.zeros((n, n))
+    u = wh.unconstrained(np.array([fit.diagnostics["corstruct"][n_] for n_ in wh.names]))
+    for rows in wh.blocks:
+        R[np.ix_(rows, rows)] = wh.block(rows, u)
+    V = Z @ G @ Z.T + fit.sigma**2 * R
+    X, y = fit.design.X, fit.design.y
+    beta = np.array([fit.beta[k] for k in fit.design.fixed_names])
+    r = y - X @ beta
+    val = n * np.log(2 * np.pi) + np.linalg.slogdet(V)[1] + r @ np.linalg.solve(V, r)
+    if reml:
+        p = X.shape[1]
+        val += np.linalg.slogdet(X.T @ np.linalg.solve(V, X))[1] - p * np.log(2 * np.pi)
+    return val
+
+
+@pytest.mark.parametrize("method", ["reml", "ml"])
+def test_criterion_equals_the_dense_marginal_likelihood(ovary, method):
+    fit = workbench.fit(OVARY, ovary, method=method, correlation="ar1(~ 1 | Mare)")
+    _, wh = problem(OVARY, ovary, "ar1(~ 1 | Mare)")
+    assert rel(dense_criterion(fit, wh, method == "reml"), fit.criterion) < 1e-9
+
+
+class TwoStrataAR1(STRUCTURES["ar1"]):
+    """A two-parameter structure written against the interface only: AR(1) with Phi1 in the
+    groups of even code and Phi2 in the others."""
+
+    names = ("Phi1", "Phi2")
+
+    def start(self):
+        return np.zeros(2)
+
+    def natural(self, u):
+        return np.tanh(np.asarray(u, dtype=float) / 2.0)
+
+    def unconstrained(self, natural):
+        p = np.asarray(natural, dtype=float)
+        return np.log((1 + p) / (1 - p))
+
+    def pattern(self, rows):
+        return (int(self.codes[rows[0]] % 2),) + super().pattern(rows)
+
+    def block(self, rows, u):
+        k = int(self.codes[rows[0]] % 2)
+        return super().block(rows, np.array([np.asarray(u, dtype=float)[k]]))
+
+
+def test_a_two_parameter_structure_fits_through_the_interface(ovary):
+    from workbench.gls.lme import fit_lme
+
+    spec, corr = parse_formula(OVARY), parse_correlation("ar1(~ 1 | Mare)")
+    data, codes, pos = correlation_rows(spec, ovary, corr)
+    design = build_design(spec, data)
+    wh = TwoStrataAR1(codes, pos)
+    fit = fit_lme(design, wh, "two-strata ar1(~ 1 | Mare)", "ar1x2", reml=True)
+    one = workbench.fit(OVARY, ovary, correlation="ar1(~ 1 | Mare)")
+    assert fit.converged
+    cs = fit.diagnostics["corstruct"]
+    assert set(cs["interval"]) == {"Phi1", "Phi2"}
+    for k in ("Phi1", "Phi2"):
+        lo, hi = cs["interval"][k]
+        assert lo < cs[k] < hi
+    # nested models: the two-parameter optimum is at least as good, and equal parameters give
+    # the one-parameter criterion
+    assert fit.criterion <= one.criterion + 1e-9
+    prob = LmeProblem(design, wh, True)
+    u1 = float(np.log((1 + one.diagnostics["corstruct"]["Phi"])
+                      / (1 - one.diagnostics["corstruct"]["Phi"])))
+    assert rel(prob.joint(one.state.theta, np.array([u1, u1])), one.criterion) < 1e-12
+    assert rel(dense_criterion(fit, wh, True), fit.criterion) < 1e-9
