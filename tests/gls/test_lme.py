@@ -227,3 +227,19 @@ def test_a_two_parameter_structure_fits_through_the_interface(ovary):
                       / (1 - one.diagnostics["corstruct"]["Phi"])))
     assert rel(prob.joint(one.state.theta, np.array([u1, u1])), one.criterion) < 1e-12
     assert rel(dense_criterion(fit, wh, True), fit.criterion) < 1e-9
+
+
+def test_missing_rows_are_dropped_consistently(ovary):
+    d = ovary.copy()
+    d.loc[[5, 40], "follicles"] = np.nan
+    with pytest.warns(UserWarning, match="2 rows with missing values dropped"):
+        a = workbench.fit(OVARY, d, correlation="ar1(~ 1 | Mare)")
+    b = workbench.fit(OVARY, d.dropna().reset_index(drop=True), correlation="ar1(~ 1 | Mare)")
+    assert a.nobs == b.nobs == len(d) - 2
+    assert rel(a.criterion, b.criterion) < 1e-10
+
+
+def test_weights_with_a_correlation_are_refused(ovary):
+    d = ovary.assign(w=1.0)
+    with pytest.raises(NotYetSupportedError, match="prior weights or known sds"):
+        workbench.fit(OVARY, d, weights="w", correlation="ar1(~ 1 | Mare)")
