@@ -17,7 +17,6 @@ import pandas as pd
 from scipy.stats import norm
 
 from .errors import NotYetSupportedError, WorkbenchError
-from .record import GlsState
 
 CI_METHODS = ("wald", "profile", "bootstrap")
 ENGINE_METHODS = ("reml", "ml")
@@ -64,7 +63,7 @@ def vcov(fit) -> pd.DataFrame:
         from .bayes.draws import posterior_arrays
 
         V = np.atleast_2d(np.cov(posterior_arrays(fit)["beta"], rowvar=False))
-    elif isinstance(fit.state, GlsState):  # the GLS fitters and residual structures
+    elif hasattr(fit.state, "estimator"):  # a GlsState (record imports this module)
         V = fit.state.vcov
     else:
         V = fit.reml_state("fixed-effect covariances").vcov
