@@ -133,11 +133,14 @@ def _header(fit) -> list[str]:
         title += f"  [{fit.label}]"
     lines = [title, f"Formula: {fit.formula}"]
     cst = (fit.diagnostics or {}).get("corstruct")
-    if cst:  # nlme-style residual correlation (workbench.gls.corstruct)
-        name = next(k for k in ("Rho", "Phi") if k in cst)
-        lo, hi = cst.get("interval") or [math.nan, math.nan]
-        lines.append(f"Correlation structure: {cst['form']}, {name} = {cst[name]:.4g} "
-                     f"(95% interval {lo:.4g}, {hi:.4g})")
+    if cst:  # nlme-style residual correlation (workbench.gls.corstruct, workbench.gls.lme)
+        params = [k for k in cst if k not in _CORSTRUCT_KEYS]
+        ivs = cst.get("interval") or [math.nan, math.nan]
+        bits = []
+        for name in params:
+            lo, hi = (ivs.get(name) or [math.nan, math.nan]) if isinstance(ivs, dict) else ivs
+            bits.append(f"{name} = {cst[name]:.4g} (95% interval {lo:.4g}, {hi:.4g})")
+        lines.append(f"Correlation structure: {cst['form']}, " + ", ".join(bits))
     design = fit.design
     if design is not None:
         if design.n_dropped:
@@ -149,10 +152,14 @@ def _header(fit) -> list[str]:
     return lines
 
 
+#: the entries of ``diagnostics["corstruct"]`` that are not parameters
+_CORSTRUCT_KEYS = ("structure", "form", "interval", "groups")
+
+
 def _n_params(fit) -> int:
     ncov = sum(1 for r in fit.varcorr if r["grp"] != "Residual")
     cst = (fit.diagnostics or {}).get("corstruct") or {}
-    ncor = sum(1 for k in cst if k not in ("structure", "form", "interval", "groups"))
+    ncor = sum(1 for k in cst if k not in _CORSTRUCT_KEYS)
     return len(fit.beta) + ncov + ncor + (1 if fit.sigma is not None else 0)
 
 

@@ -227,6 +227,7 @@ def test_a_two_parameter_structure_fits_through_the_interface(ovary):
                       / (1 - one.diagnostics["corstruct"]["Phi"])))
     assert rel(prob.joint(one.state.theta, np.array([u1, u1])), one.criterion) < 1e-12
     assert rel(dense_criterion(fit, wh, True), fit.criterion) < 1e-9
+    assert f"Phi2 = {cs['Phi2']:.4g}" in fit.summary()
 
 
 def test_missing_rows_are_dropped_consistently(ovary):
