@@ -68,13 +68,12 @@ _EDGE = 25.0
 def check_nested(design: Design, wh: ResidualStructure, form: str) -> None:
     """Each correlation group must lie within one level of every grouping factor (nlme)."""
     for t in design.terms:
-        for rows in wh.blocks:
-            c = t.codes[rows]
-            if np.any(c != c[0]):
-                raise DataError(f"the groups of correlation {form} are not nested in the "
-                                f"random-effects grouping '{t.group}': a group of the "
-                                f"correlation has rows in several levels of '{t.group}' (nlme "
-                                "needs the correlation groups within the innermost grouping)")
+        # (group, level) pairs: one per correlation group when the groups nest
+        if np.unique(np.stack([wh.codes, t.codes]), axis=1).shape[1] != wh.ngroups:
+            raise DataError(f"the groups of correlation {form} are not nested in the "
+                            f"random-effects grouping '{t.group}': a group of the "
+                            f"correlation has rows in several levels of '{t.group}' (nlme "
+                            "needs the correlation groups within the innermost grouping)")
 
 
 def whitened_design(design: Design, wh: ResidualStructure, u: np.ndarray) -> tuple[Design, float]:
