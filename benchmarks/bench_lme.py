@@ -55,8 +55,9 @@ for (e in exprs) if (!grepl("write.csv", deparse(e)[1])) eval(e)
 res <- c()
 for (nm in names(cases)) for (method in c("REML", "ML")) {
   cc <- cases[[nm]]
-  t <- sapply(seq_len(reps), function(i) system.time(
-    lme(cc$fixed, data = cc$data, random = cc$random, correlation = cc$cor, method = method))[["elapsed"]])
+  one <- function(i) system.time(lme(cc$fixed, data = cc$data, random = cc$random,
+                                     correlation = cc$cor, method = method))[["elapsed"]]
+  t <- sapply(seq_len(reps), one)
   res[paste(nm, method)] <- median(t)
 }
 writeLines(jsonlite::toJSON(as.list(res), auto_unbox = TRUE, digits = NA), out)

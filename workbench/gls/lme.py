@@ -308,8 +308,17 @@ def fit_lme(design: Design, wh: ResidualStructure, form: str, kind: str, reml: b
         structure, ``{NAME: [lower, upper]}`` otherwise); ``diagnostics["optimizer"]``:
         ``method``, ``evaluations`` (of the engine's criterion, over all u), ``message`` (why
         not converged), ``inner`` (the engine's record at the final u) and ``outer`` (the
-        search over u: evaluations, success, the profiled gradient); a :class:`~workbench.record.GlsState` with
-        ``variance`` = (natural parameters, sigma^2) and ``theta``.
+        search over u: evaluations, success, the envelope gradient); a
+        :class:`~workbench.record.GlsState` with ``variance`` = (natural parameters, sigma^2)
+        and ``theta``.
+
+    Raises
+    ------
+    DataError
+        Correlation groups not nested in a grouping factor; groups of one row; a structure
+        parameter the likelihood is flat in.
+    NotYetSupportedError
+        Prior weights or known residual sds.
     """
     from ..reml.fit import _Estimates, blas_limits
     from ..reml.optimize import OptimizerWarning
@@ -330,14 +339,15 @@ def fit_lme(design: Design, wh: ResidualStructure, form: str, kind: str, reml: b
     u, outer = _search_u(prob)
     theta, value, opt = prob.inner(u, check=True)
     system, logdet = prob.system(u)
-    # the outer verdict: a small profiled derivative at u, u inside its range
     info = profile_information(prob, theta, u)
     grad = envelope_gradient(prob, theta, u)
-    _check_identified(prob, u, value, form)
-    # the outer verdict judges the point (as the engine's): the search's own flag is recorded
+    # the outer verdict judges the point, as the engine's does (the search's flag is recorded):
+    # u inside its range, a small derivative there, the likelihood not flat in u
     reasons = []
     if np.any(np.abs(u) > _EDGE):
         reasons.append("a correlation parameter is at the edge of its range")
+    else:
+        _check_identified(prob, u, value, form)
     if not np.all(np.abs(grad) < 2e-3):
         reasons.append(f"the criterion's derivative in the correlation parameters is "
                        f"{np.max(np.abs(grad)):.2g}, not 0")
