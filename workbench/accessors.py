@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 from scipy.stats import norm
 
-from .errors import WorkbenchError
+from .errors import NotYetSupportedError, WorkbenchError
 
 CI_METHODS = ("wald", "profile", "bootstrap")
 ENGINE_METHODS = ("reml", "ml")
@@ -43,6 +43,9 @@ def residuals(fit, type: str = "response") -> np.ndarray:
     for a linear mixed model)."""
     if type not in ("response", "pearson"):
         raise WorkbenchError(f"type must be 'response' or 'pearson', not {type!r}")
+    if type == "pearson" and "varstruct" in (fit.diagnostics or {}):
+        raise NotYetSupportedError("pearson residuals of a fit with a variance function are "
+                                   "not implemented yet")
     r = fit.design.y - fitted(fit)
     if type == "pearson" and fit.design.weights is not None:
         r = r * np.sqrt(fit.design.weights)
@@ -60,6 +63,8 @@ def vcov(fit) -> pd.DataFrame:
         from .bayes.draws import posterior_arrays
 
         V = np.atleast_2d(np.cov(posterior_arrays(fit)["beta"], rowvar=False))
+    elif hasattr(fit.state, "estimator"):  # a GlsState (record imports this module)
+        V = fit.state.vcov
     else:
         V = fit.reml_state("fixed-effect covariances").vcov
     return pd.DataFrame(np.array(V, dtype=float), index=names, columns=names)

@@ -48,12 +48,15 @@ def fit(formula: str, data: pd.DataFrame, method: str = "reml", *, known_sd: str
         A residual correlation structure written as nlme writes it: ``"cs(~ 1 | g)"``
         (compound symmetry, ``corCompSymm``) or ``"ar1(~ 1 | g)"``, ``"ar1(~ t | g)"``
         (``corAR1``, t an integer position), ``"car1(~ t | g)"`` (``corCAR1``, t continuous),
-        ``"symm(~ t | g)"`` (``corSymm``, general, t an integer position); REML or ML, a model
-        without random effects (``nlme::gls``; :mod:`workbench.gls.corstruct`).
+        ``"symm(~ t | g)"`` (``corSymm``, general, t an integer position); REML or ML.  Without
+        random-effects terms the model is ``nlme::gls`` (:mod:`workbench.gls.corstruct`); with
+        them ``nlme::lme`` with that residual structure, var(y) = Z G Z' + sigma^2 R
+        (:mod:`workbench.gls.lme`; the correlation groups nested in every grouping factor).
     variance : str, optional
         A residual variance function written as nlme writes it: ``"ident(~ 1 | f)"``
         (``varIdent``, an sd ratio per level of f) or ``"power(~ x)"`` (``varPower``, sd
-        proportional to |x|^power); alone or with ``correlation``.
+        proportional to |x|^power); alone or with ``correlation``, with or without
+        random-effects terms.
     **options
         The method's options, checked by :class:`workbench.options.RemlOptions` (``nobound``,
         ``vc_se``, ``level``, ``blas_threads``), :class:`workbench.options.FglsOptions`
@@ -122,42 +125,38 @@ def fit(formula: str, data: pd.DataFrame, method: str = "reml", *, known_sd: str
 
 def _fit_correlated(spec, data, method, opts, correlation, label, columns, contrasts, options,
                     variance=None):
-    """REML/ML with a residual correlation structure and no random effects (``nlme::gls``)."""
-    from .errors import NotYetSupportedError
-    from .gls.corstruct import correlation_rows, fit_corgls, parse_correlation
+    """REML/ML with a residual structure (a correlation, a variance function or both):
+    ``nlme::gls`` without random-effects terms, ``nlme::lme`` with them
+    (:mod:`workbench.gls.lme`)."""
+    from .gls.corstruct import fit_gls, residual_structure
 
-    if variance is not None:
-        from .gls.corstruct import fit_gls, residual_structure
-
-        if method not in ("reml", "ml"):
-            raise OptionError(f"variance= needs method 'reml' or 'ml', not '{method}'")
-        extra = sorted(k for k in options if k not in ("level", "blas_threads"))
-        if extra:
-            raise OptionError(f"option(s) {', '.join(extra)} do not apply with a residual "
-                              "structure; it takes only level")
-        data, wh, corr, var = residual_structure(spec, data, correlation, variance, **columns)
-        design = build_design(spec, data, contrasts=contrasts, **columns)
-        if design.terms:
-            raise NotYetSupportedError("a variance function with random-effects terms "
-                                       "(nlme::lme) is not implemented yet; drop the '( | )' "
-                                       "terms for nlme::gls")
-        return fit_gls(design, wh, corr=corr, var=var, reml=(method == "reml"),
-                       level=opts.level, label=label)
+    what = ("correlation=" if variance is None else "variance=" if correlation is None
+            else "correlation= with variance=")
     if method not in ("reml", "ml"):
-        raise OptionError(f"correlation= needs method 'reml' or 'ml', not '{method}'")
+        raise OptionError(f"{what} needs method 'reml' or 'ml', not '{method}'")
     extra = sorted(k for k in options if k not in ("level", "blas_threads"))
     if extra:
-        raise OptionError(f"option(s) {', '.join(extra)} do not apply with a correlation "
+        raise OptionError(f"option(s) {', '.join(extra)} do not apply with a residual "
                           "structure; it takes only level")
-    corr = parse_correlation(correlation)
-    data, codes, pos = correlation_rows(spec, data, corr, **columns)
+    data, wh, corr, var = residual_structure(spec, data, correlation, variance, **columns)
     design = build_design(spec, data, contrasts=contrasts, **columns)
-    if design.terms:
-        raise NotYetSupportedError("a correlation structure with random-effects terms "
-                                   "(nlme::lme) is not implemented yet; drop the '( | )' terms "
-                                   "for nlme::gls")
-    return fit_corgls(design, codes, pos, corr, reml=(method == "reml"), level=opts.level,
-                      label=label)
+    if design.terms:  # nlme::lme: random effects and a residual structure
+        import numpy as np
+
+        from .gls.lme import fit_lme
+
+        if var is not None and var.kind == "ident" and corr is None:
+            # nlme::lme reads varIdent's first stratum with the rows sorted by the groups
+            order = np.lexsort(tuple(t.codes for t in reversed(design.terms)))
+            data, wh, corr, var = residual_structure(spec, data, correlation, variance,
+                                                     order=order, **columns)
+        _check_residual_variance(design)
+        fit = fit_lme(design, wh, corr=corr, var=var, reml=(method == "reml"),
+                      level=opts.level, label=label, blas_threads=opts.blas_threads)
+        _check_residual_collapse(fit)
+        return fit
+    return fit_gls(design, wh, corr=corr, var=var, reml=(method == "reml"), level=opts.level,
+                   label=label)
 
 
 def criterion(formula: str, data: pd.DataFrame, reml: bool = True, *, known_sd: str | None = None,

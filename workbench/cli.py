@@ -204,11 +204,11 @@ def fit(
     correlation: str | None = typer.Option(
         None, "--correlation", metavar="STRUCT",
         help="Residual correlation as nlme writes it, e.g. 'cs(~ 1 | g)', 'ar1(~ t | g)' "
-             "(REML/ML, no random effects)."),
+             "(REML/ML; with random-effects terms, nlme::lme's correlation=)."),
     variance: str | None = typer.Option(
         None, "--variance", metavar="VARFUNC",
         help="Residual variance function as nlme writes it, 'ident(~ 1 | f)' or 'power(~ x)' "
-             "(REML/ML, no random effects)."),
+             "(REML/ML; alone, with --correlation, or with random-effects terms)."),
 ) -> None:
     """Fit a linear mixed model and print a readable summary (or the record as JSON)."""
     import workbench

@@ -199,8 +199,17 @@ class Fit:
         ------
         WorkbenchError
             ``"profile intervals need a REML/ML fit; this fit is bayes"``.
+        NotYetSupportedError
+            For a REML/ML fit with a residual correlation structure (its state is a
+            :class:`GlsState`): the engine's verbs do not handle the structure yet.
         """
         state = self.state
+        if self.method in ENGINE_METHODS and isinstance(state, GlsState):
+            from .errors import NotYetSupportedError
+
+            form = (self.diagnostics or {}).get("corstruct", {}).get("form", "structure")
+            raise NotYetSupportedError(f"{what}: not implemented yet for a fit with a "
+                                       f"residual correlation structure ({form})")
         if self.method not in ENGINE_METHODS or not isinstance(state, RemlState):
             if isinstance(state, GlsState):  # method "reml"/"ml" too, by another fitter
                 kind = (f"a {self.method} fit of the GLS fitter ({state.estimator})"

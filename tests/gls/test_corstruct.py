@@ -83,7 +83,7 @@ def test_correlation_errors_are_plain():
         workbench.fit("distance ~ age", d, correlation="cs(Subject)")
     with pytest.raises(NotYetSupportedError, match="'exp' is not implemented"):
         workbench.fit("distance ~ age", d, correlation="exp(~ 1 | Subject)")
-    with pytest.raises(NotYetSupportedError, match="random-effects terms"):
+    with pytest.raises(DataError, match="not identifiable beside the random effects"):
         workbench.fit("distance ~ age + (1 | Subject)", d, correlation="cs(~ 1 | Subject)")
     with pytest.raises(DataError, match="'Patient' is not in the data"):
         workbench.fit("distance ~ age", d, correlation="cs(~ 1 | Patient)")

@@ -241,8 +241,8 @@ def test_structure_errors_are_plain():
         workbench.fit(f, d.assign(t=d.age / 3), correlation="symm(~ t | Subject)")
     with pytest.raises(OptionError, match="needs method 'reml' or 'ml'"):
         workbench.fit(f, d, method="fgls", variance="ident(~ 1 | Sex)")
-    with pytest.raises(NotYetSupportedError, match="random-effects terms"):
-        workbench.fit(f + " + (1 | Subject)", d, variance="ident(~ 1 | Sex)")
+    with pytest.raises(DataError, match="not nested in the random-effects grouping"):
+        workbench.fit(f + " + (1 | Subject)", d, correlation="cs(~ 1 | Sex)")
 
 
 def test_a_parameter_at_its_boundary_is_not_converged():

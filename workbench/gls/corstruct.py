@@ -164,7 +164,8 @@ def correlation_rows(spec, data: pd.DataFrame, corr: CorrelationSpec, **design_k
 
 
 def residual_structure(spec, data: pd.DataFrame, correlation: str | None = None,
-                       variance: str | None = None, **design_kwargs):
+                       variance: str | None = None, order: np.ndarray | None = None,
+                       **design_kwargs):
     """The data with the rows nlme would use and the residual structure aligned with the
     design built from it.
 
@@ -174,6 +175,10 @@ def residual_structure(spec, data: pd.DataFrame, correlation: str | None = None,
     data : DataFrame
     correlation, variance : str, optional
         As written in ``fit(correlation=..., variance=...)``; at least one.
+    order : array of int, optional
+        Without a correlation, the row order (of the rows used) in which ``varIdent`` reads
+        its first stratum: nlme::lme sorts the rows by the grouping factors; data order by
+        default (nlme::gls).
     **design_kwargs
         ``known_sd``, ``weights``, ``offset`` as for the design.
 
@@ -193,7 +198,6 @@ def residual_structure(spec, data: pd.DataFrame, correlation: str | None = None,
                             "correlation or variance" if corr and var else
                             "correlation" if corr else "variance", **design_kwargs)
     cor_struct = None
-    order = None
     if corr is not None:
         groups, pos = _groups_positions(used, corr)
         cor_struct = STRUCTURES[corr.kind](groups, pos)
@@ -352,27 +356,7 @@ def fit_gls(design: Design, wh: ResidualStructure, corr: CorrelationSpec | None 
     lower, upper = _intervals(f, wh, natural, level)
     b, se, ci = wald_fixed_effects(design.fixed_names, beta, vcov, level)
     sigma = math.sqrt(s2)
-    diagnostics = {}
-    k = 0
-    for entry, part in (("corstruct", corr), ("varstruct", var)):
-        if part is None:
-            continue
-        names = wh.correlation.names if entry == "corstruct" and isinstance(wh, Combined) \
-            else wh.variance.names if entry == "varstruct" else wh.names
-        sl = slice(k, k + len(names))
-        k += len(names)
-        info = {"structure": part.kind, "form": part.text}
-        if entry == "corstruct":
-            info["groups"] = (wh.correlation if isinstance(wh, Combined) else wh).ngroups
-        else:
-            if part.kind == "ident":
-                info["reference"] = wh.variance.levels[0]
-        info.update({nm: float(v) for nm, v in zip(names, natural[sl])})
-        info["intervals"] = {nm: [float(a), float(b_)]
-                             for nm, a, b_ in zip(names, lower[sl], upper[sl])}
-        if len(names) == 1:
-            info["interval"] = info["intervals"][names[0]]
-        diagnostics[entry] = info
+    diagnostics = structure_diagnostics(wh, corr, var, natural, lower, upper)
     diagnostics["optimizer"] = {
         "method": "bounded Brent (scipy) on the profiled criterion" if wh.size == 1 else
                   "BFGS on the profiled criterion, then Newton steps",
@@ -388,23 +372,74 @@ def fit_gls(design: Design, wh: ResidualStructure, corr: CorrelationSpec | None 
         diagnostics=diagnostics, label=label)
 
 
+def structure_diagnostics(wh: ResidualStructure, corr: CorrelationSpec | None,
+                          var: VarianceSpec | None, natural, lower, upper) -> dict:
+    """The record's ``corstruct`` / ``varstruct`` entries: ``{"structure", "form", NAME:
+    estimate, ..., "intervals": {NAME: [lower, upper]}}`` with nlme's names (a one-parameter
+    structure also has ``"interval"``; the correlation's ``"groups"``, varIdent's
+    ``"reference"`` level)."""
+    out = {}
+    k = 0
+    for entry, part in (("corstruct", corr), ("varstruct", var)):
+        if part is None:
+            continue
+        names = wh.correlation.names if entry == "corstruct" and isinstance(wh, Combined) \
+            else wh.variance.names if entry == "varstruct" else wh.names
+        sl = slice(k, k + len(names))
+        k += len(names)
+        info = {"structure": part.kind, "form": part.text}
+        if entry == "corstruct":
+            info["groups"] = (wh.correlation if isinstance(wh, Combined) else wh).ngroups
+        elif part.kind == "ident":
+            info["reference"] = wh.variance.levels[0]
+        info.update({nm: float(v) for nm, v in zip(names, natural[sl])})
+        info["intervals"] = {nm: [float(a), float(b_)]
+                             for nm, a, b_ in zip(names, lower[sl], upper[sl])}
+        if len(names) == 1:
+            info["interval"] = info["intervals"][names[0]]
+        out[entry] = info
+    return out
+
+
 def _minimise(f, u0):
-    """u minimising f: Brent for one parameter; for several, BFGS (central-difference
-    gradients, a backtracking line search that steps back from non-finite values, steps of
-    length <= 2 on u), then Newton steps on the finite-difference Hessian."""
+    """u minimising f: Brent for one parameter; for several :func:`minimise_bfgs`."""
     from scipy.optimize import minimize_scalar
 
     if len(u0) == 1:
         res = minimize_scalar(lambda t: f(np.array([t])), bounds=(-_BOX, _BOX),
                               method="bounded", options={"xatol": 1e-10, "maxiter": 1000})
         return np.array([float(res.x)]), int(res.nfev), None
+    return minimise_bfgs(f, u0)
+
+
+def minimise_bfgs(f, u0, gradient=None, box: float = _BOX):
+    """u minimising f over several parameters: BFGS (a backtracking line search that steps
+    back from non-finite values, steps of length <= 2 on u), then Newton steps on the
+    finite-difference Hessian.
+
+    Parameters
+    ----------
+    f : callable
+        u -> float (inf where undefined).
+    u0 : ndarray
+    gradient : callable, optional
+        u -> gradient of f; central differences of f by default.
+    box : float
+        |u| bound of the search.
+
+    Returns
+    -------
+    (u, evaluations of f, message or None)
+    """
     count = [0]
 
     def fc(u):
         count[0] += 1
-        return f(np.clip(u, -_BOX, _BOX))
+        return f(np.clip(u, -box, box))
 
     def grad(u, h=1e-5):
+        if gradient is not None:
+            return np.asarray(gradient(np.clip(u, -box, box)), dtype=float)
         E = np.eye(len(u)) * h
         return np.array([(fc(u + e) - fc(u - e)) / (2 * h) for e in E])
 
@@ -423,7 +458,7 @@ def _minimise(f, u0):
             d *= 2.0 / nrm
         t = 1.0
         while t > 1e-12:
-            cand = np.clip(u + t * d, -_BOX, _BOX)
+            cand = np.clip(u + t * d, -box, box)
             fnew = fc(cand)
             if fnew <= fu + 1e-4 * t * float(g @ d):
                 break
@@ -451,7 +486,7 @@ def _minimise(f, u0):
         step = np.linalg.solve(H, g)
         t, improved = 1.0, False
         while t > 1e-4:
-            cand = np.clip(u - t * step, -_BOX, _BOX)
+            cand = np.clip(u - t * step, -box, box)
             fnew = fc(cand)
             if fnew <= fu:
                 u, fu, improved = cand, fnew, True
@@ -513,4 +548,4 @@ def _intervals(f, wh: ResidualStructure, natural, level):
 
 __all__ = ["CORRELATIONS", "VARIANCE_FUNCTIONS", "CorrelationSpec", "VarianceSpec",
            "parse_correlation", "parse_variance", "correlation_rows", "residual_structure",
-           "fit_corgls", "fit_gls"]
+           "fit_corgls", "fit_gls", "structure_diagnostics", "minimise_bfgs"]
