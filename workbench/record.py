@@ -207,14 +207,11 @@ class Fit:
         if self.method in ENGINE_METHODS and isinstance(state, GlsState):
             from .errors import NotYetSupportedError
 
-            form = (self.diagnostics or {}).get("corstruct", {}).get("form", "structure")
+            diag = self.diagnostics or {}
+            form = ", ".join(diag[k]["form"] for k in ("corstruct", "varstruct") if k in diag)
             raise NotYetSupportedError(f"{what}: not implemented yet for a fit with a "
-                                       f"residual correlation structure ({form})")
+                                       f"residual structure ({form or state.estimator})")
         if self.method not in ENGINE_METHODS or not isinstance(state, RemlState):
-            if isinstance(state, GlsState):  # method "reml"/"ml" too, by another fitter
-                kind = (f"a {self.method} fit of the GLS fitter ({state.estimator})"
-                        if self.method in ENGINE_METHODS else f"a {self.method} fit")
-                raise error(f"{what} need a fit of the mixed-model REML/ML engine; this is {kind}")
             raise error(f"{what} need a REML/ML fit; this fit is {self.method}")
         if need_system and state.system is None:
             raise error(f"{what} need the engine's factored system, which a nobound fit on the "
