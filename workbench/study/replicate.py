@@ -263,6 +263,9 @@ class Task:
         Also evaluate the group effects against the drawn ones.
     groups : dict
         ``{design factor: fitted group name}``.
+    sbc : dict or None
+        For ``truth = "prior"``: ``{"thin_to": L, "truth_priors": dict or None}``; the batch is
+        then :func:`workbench.study.sbc.sbc_batch`.
     """
 
     condition: int
@@ -276,6 +279,7 @@ class Task:
     level: float
     group_effects: bool = False
     groups: dict = field(default_factory=dict)
+    sbc: dict | None = None
 
 
 def run_batch(task: Task) -> pd.DataFrame:
@@ -293,6 +297,10 @@ def run_batch(task: Task) -> pd.DataFrame:
     from ..api import fit as wb_fit
     from ..errors import SpecError, WorkbenchError
 
+    if task.sbc is not None:
+        from .sbc import sbc_batch
+
+        return sbc_batch(task)
     design = _design(task.design)
     spec = task.spec
     known = design.residual.known_sd.column if design.residual.known_sd is not None else None

@@ -52,12 +52,15 @@ class RunReport:
 
 def make_task(study: Study, condition, label: str, replicates, seed: int) -> Task:
     """The task of some replicates of one condition under one method arm."""
+    arm = study.spec.methods[label]
+    sbc = ({"thin_to": study.spec.sbc_thin_to, "truth_priors": arm.truth_priors}
+           if study.spec.truth == "prior" else None)
     return Task(condition=condition.id, design=condition.design.model_dump(mode="json"),
                 truth=condition.truth, method=label,
                 spec=study.spec.methods[label].model_dump(mode="json"),
                 replicates=tuple(replicates), seed=seed, parameters=tuple(study.parameters),
                 level=study.spec.level, group_effects=study.spec.group_effects,
-                groups=formula_layout(condition.design)["groups"])
+                groups=formula_layout(condition.design)["groups"], sbc=sbc)
 
 
 def plan_tasks(study: Study, methods: list[str], replicates: int, seed: int, done: dict,
