@@ -142,6 +142,8 @@ def sbc_figure(ranks: pd.DataFrame, alpha: float = 0.05, seed: int = 0,
     r = ranks if "method" in ranks else ranks.assign(method="bayes")
     r = r[np.isfinite(r["rank"].to_numpy(float))]
     params = list(dict.fromkeys(r["parameter"]))
+    order = {q: i for i, q in enumerate((manifest or {}).get("parameters", []))}
+    params.sort(key=lambda q: order.get(q, len(order)))
     if "condition" in r and r["condition"].nunique() > 1:
         values = {c["id"]: c["values"] for c in (manifest or {}).get("conditions", [])}
         conds = sorted(r["condition"].unique())
