@@ -264,8 +264,8 @@ class Task:
     groups : dict
         ``{design factor: fitted group name}``.
     sbc : dict or None
-        For ``truth = "prior"``: ``{"thin_to": L, "truth_priors": dict or None}``; the batch is
-        then :func:`workbench.study.sbc.sbc_batch`.
+        For ``truth = "prior"``: ``{"thin_to": L, "truth_priors": dict or None}``; such a task
+        is run by :func:`workbench.study.sbc.sbc_batch` (see :func:`workbench.study.run.run_task`).
     """
 
     condition: int
@@ -297,10 +297,6 @@ def run_batch(task: Task) -> pd.DataFrame:
     from ..api import fit as wb_fit
     from ..errors import SpecError, WorkbenchError
 
-    if task.sbc is not None:
-        from .sbc import sbc_batch
-
-        return sbc_batch(task)
     design = _design(task.design)
     spec = task.spec
     known = design.residual.known_sd.column if design.residual.known_sd is not None else None

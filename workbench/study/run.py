@@ -21,6 +21,7 @@ from ..errors import SpecError, StudyCliError, StudyInterrupted, WorkbenchError
 from ..io import check_output_dir
 from ..simulate.generate import formula_layout
 from .replicate import Task, run_batch
+from .sbc import sbc_batch
 from .spec import Study
 from .store import Store
 
@@ -61,6 +62,12 @@ def make_task(study: Study, condition, label: str, replicates, seed: int) -> Tas
                 replicates=tuple(replicates), seed=seed, parameters=tuple(study.parameters),
                 level=study.spec.level, group_effects=study.spec.group_effects,
                 groups=formula_layout(condition.design)["groups"], sbc=sbc)
+
+
+def run_task(task: Task):
+    """Run one task: :func:`~workbench.study.sbc.sbc_batch` for a study whose truth is drawn
+    from the prior, else :func:`~workbench.study.replicate.run_batch`."""
+    return sbc_batch(task) if task.sbc is not None else run_batch(task)
 
 
 def plan_tasks(study: Study, methods: list[str], replicates: int, seed: int, done: dict,
@@ -226,7 +233,7 @@ def _run_local(tasks, store, total, progress):
     with _progress(total, progress) as bar:
         job = bar.add_task("fits", total=total)
         for task in tasks:
-            _save(store, task, run_batch(task))
+            _save(store, task, run_task(task))
             bar.advance(job, len(task.replicates))
 
 
@@ -278,7 +285,7 @@ def _run_dask(tasks, store, total, progress, workers, scheduler, client=None, cl
     try:
         by_key = {}
         for task in tasks:
-            fut = client.submit(run_batch, task, pure=False)
+            fut = client.submit(run_task, task, pure=False)
             by_key[fut.key] = (fut, task)
         with _progress(total, progress) as bar:
             job = bar.add_task("fits", total=total)
