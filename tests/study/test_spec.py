@@ -80,3 +80,24 @@ def test_grid_set_axis_changes_several_fields(tmp_path):
     s = load_study(write_study(tmp_path, study, DESIGN))
     assert [c.truth["var[g:(Intercept)]"] for c in s.conditions] == [0.25, 1.0]
     assert all(c.truth["sigma"] == 1.0 for c in s.conditions)  # sd replaced by var
+
+
+def test_shipped_sbc_study_loads():
+    s = load_study(STUDIES / "sbc.toml")
+    assert s.spec.truth == "prior" and s.spec.sbc_thin_to == 99 and s.spec.replicates == 1000
+    assert [c.values["layout"] for c in s.conditions] == ["10x5", "40x10"]
+    assert s.parameters == ["beta[(Intercept)]", "beta[x]", "sd[g:(Intercept)]", "sd[g:x]",
+                            "cor[g:(Intercept),x]", "sigma"]
+    arms = s.spec.methods
+    assert {m.method for m in arms.values()} == {"bayes"}
+    assert arms["mismatched"].truth_priors == {} and arms["default"].truth_priors is None
+    manifest = s.manifest()
+    assert manifest["truth"] == "prior" and manifest["thin_to"] == 99
+    assert "truth_priors" not in manifest["methods"]["default"]
+
+
+def test_a_study_with_a_fixed_truth_keeps_its_manifest():
+    # no SBC keys, so directories written before truth = "prior" existed still resume
+    m = load_study(STUDIES / "few_groups.toml").manifest()
+    assert "truth" not in m and "thin_to" not in m
+    assert all("truth_priors" not in arm for arm in m["methods"].values())

@@ -51,13 +51,17 @@ def summarize(
                                   help="Non-coverage table pooled by this grid axis, or 'cell' "
                                        "(default: the study's summary.by)."),
     csv: Path | None = typer.Option(None, "--csv", metavar="PATH", help="Write the summary as CSV."),
+    sbc_csv: Path | None = typer.Option(None, "--sbc-csv", metavar="PATH",
+                                        help="Write the calibration table (sbc_p per parameter "
+                                             "and method) as CSV; truth = \"prior\" studies."),
 ) -> None:
-    """Monte Carlo summaries with MCSEs, per condition x method x parameter."""
+    """Monte Carlo summaries with MCSEs, per condition x method x parameter; for a study whose
+    truth is drawn from the prior, the calibration table (sbc_p)."""
     from ..io import atomic_write, atomic_write_text
     from .store import open_results
     from .summary import (format_differences, format_noncoverage, format_noncoverage_cells,
-                          format_summary,
-                          method_differences, noncoverage_table, summarize_results, summary_records)
+                          format_sbc, format_summary, method_differences, noncoverage_table,
+                          sbc_summary, summarize_results, summary_records)
 
     from ..io import check_output_file
 
@@ -65,7 +69,13 @@ def summarize(
         check_output_file(json_out, "--json")
     if csv is not None:
         check_output_file(csv, "--csv")
+    if sbc_csv is not None:
+        check_output_file(sbc_csv, "--sbc-csv")
     manifest, results = open_results(directory)
+    sbc = manifest.get("truth") == "prior"
+    if sbc_csv is not None and not sbc:
+        raise StudyCliError(f"--sbc-csv: '{directory}' is not a simulation-based calibration "
+                            "study (its study file has no truth = \"prior\")")
     summary = summarize_results(results, manifest)
     axes = manifest.get("axes", [])
     by_axes = [by] if by else list(manifest.get("summary_by", []))
@@ -80,9 +90,15 @@ def summarize(
             atomic_write_text(json_out, text)
     if csv is not None:
         atomic_write(csv, lambda p: summary.to_csv(p, index=False))
+    calibration = sbc_summary(results, manifest) if sbc else None
+    if sbc_csv is not None:
+        atomic_write(sbc_csv, lambda p: calibration.to_csv(p, index=False))
     if json_out == "-":
         return
     typer.echo(format_summary(summary, manifest))
+    if calibration is not None:
+        typer.echo("")
+        typer.echo(format_sbc(calibration, manifest))
     for b in by_axes:
         typer.echo("")
         if b == "cell":
@@ -101,9 +117,10 @@ def figures(
     out: Path | None = typer.Option(None, "--out", "-o", metavar="FIGDIR",
                                     help="Where to write the figures (default: DIR/figures)."),
 ) -> None:
-    """Coverage and bias by condition, with Monte Carlo error bars."""
+    """Coverage and bias by condition, with Monte Carlo error bars; for a study whose truth is
+    drawn from the prior, the ECDF differences of the ranks with simultaneous bands."""
     from ..io import output_dir
-    from .figures import study_figures
+    from .figures import study_figures, write_sbc_figure
     from .store import open_results
     from .summary import summarize_results
 
@@ -112,6 +129,8 @@ def figures(
         manifest, results = open_results(directory)
         summary = summarize_results(results, manifest)
         paths = study_figures(summary, manifest, figdir)
+        if manifest.get("truth") == "prior":
+            paths.append(write_sbc_figure(results, figdir, manifest=manifest))
     for p in paths:
         print(f"wrote {p}", file=sys.stderr)
 

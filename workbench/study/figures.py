@@ -117,49 +117,84 @@ def study_figures(summary: pd.DataFrame, manifest: dict, outdir) -> list[Path]:
     return written
 
 
-def sbc_figure(ranks: pd.DataFrame, alpha: float = 0.05, seed: int = 0):
+def sbc_figure(ranks: pd.DataFrame, alpha: float = 0.05, seed: int = 0,
+               manifest: dict | None = None):
     """ECDF-difference plots of SBC ranks, one panel per parameter, one line per method, with
-    the simultaneous ``1 - alpha`` band of uniform ranks (Säilynoja et al. 2022)."""
+    the simultaneous ``1 - alpha`` band of uniform ranks (Säilynoja et al. 2022).
+
+    Parameters
+    ----------
+    ranks : DataFrame
+        ``parameter``, ``rank``, ``thin_to``, optionally ``method``; a study's results (with
+        ``condition``) give one row of panels per condition (replicates whose fit failed, with
+        ``rank`` NaN, left out).
+    alpha : float
+    seed : int
+        Seed of the bands' simulation (the figure is a function of its inputs).
+    manifest : dict, optional
+        The study manifest, to label the conditions by their grid values.
+    """
     use_file_backend()
     import matplotlib.pyplot as plt
 
     from .sbc import ecdf_bands, ecdf_diff
 
     r = ranks if "method" in ranks else ranks.assign(method="bayes")
+    r = r[np.isfinite(r["rank"].to_numpy(float))]
     params = list(dict.fromkeys(r["parameter"]))
-    ncol = min(3, len(params))
-    nrow = math.ceil(len(params) / ncol)
-    fig, axs = plt.subplots(nrow, ncol, figsize=(3.6 * ncol, 2.8 * nrow + 0.6), squeeze=False)
-    for k, p in enumerate(params):
+    order = {q: i for i, q in enumerate((manifest or {}).get("parameters", []))}
+    params.sort(key=lambda q: order.get(q, len(order)))
+    if "condition" in r and r["condition"].nunique() > 1:
+        values = {c["id"]: c["values"] for c in (manifest or {}).get("conditions", [])}
+        conds = sorted(r["condition"].unique())
+        panels = [(c, p) for c in conds for p in params]
+        ncol, nrow = len(params), len(conds)
+
+        def title(c, p):
+            label = ", ".join(f"{a}={v}" for a, v in values.get(int(c), {}).items()) or f"condition {c}"
+            return f"{p}\n{label}"
+    else:
+        panels = [(None, p) for p in params]
+        ncol = min(3, len(params))
+        nrow = math.ceil(len(params) / ncol)
+
+        def title(c, p):
+            return p
+    fig, axs = plt.subplots(nrow, ncol, figsize=(3.2 * ncol, 2.7 * nrow + 0.6), squeeze=False)
+    bands = {}
+    for k, (c, p) in enumerate(panels):
         ax = axs[k // ncol][k % ncol]
-        sub = r[r["parameter"] == p]
+        sub = r[r["parameter"] == p] if c is None else r[(r["parameter"] == p) & (r["condition"] == c)]
         n = int(sub.groupby("method").size().max())
-        z, lo, hi = ecdf_bands(n, alpha=alpha, rng=np.random.default_rng(seed))
+        if n not in bands:
+            bands[n] = ecdf_bands(n, alpha=alpha, rng=np.random.default_rng(seed))
+        z, lo, hi = bands[n]
         ax.fill_between(z, lo, hi, color="0.85", step="post", label=f"{1 - alpha:.0%} band")
         for m, g in sub.groupby("method", sort=False):
             ax.step(z, ecdf_diff(g["rank"], int(g["thin_to"].iloc[0]), z), where="post", lw=1,
                     label=m)
         ax.axhline(0, color="0.5", lw=0.6)
-        ax.set_title(p, fontsize=9)
+        ax.set_title(title(c, p), fontsize=8)
         ax.set_xlabel("fractional rank", fontsize=8)
         ax.set_ylabel("ECDF - uniform", fontsize=8)
         ax.tick_params(labelsize=7)
-    for k in range(len(params), nrow * ncol):
+    for k in range(len(panels), nrow * ncol):
         axs[k // ncol][k % ncol].set_visible(False)
     handles, labels = axs[0][0].get_legend_handles_labels()
-    fig.legend(handles, labels, loc="lower center", fontsize=8, ncol=min(len(labels), 4),
+    fig.legend(handles, labels, loc="lower center", fontsize=8, ncol=min(len(labels), 5),
                frameon=False)
     fig.suptitle("simulation-based calibration: ECDF difference of the ranks", fontsize=10)
     fig.tight_layout(rect=(0, 0.06, 1, 0.95))
     return fig
 
 
-def write_sbc_figure(ranks: pd.DataFrame, outdir, alpha: float = 0.05) -> Path:
-    """Write ``sbc_ecdf.png`` into ``outdir`` (atomically)."""
+def write_sbc_figure(ranks: pd.DataFrame, outdir, alpha: float = 0.05,
+                     manifest: dict | None = None) -> Path:
+    """Write ``sbc_ecdf.png`` into ``outdir`` (atomically); see :func:`sbc_figure`."""
     import matplotlib.pyplot as plt
 
     path = Path(outdir) / "sbc_ecdf.png"
-    fig = sbc_figure(ranks, alpha)
+    fig = sbc_figure(ranks, alpha, manifest=manifest)
     atomic_write(path, lambda p: fig.savefig(p, dpi=110))
     plt.close(fig)
     return path

@@ -299,6 +299,9 @@ class Task:
         Also evaluate the group effects against the drawn ones.
     groups : dict
         ``{design factor: fitted group name}``.
+    sbc : dict or None
+        For ``truth = "prior"``: ``{"thin_to": L, "truth_priors": dict or None}``; such a task
+        is run by :func:`workbench.study.sbc.sbc_batch` (see :func:`workbench.study.run.run_task`).
     """
 
     condition: int
@@ -312,6 +315,7 @@ class Task:
     level: float
     group_effects: bool = False
     groups: dict = field(default_factory=dict)
+    sbc: dict | None = None
 
 
 def run_batch(task: Task) -> pd.DataFrame:

@@ -21,6 +21,7 @@ from ..errors import SpecError, StudyCliError, StudyInterrupted, WorkbenchError
 from ..io import check_output_dir
 from ..simulate.generate import formula_layout
 from .replicate import Task, run_batch
+from .sbc import sbc_batch
 from .spec import Study
 from .store import Store
 
@@ -52,12 +53,21 @@ class RunReport:
 
 def make_task(study: Study, condition, label: str, replicates, seed: int) -> Task:
     """The task of some replicates of one condition under one method arm."""
+    arm = study.spec.methods[label]
+    sbc = ({"thin_to": study.spec.sbc_thin_to, "truth_priors": arm.truth_priors}
+           if study.spec.truth == "prior" else None)
     return Task(condition=condition.id, design=condition.design.model_dump(mode="json"),
                 truth=condition.truth, method=label,
                 spec=study.spec.methods[label].model_dump(mode="json"),
                 replicates=tuple(replicates), seed=seed, parameters=tuple(study.parameters),
                 level=study.spec.level, group_effects=study.spec.group_effects,
-                groups=formula_layout(condition.design)["groups"])
+                groups=formula_layout(condition.design)["groups"], sbc=sbc)
+
+
+def run_task(task: Task):
+    """Run one task: :func:`~workbench.study.sbc.sbc_batch` for a study whose truth is drawn
+    from the prior, else :func:`~workbench.study.replicate.run_batch`."""
+    return sbc_batch(task) if task.sbc is not None else run_batch(task)
 
 
 def plan_tasks(study: Study, methods: list[str], replicates: int, seed: int, done: dict,
@@ -223,7 +233,7 @@ def _run_local(tasks, store, total, progress):
     with _progress(total, progress) as bar:
         job = bar.add_task("fits", total=total)
         for task in tasks:
-            _save(store, task, run_batch(task))
+            _save(store, task, run_task(task))
             bar.advance(job, len(task.replicates))
 
 
@@ -275,7 +285,7 @@ def _run_dask(tasks, store, total, progress, workers, scheduler, client=None, cl
     try:
         by_key = {}
         for task in tasks:
-            fut = client.submit(run_batch, task, pure=False)
+            fut = client.submit(run_task, task, pure=False)
             by_key[fut.key] = (fut, task)
         with _progress(total, progress) as bar:
             job = bar.add_task("fits", total=total)

@@ -10,7 +10,25 @@ prior different from the one that drew the truth, a wrong likelihood) bends the 
 * :func:`rank_of_truth`: ranks among thinned draws (ties broken at random);
 * :func:`sbc_pvalue`: the chi-square uniformity test of the rank histogram;
 * :func:`ecdf_bands`: simultaneous bands of the ECDF difference of ``N`` uniform ranks
-  (Säilynoja et al. 2022, by simulation), for the figures.
+  (Säilynoja et al. 2022, by simulation), for the figures;
+* :func:`sbc_batch`: the study runner's unit of work for ``truth = "prior"``
+  (:mod:`workbench.study.spec`): one condition x one arm x some replicates.
+
+Thinning.  The ranks are uniform only when the ``L`` posterior draws are independent draws from
+the posterior: ranks among autocorrelated draws pile up at the ends of the histogram even for a
+correct fitter (Talts et al. 2018, section 5.1), because neighbouring draws fall on the same
+side of the truth.  So each fit's draws (2 chains x 1,000 by default) are thinned evenly to
+``L = 99`` (about every 20th draw, further apart than the autocorrelation lasts at the fast
+path's bulk ESS of at least 400 per 2,000 draws), and ``L + 1 = 100`` possible ranks pool into
+20 bins of 50 expected ranks at 1,000 replicates for the chi-square test.
+
+Priors.  The priors that draw the truth must not depend on the response they draw, so priors
+the study does not name take the package's default family (:func:`workbench.bayes.priors.
+default_priors`) resolved on the replicate's layout and predictors with the response set to 0:
+response scale ``sy = 1`` and centre 0, the predictors' scales as the defaults read them.  The
+resolved priors (those of the fitter, and those that draw the truth when an arm names
+``truth_priors``) are frozen per replicate and handed to the fit in full, so the fit does not
+rescale its defaults to the simulated response.
 """
 
 from __future__ import annotations
@@ -211,4 +229,166 @@ def sbc_ranks(formula: str, data, priors: dict, replicates: int, seed: int, *,
     return pd.DataFrame(rows)
 
 
-__all__ = ["sbc_ranks", "draw_truth", "rank_of_truth", "sbc_pvalue", "ecdf_bands", "ecdf_diff"]
+def replicate_layout(design, rng: np.random.Generator):
+    """One replicate's layout and predictors from a simulation design, the response set to 0.
+
+    Parameters
+    ----------
+    design : workbench.simulate.schema.SimDesign
+    rng : numpy Generator
+        The replicate's data stream (the nominal response it draws is discarded).
+
+    Returns
+    -------
+    data : DataFrame
+    model : workbench.design.Design
+    structure : workbench.structure.Structure
+    """
+    from ..design import build_design
+    from ..formula import parse_formula
+    from ..simulate.generate import generate
+    from ..structure import build_structure
+
+    data = generate(design, rng)
+    data[design.response] = 0.0
+    known = design.residual.known_sd.column if design.residual.known_sd is not None else None
+    model = build_design(parse_formula(design.formula), data, known_sd=known)
+    return data, model, build_structure(model)
+
+
+def frozen_priors(model, structure, user: dict | None, proper: bool) -> dict:
+    """The resolved priors of a replicate (:func:`~workbench.bayes.priors.resolve_priors`).
+
+    Raises
+    ------
+    SpecError
+        A bad key or distribution, or (``proper``) an improper prior, which cannot draw a truth.
+    """
+    from ..bayes.priors import FAMILIES, resolve_priors
+    from ..errors import SpecError
+
+    priors = resolve_priors(model, structure, user or {})
+    if proper:
+        for key, pr in priors.items():
+            if pr.family != "LKJ" and FAMILIES[pr.family].sample is None:
+                raise SpecError(f"prior {key}={pr} is improper: a truth drawn from the prior "
+                                "needs proper priors")
+    return priors
+
+
+def sbc_priors(design, fit_priors: dict | None, truth_priors: dict | None) -> list[str]:
+    """The parameters a prior draw of ``design`` gives, with an arm's priors checked.
+
+    Parameters
+    ----------
+    design : SimDesign
+    fit_priors : dict or None
+        The arm's ``options.priors``.
+    truth_priors : dict or None
+        The arm's ``truth_priors`` (None: the truth is drawn from ``fit_priors``).
+
+    Raises
+    ------
+    SpecError
+        From :func:`frozen_priors`.
+    """
+    _, model, structure = replicate_layout(design, np.random.default_rng(0))
+    fitted = frozen_priors(model, structure, fit_priors, proper=truth_priors is None)
+    drawn = fitted if truth_priors is None else frozen_priors(model, structure, truth_priors, True)
+    return list(draw_truth(model, structure, drawn, np.random.default_rng(0))[1])
+
+
+def sbc_batch(task) -> pd.DataFrame:
+    """Draw truths from the prior, simulate, fit and rank: the replicates of one task.
+
+    Replicate ``r`` of condition ``c`` takes its layout and predictors from data stream 0 of
+    :func:`~workbench.study.replicate.replicate_rng` (as a study with a fixed truth does), its
+    truth and response from stream 2 (which then breaks rank ties), and its sampler seed from
+    stream 1; so two arms with the same truth priors see the same truths and data sets.
+
+    Parameters
+    ----------
+    task : workbench.study.replicate.Task
+        With ``task.sbc = {"thin_to": L, "truth_priors": dict or None}``.
+
+    Returns
+    -------
+    DataFrame
+        The columns of :data:`~workbench.study.replicate.COLUMNS` (``truth`` is the drawn value;
+        estimate, se and interval are the posterior mean, sd and credible interval) plus
+        ``rank`` (0..L; NaN when the fit failed), ``thin_to`` and ``path`` (the fit's
+        ``diagnostics["path"]``: ``fast``, or ``nuts`` where the fast path declined).
+    """
+    import time
+    import warnings
+
+    import pandas as pd
+
+    from ..api import fit as wb_fit
+    from ..bayes.draws import posterior_frame
+    from ..bayes.priors import prior_strings
+    from ..errors import SpecError, WorkbenchError
+    from .replicate import COLUMNS, NAN, _design, fit_values, replicate_rng, sampler_seed
+
+    design = _design(task.design)
+    thin_to = int(task.sbc["thin_to"])
+    truth_user = task.sbc.get("truth_priors")
+    spec = task.spec
+    options = {k: v for k, v in (spec.get("options") or {}).items() if k != "priors"}
+    options.setdefault("progressbar", False)
+    options.setdefault("cores", 1)  # one process per Dask worker already
+    known = design.residual.known_sd.column if design.residual.known_sd is not None else None
+    kind = spec["intervals"][0]
+    rows = []
+    for rep in task.replicates:
+        data, model, structure = replicate_layout(design, replicate_rng(task.seed, task.condition, rep))
+        fitted = frozen_priors(model, structure, (spec.get("options") or {}).get("priors"),
+                               proper=truth_user is None)
+        drawn = fitted if truth_user is None else frozen_priors(model, structure, truth_user, True)
+        rng = replicate_rng(task.seed, task.condition, rep, stream=2)
+        y, truth = draw_truth(model, structure, drawn, rng)
+        data[design.response] = y
+        params = [p for p in task.parameters if p in truth]
+        base = {"condition": task.condition, "replicate": rep, "method": task.method,
+                "interval": kind, "level": None, "thin_to": thin_to}
+        t0 = time.perf_counter()
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                f = wb_fit(design.formula, data, method="bayes", known_sd=known, label=task.method,
+                           priors=prior_strings(fitted),
+                           seed=sampler_seed(task.seed, task.condition, rep), **options)
+        except SpecError:
+            raise  # a bad option: the study is misconfigured, not this data set
+        except (WorkbenchError, np.linalg.LinAlgError, ValueError, FloatingPointError) as exc:
+            msg = " ".join(str(exc).split())[:300] or type(exc).__name__
+            dt = time.perf_counter() - t0
+            rows.extend({**base, "parameter": p, "truth": truth[p], "estimate": NAN, "se": NAN,
+                         "lower": NAN, "upper": NAN, "converged": False, "singular": False,
+                         "divergences": NAN, "fit_time": dt, "error": msg, "rank": NAN,
+                         "path": None}
+                        for p in params)
+            continue
+        dt = time.perf_counter() - t0
+        post = posterior_frame(f)
+        vals = fit_values(f, kind, task.level)
+        diag = f.diagnostics or {}
+        divergences = float(diag.get("divergences", NAN))
+        for p in params:
+            est, se, lo, hi = vals.get(p, (NAN, NAN, NAN, NAN))
+            rows.append({**base, "parameter": p, "truth": truth[p], "estimate": est, "se": se,
+                         "lower": lo, "upper": hi, "converged": bool(f.converged),
+                         "singular": bool(f.singular), "divergences": divergences, "fit_time": dt,
+                         "error": None, "path": diag.get("path"),
+                         "rank": float(rank_of_truth(post[p].to_numpy(), truth[p], thin_to, rng))})
+    frame = pd.DataFrame(rows, columns=COLUMNS + SBC_COLUMNS)
+    return frame.astype({"condition": "int64", "replicate": "int64", "converged": "bool",
+                         "singular": "bool", "error": "object", "level": "object",
+                         "rank": "float64", "thin_to": "int64", "path": "object"})
+
+
+#: The columns an SBC study adds to :data:`workbench.study.replicate.COLUMNS`.
+SBC_COLUMNS = ["rank", "thin_to", "path"]
+
+
+__all__ = ["sbc_batch", "replicate_layout", "frozen_priors", "sbc_priors", "SBC_COLUMNS", "sbc_ranks", "draw_truth", "rank_of_truth", "sbc_pvalue", "ecdf_bands", "ecdf_diff"]

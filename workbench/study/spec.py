@@ -60,6 +60,18 @@ drawn; intervals are BLUP +- z conditional sd, or the posterior interval.
 ``[summary] compare = ["reml", "bayes"]`` adds a table of how far two arms' estimates differ on
 the same data sets.
 
+Simulation-based calibration (:mod:`workbench.study.sbc`): with ``truth = "prior"`` every arm
+is Bayesian and each replicate draws its truth from the arm's priors (the design supplies the
+layout and the predictors, not the parameter values), fits, and records the rank of the truth
+among ``thin_to`` thinned posterior draws (default 99)::
+
+    truth = "prior"
+    thin_to = 99
+    [methods.mismatched]                   # a fitter that must fail the check
+    method = "bayes"
+    options = { priors = { sd = "HalfNormal(0.5)" } }
+    truth_priors = {}                      # the truth from other priors ({} = the defaults)
+
 :func:`load_study` validates everything (every grid condition is built and checked against the
 formula) before any work starts; errors name the file and the key.
 """
@@ -115,6 +127,7 @@ class MethodSpec(_Strict):
     intervals: list[Literal["wald_var", "wald_sd", "profile", "credible", "wald"]] | None = None
     options: dict[str, Any] = Field(default_factory=dict)
     batch: int | None = Field(default=None, ge=1)
+    truth_priors: dict[str, str] | None = None
 
     @model_validator(mode="after")
     def _defaults(self):
@@ -144,7 +157,16 @@ class MethodSpec(_Strict):
             method_options(self.method, **options)
         except OptionError as exc:
             raise ValueError(str(exc)) from None
+        if self.truth_priors is not None and self.method != "bayes":
+            raise ValueError("truth_priors needs method = 'bayes'")
         return self
+
+    def manifest(self) -> dict:
+        """The JSON record (``truth_priors`` only where given, so older runs still resume)."""
+        out = self.model_dump(mode="json")
+        if out.get("truth_priors") is None:
+            out.pop("truth_priors", None)
+        return out
 
     @property
     def default_batch(self) -> int:
@@ -179,6 +201,8 @@ class StudySpec(_Strict):
     level: float = Field(default=0.95, gt=0, lt=1)
     group_effects: bool = False
     summary: Summary = Field(default_factory=Summary)
+    truth: Literal["design", "prior"] = "design"
+    thin_to: int | None = Field(default=None, ge=1)
 
     @model_validator(mode="after")
     def _names(self):
@@ -191,7 +215,26 @@ class StudySpec(_Strict):
         for by in self.summary.by:
             if by not in self.grid:
                 raise ValueError(f"summary.by: '{by}' is not a grid axis ({', '.join(self.grid) or 'none'})")
+        if self.truth == "prior":
+            other = [f"methods.{k} is method '{m.method}'" for k, m in self.methods.items()
+                     if m.method != "bayes"]
+            if other:
+                raise ValueError("truth = 'prior' (simulation-based calibration) needs Bayesian "
+                                 f"arms only; {', '.join(other)}")
+            if self.group_effects:
+                raise ValueError("group_effects: not with truth = 'prior'")
+        else:
+            if self.thin_to is not None:
+                raise ValueError("thin_to needs truth = 'prior'")
+            given = [k for k, m in self.methods.items() if m.truth_priors is not None]
+            if given:
+                raise ValueError(f"methods.{given[0]}.truth_priors needs truth = 'prior'")
         return self
+
+    @property
+    def sbc_thin_to(self) -> int:
+        """Posterior draws kept per replicate for the ranks (``thin_to``, default 99)."""
+        return self.thin_to or 99
 
 
 class Condition(BaseModel):
@@ -221,7 +264,8 @@ class Study(BaseModel):
 
     def manifest(self) -> dict:
         """JSON record of what defines the results (for resume checks and summaries)."""
-        return {
+        sbc = {"truth": "prior", "thin_to": self.spec.sbc_thin_to} if self.spec.truth == "prior" else {}
+        return {**sbc,
             "name": self.spec.name,
             "seed": self.spec.seed,
             "level": self.spec.level,
@@ -235,7 +279,7 @@ class Study(BaseModel):
                  "design": c.design.model_dump(mode="json")}
                 for c in self.conditions
             ],
-            "methods": {k: m.model_dump(mode="json") for k, m in self.spec.methods.items()},
+            "methods": {k: m.manifest() for k, m in self.spec.methods.items()},
         }
 
 
@@ -295,7 +339,11 @@ def study_from_dict(data: dict, source: str = "study", base_dir: Path | None = N
         label = ", ".join(f"{k}={v}" for k, v in values.items())
         design = design_from_dict(d, source=f"{dsource}{' (grid: ' + label + ')' if label else ''}")
         formula_layout(design)  # the formula must fit data from this design
-        conditions.append(Condition(id=cid, values=values, design=design, truth=truth(design)))
+        if spec.truth == "prior":  # drawn per replicate; these are the parameters it draws
+            given = prior_parameters(design, spec.methods, f"{source} (grid: {label})" if label else source)
+        else:
+            given = truth(design)
+        conditions.append(Condition(id=cid, values=values, design=design, truth=given))
     known = set().union(*(c.truth for c in conditions))
     if spec.parameters is None:
         params = list(conditions[0].truth)
@@ -309,7 +357,28 @@ def study_from_dict(data: dict, source: str = "study", base_dir: Path | None = N
         params = list(spec.parameters)
     _check_intervals(spec, conditions, params, source)
     _check_correlation_arms(spec, conditions, source)
+    if spec.truth == "prior":  # no fixed truth: each replicate draws its own
+        conditions = [c.model_copy(update={"truth": {}}) for c in conditions]
     return Study(spec=spec, source=source, conditions=conditions, parameters=params)
+
+
+def prior_parameters(design: SimDesign, methods: dict, source: str) -> dict[str, float]:
+    """The parameters a prior draw of ``design`` gives, each arm's priors checked proper.
+
+    One replicate's layout is drawn and every arm's truth priors (and fit priors) resolved on
+    it, as :func:`workbench.study.sbc.sbc_batch` does; returns ``{name: nan}`` in record order.
+    """
+    from .sbc import sbc_priors
+
+    out: dict[str, float] = {}
+    for label, m in methods.items():
+        try:
+            drawn = sbc_priors(design, m.options.get("priors"), m.truth_priors)
+        except SpecError as exc:
+            raise SpecError(f"{source}: methods.{label}: {exc}") from None
+        for name in drawn:
+            out.setdefault(name, float("nan"))
+    return out
 
 
 _VC_KINDS = ("sd", "var", "cov", "sigma")

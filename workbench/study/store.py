@@ -83,7 +83,7 @@ class Store:
             self.chunk_dir.mkdir(parents=True, exist_ok=True)
             atomic_write_text(self.manifest_path, json.dumps(manifest, indent=1, sort_keys=True))
             return manifest
-        for key in ("name", "seed", "level", "parameters", "conditions"):
+        for key in ("name", "seed", "level", "parameters", "conditions", "truth", "thin_to"):
             if json.dumps(old.get(key), sort_keys=True) != json.dumps(manifest.get(key), sort_keys=True):
                 raise StoreError(
                     f"'{self.root}' holds results of a different study ({key} differs from the "

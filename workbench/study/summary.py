@@ -24,6 +24,11 @@ treat the levels as independent, which they are not within one data set, so read
 rough.  Replicates whose fit failed (no estimate) are left out of the estimate-based measures and
 counted in ``failure_rate``; coverage and width use the replicates with a finite interval
 (``n_intervals``).  Non-converged and singular fits are kept, and their rates reported.
+
+A study whose truth is drawn from the prior (``truth = "prior"``) is summarised the same way
+against each replicate's truth (its ``truth`` column is then empty): averaged over the prior,
+posterior means are unbiased and credible intervals cover at their level.  Its calibration
+table is :func:`sbc_summary` (:func:`format_sbc`).
 """
 
 from __future__ import annotations
@@ -141,6 +146,8 @@ def summarize_results(results: pd.DataFrame, manifest: dict) -> pd.DataFrame:
     for (cid, method, kind, param), g in results.groupby(KEYS, sort=False):
         tv = g["truth"].to_numpy(float)
         pooled = g["level"].notna().any() if "level" in g else False
+        # a truth drawn per replicate (truth = "prior"): bias against each replicate's truth
+        pooled = pooled or bool(tv.size and not np.all(tv == tv[0]))
         truth = math.nan if pooled else float(tv[0])
         r = {"condition": int(cid), **values.get(int(cid), {}), "method": method, "interval": kind,
              "parameter": param, "truth": truth}
@@ -354,7 +361,11 @@ def format_summary(summary: pd.DataFrame, manifest: dict) -> str:
     return "\n".join(lines)
 
 
-def sbc_summary(ranks: pd.DataFrame) -> pd.DataFrame:
+#: Family-wise level of the SBC verdict (Bonferroni over an arm's tests).
+SBC_ALPHA = 0.01
+
+
+def sbc_summary(ranks: pd.DataFrame, manifest: dict | None = None) -> pd.DataFrame:
     """Simulation-based calibration per parameter and method: the chi-square uniformity
     p-value of the rank histogram (:func:`workbench.study.sbc.sbc_pvalue`).
 
@@ -362,20 +373,82 @@ def sbc_summary(ranks: pd.DataFrame) -> pd.DataFrame:
     ----------
     ranks : DataFrame
         ``parameter``, ``rank``, ``thin_to`` and optionally ``method`` (one row per replicate),
-        as :func:`workbench.study.sbc.sbc_ranks` gives.
+        as :func:`workbench.study.sbc.sbc_ranks` gives; or a study's results
+        (:func:`workbench.study.sbc.sbc_batch`), with ``condition`` and replicates whose fit
+        failed (``rank`` NaN, counted in ``failures``).
+    manifest : dict, optional
+        The study manifest, for the grid-axis columns of each condition.
 
     Returns
     -------
     DataFrame
-        ``parameter``, ``method``, ``n``, ``thin_to``, ``mean_rank`` (expected ``thin_to / 2``),
-        ``sbc_p``.
+        ``parameter``, ``method``, ``n`` (ranked replicates), ``thin_to``, ``mean_rank``
+        (expected ``thin_to / 2``), ``sbc_p``; with a ``condition`` column in ``ranks``, first
+        ``condition`` and the grid axes, and last ``failures``.
     """
     from .sbc import sbc_pvalue
 
     r = ranks if "method" in ranks else ranks.assign(method="bayes")
+    by_condition = "condition" in r
+    values = {c["id"]: c["values"] for c in (manifest or {}).get("conditions", [])}
+    keys = ["condition", "method", "parameter"] if by_condition else ["method", "parameter"]
     rows = []
-    for (method, param), g in r.groupby(["method", "parameter"], sort=False):
+    for key, g in r.groupby(keys, sort=False):
+        ok = g[np.isfinite(g["rank"].to_numpy(float))]
         L = int(g["thin_to"].iloc[0])
-        rows.append({"parameter": param, "method": method, "n": len(g), "thin_to": L,
-                     "mean_rank": float(g["rank"].mean()), "sbc_p": sbc_pvalue(g["rank"], L)})
+        row = {"condition": int(key[0]), **values.get(int(key[0]), {})} if by_condition else {}
+        row.update({"parameter": key[-1], "method": key[-2], "n": len(ok), "thin_to": L,
+                    "mean_rank": float(ok["rank"].mean()) if len(ok) else math.nan,
+                    "sbc_p": sbc_pvalue(ok["rank"].astype(int), L) if len(ok) else math.nan})
+        if by_condition:
+            row["failures"] = len(g) - len(ok)
+        rows.append(row)
+    out = pd.DataFrame(rows)
+    order = {p: i for i, p in enumerate((manifest or {}).get("parameters", []))}
+    if order and len(out):
+        out["_p"] = out["parameter"].map(lambda p: order.get(p, len(order)))
+        out = out.sort_values([*keys[:-1], "_p"], kind="stable").drop(columns="_p")
+    return out.reset_index(drop=True)
+
+
+def sbc_verdicts(table: pd.DataFrame, alpha: float = SBC_ALPHA) -> pd.DataFrame:
+    """Per method: the smallest ``sbc_p`` of its ``m`` tests and whether it passes at the
+    family-wise level ``alpha`` (every ``sbc_p >= alpha / m``, Bonferroni).
+
+    Returns
+    -------
+    DataFrame
+        ``method``, ``tests``, ``min_sbc_p``, ``threshold``, ``passes``.
+    """
+    rows = []
+    for method, g in table.groupby("method", sort=False):
+        p = g["sbc_p"].to_numpy(float)
+        m = int(np.isfinite(p).sum())
+        low = float(np.nanmin(p)) if m else math.nan
+        rows.append({"method": method, "tests": m, "min_sbc_p": low,
+                     "threshold": alpha / m if m else math.nan,
+                     "passes": bool(m and low >= alpha / m)})
     return pd.DataFrame(rows)
+
+
+def format_sbc(table: pd.DataFrame, manifest: dict) -> str:
+    """Readable form of :func:`sbc_summary` (with conditions) and :func:`sbc_verdicts`."""
+    axes = manifest.get("axes", [])
+    L = int(table["thin_to"].iloc[0]) if len(table) else manifest.get("thin_to")
+    lines = [f"simulation-based calibration: rank of the truth among {L} thinned posterior draws "
+             "(uniform on 0..{} when the posterior is right); sbc_p: chi-square test of the "
+             "rank histogram".format(L),
+             f"{'condition':<24}{'method':<16}{'parameter':<24}{'n':>6}{'failed':>8}"
+             f"{'mean rank':>11}{'sbc_p':>10}"]
+    for _, r in table.iterrows():
+        label = ", ".join(f"{a}={r[a]}" for a in axes if a in r) or str(r.get("condition", "-"))
+        lines.append(f"{label:<24}{r['method']:<16}{r['parameter']:<24}{int(r['n']):>6}"
+                     f"{int(r.get('failures', 0)):>8}{_num(r['mean_rank'], '{:.1f}'):>11}"
+                     f"{_num(r['sbc_p'], '{:.3g}'):>10}")
+    lines.append("")
+    lines.append(f"verdict per method (fails when some sbc_p < {SBC_ALPHA} / tests, Bonferroni):")
+    for _, v in sbc_verdicts(table).iterrows():
+        lines.append(f"  {v['method']:<16}{'passes' if v['passes'] else 'FAILS':<8}"
+                     f"smallest sbc_p {_num(v['min_sbc_p'], '{:.3g}')} of {v['tests']} tests "
+                     f"(threshold {_num(v['threshold'], '{:.2g}')})")
+    return "\n".join(lines)
