@@ -48,7 +48,9 @@ def fit(formula: str, data: pd.DataFrame, method: str = "reml", *, known_sd: str
         A residual correlation structure written as nlme writes it: ``"cs(~ 1 | g)"``
         (compound symmetry, ``corCompSymm``) or ``"ar1(~ 1 | g)"``, ``"ar1(~ t | g)"``
         (``corAR1``, t an integer position); REML or ML, a model without random effects
-        (``nlme::gls``; :mod:`workbench.gls.corstruct`).
+        (``nlme::gls``; :mod:`workbench.gls.corstruct`); or ``method="bayes"``, with or without
+        random effects on one grouping factor in which the correlation groups are nested
+        (:mod:`workbench.bayes.corstruct`; prior key ``rho`` or ``phi``).
     **options
         The method's options, checked by :class:`workbench.options.RemlOptions` (``nobound``,
         ``vc_se``, ``level``, ``blas_threads``), :class:`workbench.options.FglsOptions`
@@ -115,19 +117,25 @@ def fit(formula: str, data: pd.DataFrame, method: str = "reml", *, known_sd: str
 
 
 def _fit_correlated(spec, data, method, opts, correlation, label, columns, contrasts, options):
-    """REML/ML with a residual correlation structure and no random effects (``nlme::gls``)."""
+    """A residual correlation structure: REML/ML with no random effects (``nlme::gls``), or
+    a Bayesian fit (with or without random effects)."""
     from .errors import NotYetSupportedError
     from .gls.corstruct import correlation_rows, fit_corgls, parse_correlation
 
-    if method not in ("reml", "ml"):
-        raise OptionError(f"correlation= needs method 'reml' or 'ml', not '{method}'")
+    if method not in ("reml", "ml", "bayes"):
+        raise OptionError(f"correlation= needs method 'reml', 'ml' or 'bayes', not '{method}'")
     extra = sorted(k for k in options if k not in ("level", "blas_threads"))
-    if extra:
+    if extra and method != "bayes":
         raise OptionError(f"option(s) {', '.join(extra)} do not apply with a correlation "
                           "structure; it takes only level")
     corr = parse_correlation(correlation)
     data, codes, pos = correlation_rows(spec, data, corr, **columns)
     design = build_design(spec, data, contrasts=contrasts, **columns)
+    if method == "bayes":
+        from .bayes.corstruct import fit_bayes_correlated
+
+        _check_draws_memory(design, opts)
+        return fit_bayes_correlated(design, codes, pos, corr, label=label, **opts.kwargs())
     if design.terms:
         raise NotYetSupportedError("a correlation structure with random-effects terms "
                                    "(nlme::lme) is not implemented yet; drop the '( | )' terms "
