@@ -204,7 +204,7 @@ def fit(
     correlation: str | None = typer.Option(
         None, "--correlation", metavar="STRUCT",
         help="Residual correlation as nlme writes it, e.g. 'cs(~ 1 | g)', 'ar1(~ t | g)' "
-             "(REML/ML, no random effects)."),
+             "(REML/ML without random effects; bayes also with them, prior key rho or phi)."),
 ) -> None:
     """Fit a linear mixed model and print a readable summary (or the record as JSON)."""
     import workbench

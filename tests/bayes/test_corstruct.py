@@ -149,6 +149,24 @@ def test_cs_coefficients_give_the_explicit_inverse():
     assert b[0] == pytest.approx(np.linalg.slogdet(R)[1], rel=1e-12)
 
 
+@pytest.mark.parametrize("kind,rho", [("cs", 0.5), ("cs", -0.2), ("ar1", 0.7), ("ar1", -0.6)])
+def test_correlated_noise_has_covariance_R(kind, rho):
+    """Predictive residuals: the sample covariance of many draws is R(rho), gaps included."""
+    from workbench.bayes.corstruct import correlated_noise
+
+    codes = np.array([1, 0, 1, 0, 1, 0, 2])
+    pos = np.array([4, 0, 0, 1, 1, 3, 0])  # not in order, gaps, a group of one
+    S = 200_000
+    e = correlated_noise(kind, codes, pos, np.full(S, rho), np.random.default_rng(0))
+    same = codes[:, None] == codes[None, :]
+    lag = np.abs(pos[:, None] - pos[None, :])
+    if kind == "cs":
+        R = np.where(same, np.where(lag == 0, 1.0, rho), 0.0)
+    else:
+        R = np.where(same, rho ** lag, 0.0)
+    assert np.allclose(e.T @ e / S, R, atol=0.015)
+
+
 # --------------------------------------------------------------------------- priors
 def _slots(correlation, formula="y ~ x"):
     d = toy(seed=1, with_gaps=False)
@@ -261,6 +279,19 @@ def test_small_fit_record(small_fit):
         assert np.isfinite(az.loo(idata).elpd_loo)
 
 
+def test_small_fit_predictive_and_save_load(small_fit, tmp_path):
+    """Predictive draws carry the correlation; a saved fit loads with its prior on phi."""
+    yrep = small_fit.posterior_predictive(seed=1)
+    assert yrep.shape == (400, small_fit.design.n) and np.all(np.isfinite(yrep))
+    assert small_fit.prior_predictive(n=50, seed=1).shape == (50, small_fit.design.n)
+    small_fit.save(tmp_path / "fit")
+    back = workbench.load(tmp_path / "fit")
+    assert back.diagnostics["corstruct"] == small_fit.diagnostics["corstruct"]
+    assert str(back.state.priors["phi"]) == "Uniform(-1, 1)"
+    np.testing.assert_array_equal(back.state.idata.posterior["phi"].values,
+                                  small_fit.state.idata.posterior["phi"].values)
+
+
 # --------------------------------------------------------------------------- slow: exact
 def grid_posterior(d, formula, kind, sigma_scale):
     """The exact marginal posterior of the correlation parameter on a grid, for a flat prior
@@ -312,10 +343,13 @@ def test_posterior_of_the_correlation_matches_quadrature(kind, sampler):
                         draws=3000, tune=1000, chains=2, sampler=sampler, progressbar=False,
                         priors={"beta": "Flat()", "sigma": "HalfNormal(2)"})
     assert fit.converged
-    draws = fit.state.idata.posterior["rho" if kind == "cs" else "phi"]
+    name = "rho" if kind == "cs" else "phi"
+    draws = fit.state.idata.posterior[name].values  # (chain, draw)
     mean, sd = grid_posterior(d, "y ~ x", kind, 2.0)
-    mcse_mean = float(az.mcse(draws, method="mean"))
-    mcse_sd = float(az.mcse(draws, method="sd"))
+    # Monte Carlo standard errors of the mean and of the sd (delta method on the variance)
+    mcse_mean = float(draws.std() / math.sqrt(az.ess(draws, method="mean")))
+    sq = (draws - draws.mean()) ** 2
+    mcse_sd = float(sq.std() / math.sqrt(az.ess(sq, method="mean")) / (2 * draws.std()))
     assert abs(float(draws.mean()) - mean) < 4 * mcse_mean
     assert abs(float(draws.std()) - sd) < 4 * mcse_sd
 

@@ -298,6 +298,57 @@ class ResidualStats:
         return out
 
 
+# --------------------------------------------------------------------------- predictive
+def correlated_noise(kind: str, codes, pos, rho, rng) -> np.ndarray:
+    """Draws of ``e ~ N(0, R(rho))`` for every row, one row of draws per value of ``rho``:
+    shape (S, n), rows in the order of ``codes``/``pos``.
+
+    cs: with ``P`` the group mean, ``e = sqrt(1 - rho) (z - Pz) + sqrt(1 + (T - 1) rho) Pz``
+    (covariance ``(1 - rho)(I - P) + (1 + (T - 1) rho) P = R``, negative rho included);
+    ar1: the Markov recursion ``e_+ = phi^d e_- + sqrt(1 - phi^2d) z`` along each group's
+    positions.
+    """
+    codes, pos = np.asarray(codes), np.asarray(pos)
+    rho = np.asarray(rho, dtype=float)
+    S, n = rho.size, codes.size
+    z = rng.standard_normal((S, n))
+    order = np.lexsort((pos, codes))
+    c, t = codes[order], pos[order]
+    zs = z[:, order]
+    starts = np.flatnonzero(np.r_[True, c[1:] != c[:-1]])
+    sizes = np.diff(np.r_[starts, n])
+    e = np.empty_like(zs)
+    r = rho[:, None]
+    if kind == "cs":
+        T = np.repeat(sizes, sizes)[None, :].astype(float)
+        mean = np.repeat(np.add.reduceat(zs, starts, axis=1) / sizes, sizes, axis=1)
+        e = np.sqrt(1 - r) * (zs - mean) + np.sqrt(np.maximum(1 + (T - 1) * r, 0.0)) * mean
+    else:
+        first = np.zeros(n, dtype=bool)
+        first[starts] = True
+        for i in range(n):
+            if first[i]:
+                e[:, i] = zs[:, i]
+            else:
+                pd_ = r[:, 0] ** int(t[i] - t[i - 1])
+                e[:, i] = pd_ * e[:, i - 1] + np.sqrt(1 - pd_ * pd_) * zs[:, i]
+    out = np.empty_like(e)
+    out[:, order] = e
+    return out
+
+
+def predictive_noise(fit, rho):
+    """``noise(rng, S)`` for :mod:`.draws`: correlated unit-variance residual draws of a fit
+    with a residual structure (None for any other fit)."""
+    cst = (fit.diagnostics or {}).get("corstruct")
+    cd = getattr(fit.state.idata, "constant_data", None)
+    if not cst or cd is None or "corr_group" not in cd:
+        return None
+    codes = np.asarray(cd["corr_group"].values)
+    pos = np.asarray(cd["corr_position"].values)
+    return lambda rng, S: correlated_noise(cst["structure"], codes, pos, rho[:S], rng)
+
+
 # --------------------------------------------------------------------------- PyMC graph
 def parameter_graph(res: ResidualLayout, d: dict):
     """The correlation parameter in the current PyMC model (``rcor``; its prior's arguments
@@ -514,4 +565,4 @@ def _add_ranef(idata, stats: ResidualStats, rho, rng) -> None:
 
 __all__ = ["PARAMS", "NLME_NAMES", "ResidualLayout", "ResidualStats", "Residual",
            "coefficients", "lower_bound", "loglik_graph", "parameter_graph",
-           "fit_bayes_correlated", "summary"]
+           "fit_bayes_correlated", "summary", "correlated_noise", "predictive_noise"]
