@@ -387,3 +387,20 @@ def test_posterior_near_nlme_lme_ar1_with_random_intercept():
     b = fit.state.idata.posterior["b_Mare"]
     assert b.shape[2] == 11 and np.all(np.isfinite(b.values))
     assert fit.state.idata.log_likelihood["y"].dims[-1] == "Mare_level"
+
+
+@pytest.mark.slow
+def test_cli_fit_with_a_correlation_and_a_prior_on_phi(tmp_path, capsys):
+    from workbench.cli import main
+
+    path = tmp_path / "orthodont.csv"
+    pd.read_csv(REF / "gls" / "orthodont.csv").to_csv(path, index=False)
+    with pytest.raises(SystemExit) as info:
+        main(["fit", "distance ~ age + (1 | Subject)", "--data", str(path), "--method",
+              "bayes", "--correlation", "ar1(~ age | Subject)", "--prior", "phi=Uniform(0, 1)",
+              "--draws", "300", "--tune", "300", "--seed", "1", "--json", "-"])
+    assert info.value.code in (0, None)
+    rec = json.loads(capsys.readouterr().out)
+    cs = rec["diagnostics"]["corstruct"]
+    assert cs["form"] == "ar1(~ age | Subject)" and 0 < cs["interval"][0] <= cs["Phi"] < 1
+    assert rec["diagnostics"]["priors"]["phi"] == "Uniform(0, 1)"
