@@ -50,7 +50,7 @@ def fit(formula: str, data: pd.DataFrame, method: str = "reml", *, known_sd: str
         (``corAR1``, t an integer position); REML or ML, a model without random effects
         (``nlme::gls``; :mod:`workbench.gls.corstruct`); or ``method="bayes"``, with or without
         random effects on one grouping factor in which the correlation groups are nested
-        (:mod:`workbench.bayes.corstruct`; prior key ``rho`` or ``phi``).
+        (:mod:`workbench.bayes.corfit`; prior key ``rho`` or ``phi``).
     **options
         The method's options, checked by :class:`workbench.options.RemlOptions` (``nobound``,
         ``vc_se``, ``level``, ``blas_threads``), :class:`workbench.options.FglsOptions`
@@ -132,7 +132,7 @@ def _fit_correlated(spec, data, method, opts, correlation, label, columns, contr
     data, codes, pos = correlation_rows(spec, data, corr, **columns)
     design = build_design(spec, data, contrasts=contrasts, **columns)
     if method == "bayes":
-        from .bayes.corstruct import fit_bayes_correlated
+        from .bayes.corfit import fit_bayes_correlated
 
         _check_draws_memory(design, opts)
         return fit_bayes_correlated(design, codes, pos, corr, label=label, **opts.kwargs())

@@ -245,10 +245,12 @@ def build_model(layout: Layout, data: dict[str, np.ndarray]):
             s2 = sigma ** 2
 
         if layout.residual is not None:
+            from .corstruct import INTERNAL
             from .corstruct import loglik_graph as residual_loglik
-            from .corstruct import parameter_graph
 
-            rho = parameter_graph(layout.residual, d)
+            fam = layout.residual.family
+            args = {an: d[f"p{INTERNAL}_{fam}_{an}"] for an in FAMILIES[fam].args}
+            rho = pm.Deterministic(INTERNAL, prior_variable(fam, f"{INTERNAL}_raw", args, ()))
             ll = residual_loglik(layout.residual, d, beta, [c[2] for c in chols], s2, rho,
                                  layout.p, [b.q for b in layout.blocks],
                                  [b.nlevels for b in layout.blocks])
