@@ -123,7 +123,7 @@ def _fit_correlated(spec, data, method, opts, correlation, label, columns, contr
     from .gls.corstruct import correlation_rows, fit_corgls, parse_correlation
 
     if method not in ("reml", "ml", "bayes"):
-        raise OptionError(f"correlation= needs method 'reml', 'ml' or 'bayes', not '{method}'")
+        raise OptionError(f"correlation= needs method 'reml' or 'ml' (or 'bayes'), not '{method}'")
     extra = sorted(k for k in options if k not in ("level", "blas_threads"))
     if extra and method != "bayes":
         raise OptionError(f"option(s) {', '.join(extra)} do not apply with a correlation "

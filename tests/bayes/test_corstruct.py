@@ -284,6 +284,10 @@ def test_small_fit_predictive_and_save_load(small_fit, tmp_path):
     yrep = small_fit.posterior_predictive(seed=1)
     assert yrep.shape == (400, small_fit.design.n) and np.all(np.isfinite(yrep))
     assert small_fit.prior_predictive(n=50, seed=1).shape == (50, small_fit.design.n)
+    assert small_fit.draws()["phi"].to_numpy() == pytest.approx(
+        small_fit.state.idata.posterior["phi"].values.ravel())
+    prior_phi = small_fit.prior_draws(n=300, seed=2)["phi"]
+    assert prior_phi.between(-1, 1).all() and prior_phi.std() > 0.4  # Uniform(-1, 1): 0.577
     small_fit.save(tmp_path / "fit")
     back = workbench.load(tmp_path / "fit")
     assert back.diagnostics["corstruct"] == small_fit.diagnostics["corstruct"]

@@ -165,7 +165,6 @@ class ResidualStats:
         if self.tmax < 2:
             raise DataError(f"every group of '{group}' has one row: {form} has nothing to "
                             "correlate")
-        gcode = c[starts]  # the correlation group of each group (sorted)
         if blk is not None:
             lev = blk.codes[order]
             mixed = np.flatnonzero(np.maximum.reduceat(lev, starts)
@@ -177,12 +176,9 @@ class ResidualStats:
                     f"levels); nlme::lme's residual correlation needs them nested")
             unit_of_group = lev[starts]
             self.units = blk.nlevels
-            self.unit_of_row = blk.codes
         else:
             unit_of_group = np.arange(self.ngroups)
             self.units = self.ngroups
-            # a design row's unit: its correlation group's rank among the sorted groups
-            self.unit_of_row = np.searchsorted(gcode, codes)
         self.unit_of_group = unit_of_group
         outer = U[:, :, None] * U[:, None, :]  # (n, k, k)
         unit_row = np.repeat(unit_of_group, sizes)
@@ -226,7 +222,7 @@ class ResidualStats:
     def layout(self, family: str) -> ResidualLayout:
         return ResidualLayout(self.kind, self.terms, family)
 
-    def model_data(self, graph_units: bool = True) -> dict[str, np.ndarray]:
+    def model_data(self) -> dict[str, np.ndarray]:
         """The ``pm.Data`` the model reads: ``r_S`` (one unit when there are no random effects),
         ``r_m`` (total counts), ``r_n``."""
         S = self.S if self.q else self.S.sum(axis=1, keepdims=True)
@@ -240,11 +236,12 @@ class ResidualStats:
         B = np.stack([np.broadcast_to(x, rho.shape) for x in b], axis=-1)
         return np.einsum("st,tuij->suij", A, self.S), B @ self.m.T
 
-    def pointwise_loglik(self, beta, sigma, rho, sd=None, corr=None, chunk: int = 256):
+    def pointwise_loglik(self, beta, sigma, rho, sd=None, corr=None):
         """``log N(y_j | X_j beta, V_j)`` per draw and unit (level, or correlation group):
         shape (S, units); ``V_j = Z_j G Z_j' + sigma^2 R_j`` (see the module)."""
         S = beta.shape[0]
         out = np.empty((S, self.units))
+        chunk = max(1, 2**21 // (self.units * self.k * self.k))  # draws per pass (memory)
         for a in range(0, S, chunk):
             sl = slice(a, min(S, a + chunk))
             out[sl] = self._loglik(beta[sl], sigma[sl], rho[sl],

@@ -66,10 +66,13 @@ def posterior_frame(fit) -> pd.DataFrame:
     -------
     DataFrame
         Columns ``chain``, ``draw`` then ``beta[NAME]``, ``sd[GROUP:TERM]``,
-        ``cor[GROUP:T1,T2]``, ``sigma``.
+        ``cor[GROUP:T1,T2]``, ``sigma`` (and ``rho``/``phi`` with a residual structure).
     """
     df = frame_from_arrays(posterior_arrays(fit), fit.design, fit.state.structure)
     post = fit.state.idata.posterior
+    param = _residual_param(fit)
+    if param is not None:
+        df[param] = np.asarray(post[param].values, dtype=float).ravel()
     nc, nd = post.sizes["chain"], post.sizes["draw"]
     df.insert(0, "draw", np.tile(np.arange(nd), nc))
     df.insert(0, "chain", np.repeat(np.arange(nc), nd))
@@ -131,7 +134,22 @@ def prior_frame(fit, n: int = 1000, seed: int = 0) -> pd.DataFrame:
     SpecError
         A prior is improper (``Flat()``, ``HalfFlat()``).
     """
-    return frame_from_arrays(prior_arrays(fit, n, seed), fit.design, fit.state.structure)
+    df = frame_from_arrays(prior_arrays(fit, n, seed), fit.design, fit.state.structure)
+    param = _residual_param(fit)
+    if param is not None:
+        rng = np.random.default_rng(np.random.SeedSequence([int(seed), 17]))
+        df[param] = draw_prior(fit.state.priors[param], rng, n)
+    return df
+
+
+def _residual_param(fit) -> str | None:
+    """``rho``/``phi`` for a fit with a residual correlation structure, else None."""
+    cst = (fit.diagnostics or {}).get("corstruct")
+    if not cst:
+        return None
+    from .corstruct import PARAMS
+
+    return PARAMS[cst["structure"]]
 
 
 # --------------------------------------------------------------------------- predictive
@@ -165,12 +183,11 @@ def prior_predictive(fit, n: int = 500, seed: int = 0) -> np.ndarray:
 def _residual_noise(fit, group: str, n: int = 0, rng=None):
     """Correlated residual draws for a fit with a residual structure (None otherwise): the
     posterior draws of its parameter, or ``n`` draws from its prior."""
-    cst = (fit.diagnostics or {}).get("corstruct")
-    if not cst:
+    param = _residual_param(fit)
+    if param is None:
         return None
-    from .corstruct import PARAMS, predictive_noise
+    from .corstruct import predictive_noise
 
-    param = PARAMS[cst["structure"]]
     if group == "posterior":
         rho = np.asarray(fit.state.idata.posterior[param].values, dtype=float).ravel()
     else:
