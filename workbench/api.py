@@ -56,7 +56,10 @@ def fit(formula: str, data: pd.DataFrame, method: str = "reml", *, known_sd: str
         A residual variance function written as nlme writes it: ``"ident(~ 1 | f)"``
         (``varIdent``, an sd ratio per level of f) or ``"power(~ x)"`` (``varPower``, sd
         proportional to |x|^power); alone or with ``correlation``, with or without
-        random-effects terms.
+        random-effects terms.  ``method="bayes"`` takes a cs or ar1 ``correlation`` (no
+        variance function), with or without random effects on one grouping factor in which
+        the correlation groups are nested (:mod:`workbench.bayes.corfit`; prior key ``rho``
+        or ``phi``).
     **options
         The method's options, checked by :class:`workbench.options.RemlOptions` (``nobound``,
         ``vc_se``, ``level``, ``blas_threads``), :class:`workbench.options.FglsOptions`
@@ -125,21 +128,29 @@ def fit(formula: str, data: pd.DataFrame, method: str = "reml", *, known_sd: str
 
 def _fit_correlated(spec, data, method, opts, correlation, label, columns, contrasts, options,
                     variance=None):
-    """REML/ML with a residual structure (a correlation, a variance function or both):
-    ``nlme::gls`` without random-effects terms, ``nlme::lme`` with them
-    (:mod:`workbench.gls.lme`)."""
+    """A residual structure (a correlation, a variance function or both): REML/ML as
+    ``nlme::gls`` without random-effects terms and ``nlme::lme`` with them
+    (:mod:`workbench.gls.lme`); or, for a cs or ar1 correlation, a Bayesian fit
+    (:mod:`workbench.bayes.corfit`)."""
     from .gls.corstruct import fit_gls, residual_structure
 
     what = ("correlation=" if variance is None else "variance=" if correlation is None
             else "correlation= with variance=")
-    if method not in ("reml", "ml"):
-        raise OptionError(f"{what} needs method 'reml' or 'ml', not '{method}'")
+    if method not in ("reml", "ml", "bayes") or (method == "bayes" and variance is not None):
+        also = " (or 'bayes')" if variance is None else ""
+        raise OptionError(f"{what} needs method 'reml' or 'ml'{also}, not '{method}'")
     extra = sorted(k for k in options if k not in ("level", "blas_threads"))
-    if extra:
+    if extra and method != "bayes":
         raise OptionError(f"option(s) {', '.join(extra)} do not apply with a residual "
                           "structure; it takes only level")
     data, wh, corr, var = residual_structure(spec, data, correlation, variance, **columns)
     design = build_design(spec, data, contrasts=contrasts, **columns)
+    if method == "bayes":
+        from .bayes.corfit import fit_bayes_correlated
+
+        _check_draws_memory(design, opts)
+        return fit_bayes_correlated(design, wh.codes, wh.pos, corr, label=label,
+                                    **opts.kwargs())
     if design.terms:  # nlme::lme: random effects and a residual structure
         import numpy as np
 

@@ -204,7 +204,8 @@ def fit(
     correlation: str | None = typer.Option(
         None, "--correlation", metavar="STRUCT",
         help="Residual correlation as nlme writes it, e.g. 'cs(~ 1 | g)', 'ar1(~ t | g)' "
-             "(REML/ML; with random-effects terms, nlme::lme's correlation=)."),
+             "(REML/ML, with random-effects terms nlme::lme's correlation=; bayes: cs or "
+             "ar1, prior key rho or phi)."),
     variance: str | None = typer.Option(
         None, "--variance", metavar="VARFUNC",
         help="Residual variance function as nlme writes it, 'ident(~ 1 | f)' or 'power(~ x)' "

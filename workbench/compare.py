@@ -332,21 +332,28 @@ def structure_params(fit: Fit) -> pd.DataFrame:
         info = diag.get(entry)
         if not isinstance(info, dict):
             continue
-        values = {}
-        for key, v in info.items():
-            if key in _STRUCTURE_META:
-                continue
-            if isinstance(v, dict):
-                values.update({f"{key}[{k}]": x for k, x in v.items() if _is_number(x)})
-            elif _is_number(v):
-                values[key] = v
         per = info.get("intervals") if isinstance(info.get("intervals"), dict) else {}
+        values = {}
+        if per:  # every fitter names its parameters there
+            values = {k: info[k] for k in per if _is_number(info.get(k))}
+        else:
+            for key, v in info.items():
+                if key in _STRUCTURE_META:
+                    continue
+                if isinstance(v, dict):
+                    values.update({f"{key}[{k}]": x for k, x in v.items() if _is_number(x)})
+                elif _is_number(v):
+                    values[key] = v
         one = info.get("interval") if len(values) == 1 else None
+        bayes = fit.method == "bayes"  # posterior mean, sd and credible interval
+        se = float(info["sd"]) if bayes and len(values) == 1 and _is_number(info.get("sd")) \
+            else math.nan
         for key, v in values.items():
             ci = per.get(key, one) or [math.nan, math.nan]
-            rows.append((names.structure(entry, key), fit.name, float(v), math.nan,
+            rows.append((names.structure(entry, key), fit.name, float(v), se,
                          float(ci[0]) if ci[0] is not None else math.nan,
-                         float(ci[1]) if ci[1] is not None else math.nan, "wald"))
+                         float(ci[1]) if ci[1] is not None else math.nan,
+                         "credible" if bayes else "wald"))
     return pd.DataFrame(rows, columns=cols)
 
 

@@ -103,7 +103,14 @@ def _bayes_state(design, rec: dict, nc_path: Path):
         raise DataError(f"cannot read the fit's draws {nc_path}: {exc}") from None
     structure = build_structure(design)
     diag = rec.get("diagnostics") or {}
-    priors = resolve_priors(design, structure, diag.get("priors"))
+    residual = None
+    cst = diag.get("corstruct")
+    if cst and "constant_data" in idata.groups() and "corr_group" in idata.constant_data:
+        from .bayes.corstruct import PARAMS  # a residual structure's prior key and largest group
+
+        sizes = np.bincount(np.asarray(idata.constant_data["corr_group"].values, dtype=int))
+        residual = (PARAMS[cst["structure"]], int(sizes.max()))
+    priors = resolve_priors(design, structure, diag.get("priors"), residual=residual)
     state = BayesState(idata=idata, priors=priors, structure=structure,
                        parameterization=diag.get("parameterization"),
                        sampler=diag.get("sampler"), seed=diag.get("seed"))

@@ -157,10 +157,6 @@ def _header(fit) -> list[str]:
     return lines
 
 
-#: the entries of ``diagnostics["corstruct"]`` that are not parameters
-_CORSTRUCT_KEYS = ("structure", "form", "interval", "groups")
-
-
 def _n_params(fit) -> int:
     ncov = sum(1 for r in fit.varcorr if r["grp"] != "Residual")
     nres = sum(len((fit.diagnostics or {}).get(e, {}).get("intervals") or {})

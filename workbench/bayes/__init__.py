@@ -9,6 +9,9 @@ Modules, one concept each:
   conditional draws of the random effects;
 * :mod:`.fast`: the default for one grouping factor: beta and the random effects integrated
   out, an independence sampler on the variance parameters, exact draws of the rest;
+* :mod:`.corstruct`: nlme's residual correlation structures (cs, ar1) in the marginal model,
+  with or without random effects: closed-form statistics, the likelihood, correlated
+  predictive draws; :mod:`.corfit` fits it;
 * :mod:`.model`: design + priors -> PyMC model (centered | noncentered | marginal);
 * :mod:`.sample`: PyMC NUTS or nutpie on a compiled model, refit with new data;
 * :mod:`.cache`: compiled models keyed by structure, shapes, prior families, parameterisation

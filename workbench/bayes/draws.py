@@ -66,10 +66,13 @@ def posterior_frame(fit) -> pd.DataFrame:
     -------
     DataFrame
         Columns ``chain``, ``draw`` then ``beta[NAME]``, ``sd[GROUP:TERM]``,
-        ``cor[GROUP:T1,T2]``, ``sigma``.
+        ``cor[GROUP:T1,T2]``, ``sigma`` (and ``rho``/``phi`` with a residual structure).
     """
     df = frame_from_arrays(posterior_arrays(fit), fit.design, fit.state.structure)
     post = fit.state.idata.posterior
+    param = _residual_param(fit)
+    if param is not None:
+        df[param] = np.asarray(post[param].values, dtype=float).ravel()
     nc, nd = post.sizes["chain"], post.sizes["draw"]
     df.insert(0, "draw", np.tile(np.arange(nd), nc))
     df.insert(0, "chain", np.repeat(np.arange(nc), nd))
@@ -131,11 +134,26 @@ def prior_frame(fit, n: int = 1000, seed: int = 0) -> pd.DataFrame:
     SpecError
         A prior is improper (``Flat()``, ``HalfFlat()``).
     """
-    return frame_from_arrays(prior_arrays(fit, n, seed), fit.design, fit.state.structure)
+    df = frame_from_arrays(prior_arrays(fit, n, seed), fit.design, fit.state.structure)
+    param = _residual_param(fit)
+    if param is not None:
+        rng = np.random.default_rng(np.random.SeedSequence([int(seed), 17]))
+        df[param] = draw_prior(fit.state.priors[param], rng, n)
+    return df
+
+
+def _residual_param(fit) -> str | None:
+    """``rho``/``phi`` for a fit with a residual correlation structure, else None."""
+    cst = (fit.diagnostics or {}).get("corstruct")
+    if not cst:
+        return None
+    from .corstruct import PARAMS
+
+    return PARAMS[cst["structure"]]
 
 
 # --------------------------------------------------------------------------- predictive
-def _predict(arrays: dict, design, structure, rng) -> np.ndarray:
+def _predict(arrays: dict, design, structure, rng, noise=None) -> np.ndarray:
     mu = arrays["beta"] @ design.X.T
     if design.offset is not None:
         mu = mu + design.offset[None, :]
@@ -144,20 +162,37 @@ def _predict(arrays: dict, design, structure, rng) -> np.ndarray:
     sd = design.known_sd[None, :] if design.known_sd is not None else arrays["sigma"][:, None]
     if design.weights is not None:
         sd = sd / np.sqrt(design.weights)[None, :]
-    return mu + sd * rng.standard_normal(mu.shape)
+    # noise: correlated residual draws of a residual structure (bayes.corstruct)
+    z = rng.standard_normal(mu.shape) if noise is None else noise(rng, mu.shape[0])
+    return mu + sd * z
 
 
 def posterior_predictive(fit, seed: int = 0) -> np.ndarray:
     """Replicated responses, one row per posterior draw: shape (chains x draws, nobs)."""
     return _predict(posterior_arrays(fit), fit.design, fit.state.structure,
-                    np.random.default_rng(seed))
+                    np.random.default_rng(seed), _residual_noise(fit, "posterior"))
 
 
 def prior_predictive(fit, n: int = 500, seed: int = 0) -> np.ndarray:
     """Responses simulated from the priors: shape (n, nobs)."""
     rng = np.random.default_rng(seed)
     arrays = prior_arrays(fit, n, int(rng.integers(2**31)))
-    return _predict(arrays, fit.design, fit.state.structure, rng)
+    return _predict(arrays, fit.design, fit.state.structure, rng, _residual_noise(fit, "prior", n, rng))
+
+
+def _residual_noise(fit, group: str, n: int = 0, rng=None):
+    """Correlated residual draws for a fit with a residual structure (None otherwise): the
+    posterior draws of its parameter, or ``n`` draws from its prior."""
+    param = _residual_param(fit)
+    if param is None:
+        return None
+    from .corstruct import predictive_noise
+
+    if group == "posterior":
+        rho = np.asarray(fit.state.idata.posterior[param].values, dtype=float).ravel()
+    else:
+        rho = draw_prior(fit.state.priors[param], rng, n)
+    return predictive_noise(fit, rho)
 
 
 __all__ = ["posterior_frame", "prior_frame", "posterior_arrays", "prior_arrays", "prior_arrays_of", "draw_prior",

@@ -211,10 +211,12 @@ def _summ(x: np.ndarray) -> tuple[float, float, float, float]:
 
 
 def assemble_bayes_fit(design, structure, idata, priors, label=None, settings: dict | None = None,
-                       layout=None) -> Fit:
+                       layout=None, residual=None) -> Fit:
     """The record of a posterior (means, sds, 95% equal-tailed intervals, diagnostics).
 
-    ``settings`` (sampler, parameterisation, seed, timings, ...) are added to the diagnostics.
+    ``settings`` (sampler, parameterisation, seed, timings, ...) are added to the diagnostics;
+    ``residual`` (:class:`~.corstruct.Residual`) adds a residual correlation structure's
+    parameter to the convergence checks and to the InferenceData.
     """
     from .draws import frame_from_arrays
     from .idata import native_inference_data, raw_arrays
@@ -259,6 +261,8 @@ def assemble_bayes_fit(design, structure, idata, priors, label=None, settings: d
                               "value": float(mean[lev_i, i]), "cond_sd": float(sd[lev_i, i]),
                               "lower": float(lo[lev_i, i]), "upper": float(hi[lev_i, i])})
     frame = frame_from_arrays(arr, design, structure)
+    if residual is not None:
+        frame[residual.param] = residual.posterior_draws(idata.posterior)
     post = idata.posterior
     nc, nd = post.sizes["chain"], post.sizes["draw"]
     diagnostics = {**convergence(frame, nc, nd, idata, priors), **settings}
@@ -268,6 +272,8 @@ def assemble_bayes_fit(design, structure, idata, priors, label=None, settings: d
                                    parameterization=settings.get("parameterization"),
                                    **_prior_draws(design, structure, priors,
                                                   int(settings.get("seed") or 0)))
+    if residual is not None:
+        residual.annotate(native, idata, design, structure, priors, int(settings.get("seed") or 0))
     state = BayesState(idata=native, priors=priors, structure=structure,
                        parameterization=settings.get("parameterization"),
                        sampler=settings.get("sampler"), seed=settings.get("seed"), layout=layout)

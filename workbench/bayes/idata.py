@@ -76,7 +76,8 @@ def dataset_from_arrays(arrays: dict, design, structure, nchains: int, ndraws: i
     coordinates, shaped (chain, draw, ...): the argument of ``az.from_dict``."""
     shape = (nchains, ndraws)
     out = {"beta": arrays["beta"].reshape(shape + arrays["beta"].shape[1:])}
-    out["sd"] = np.concatenate(arrays["sd"], axis=1).reshape(shape + (-1,))
+    if arrays["sd"]:  # a model without random effects (a residual structure) has none
+        out["sd"] = np.concatenate(arrays["sd"], axis=1).reshape(shape + (-1,))
     pairs = list(_pairs(structure))
     if pairs:
         out["cor"] = np.stack([arrays["corr"][k][:, i, j] for k, i, j, _ in pairs],
@@ -112,7 +113,7 @@ def arrays_from_native(post, structure) -> dict:
     the layout of :func:`workbench.bayes.draws.posterior_arrays`."""
     out = {"beta": _flat(post, "beta"), "sd": [], "corr": [], "b": [],
            "sigma": _flat(post, "sigma") if "sigma" in post else None}
-    sd = _flat(post, "sd")
+    sd = _flat(post, "sd") if "sd" in post else None
     cor = _flat(post, "cor") if "cor" in post else None
     pairs = list(_pairs(structure))
     start = 0

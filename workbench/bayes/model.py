@@ -13,7 +13,9 @@ of :func:`workbench.structure.build_structure`):
 * ``sd{k}`` (q_k,) group sds of block k's columns; ``corr{k}`` (q_k, q_k) their correlation
   matrix (identity across uncorrelated terms), present when the block has a correlated term;
 * ``sigma`` residual sd (absent with known sds);
-* ``b{k}`` (levels_k, q_k) group effects (the marginal form adds them after sampling).
+* ``b{k}`` (levels_k, q_k) group effects (the marginal form adds them after sampling);
+* ``rcor`` the correlation of a residual structure (``Layout.residual``; marginal form only,
+  :mod:`.corstruct`).
 
 Parameterisations: ``centered`` (``b ~ N(0, G)``), ``noncentered`` (``b = z C'``, ``z ~ N(0, 1)``),
 ``marginal`` (the random effects integrated out, :mod:`.marginal`).
@@ -54,14 +56,17 @@ class Layout:
     sigma_family: str | None
     blocks: tuple[BlockLayout, ...]
     weighted: bool = False  # prior weights: residual sd of row i is sigma / sqrt(w_i)
+    residual: object = None  # a residual correlation structure (corstruct.ResidualLayout)
 
     @property
     def nstacked(self) -> int:
         return sum(b.nlevels * b.q for b in self.blocks)
 
 
-def make_layout(design, structure, priors: dict[str, Prior], parameterization: str) -> Layout:
-    """The :class:`Layout` of a design under resolved priors.
+def make_layout(design, structure, priors: dict[str, Prior], parameterization: str,
+                residual=None) -> Layout:
+    """The :class:`Layout` of a design under resolved priors (``residual``: the
+    :class:`~.corstruct.ResidualLayout` of a residual correlation structure).
 
     Raises
     ------
@@ -92,6 +97,7 @@ def make_layout(design, structure, priors: dict[str, Prior], parameterization: s
         sigma_family=None if design.known_sd is not None else priors["sigma"].family,
         blocks=tuple(blocks),
         weighted=design.weights is not None,
+        residual=residual,
     )
 
 
@@ -111,8 +117,10 @@ def _prior_arrays(prefix: str, priors: list[Prior]) -> dict[str, np.ndarray]:
     return out
 
 
-def model_data(design, structure, priors: dict[str, Prior], layout: Layout) -> dict[str, np.ndarray]:
-    """Every number the model of ``layout`` reads, by ``pm.Data`` name."""
+def model_data(design, structure, priors: dict[str, Prior], layout: Layout,
+               residual=None) -> dict[str, np.ndarray]:
+    """Every number the model of ``layout`` reads, by ``pm.Data`` name (``residual``: the
+    :class:`~.corstruct.ResidualStats` of a residual correlation structure)."""
     d: dict[str, np.ndarray] = {}
     d.update(_prior_arrays("pbeta", [priors[names.beta(n)] for n in design.fixed_names]))
     for k, blk in enumerate(structure.blocks):
@@ -130,7 +138,13 @@ def model_data(design, structure, priors: dict[str, Prior], layout: Layout) -> d
             t += 1
     if not layout.known_sd:
         d.update({k: np.asarray(v[0]) for k, v in _prior_arrays("psigma", [priors["sigma"]]).items()})
-    if layout.parameterization == "marginal":
+    if layout.residual is not None:
+        from .corstruct import INTERNAL
+
+        d.update({k: np.asarray(v[0])
+                  for k, v in _prior_arrays(f"p{INTERNAL}", [priors[residual.param]]).items()})
+        d.update(residual.model_data())
+    elif layout.parameterization == "marginal":
         d.update(sufficient_stats(design, structure))
     else:
         d["y"] = design.y_work  # the offset is held at coefficient 1
@@ -230,6 +244,18 @@ def build_model(layout: Layout, data: dict[str, np.ndarray]):
             sigma = pm.Deterministic("sigma", sigma)
             s2 = sigma ** 2
 
+        if layout.residual is not None:
+            from .corstruct import INTERNAL
+            from .corstruct import loglik_graph as residual_loglik
+
+            fam = layout.residual.family
+            args = {an: d[f"p{INTERNAL}_{fam}_{an}"] for an in FAMILIES[fam].args}
+            rho = pm.Deterministic(INTERNAL, prior_variable(fam, f"{INTERNAL}_raw", args, ()))
+            ll = residual_loglik(layout.residual, d, beta, [c[2] for c in chols], s2, rho,
+                                 layout.p, [b.q for b in layout.blocks],
+                                 [b.nlevels for b in layout.blocks])
+            pm.Potential("marginal_loglik", ll)
+            return model
         if layout.parameterization == "marginal":
             ll = loglik_graph(d, beta, [c[2] for c in chols], s2,
                               [b.q for b in layout.blocks], [b.nlevels for b in layout.blocks])

@@ -6,7 +6,9 @@ Keys (``priors={KEY: DIST}`` in the API, ``--prior KEY=DIST`` on the CLI):
 * ``sd`` (every group sd), ``sd[GROUP]``, ``sd[GROUP:TERM]`` (``sd[g:x]``);
 * ``corr`` (every correlated term) or ``corr[GROUP]`` (``corr[g]``; ``corr[g.1]`` for the
   second term on factor ``g``): an ``LKJ(eta)`` prior on the term's correlation matrix;
-* ``sigma``: the residual sd.
+* ``sigma``: the residual sd;
+* ``rho`` / ``phi``: the correlation parameter of a residual structure, ``correlation=
+  "cs(~ 1 | g)"`` (nlme's ``Rho``) / ``"ar1(~ t | g)"`` (``Phi``); only with that structure.
 
 The most specific key wins.  Distributions (arguments as PyMC names them)::
 
@@ -18,7 +20,8 @@ The most specific key wins.  Distributions (arguments as PyMC names them)::
     Fixed(value)      a point mass: the parameter is held at ``value`` (any key; for ``corr``
                       every correlation of the term, or a q x q matrix given as a Prior object)
 
-``Uniform`` is allowed for beta, and for sd/sigma when its lower bound is >= 0.
+``Uniform`` is allowed for beta, for sd/sigma when its lower bound is >= 0, and for rho/phi
+inside the admissible range (``Fixed`` too).
 
 Defaults are weakly informative and scaled to the data, as rstanarm and bambi scale theirs
 (``sy`` is the sd of the response, ``sx`` of a predictor column, ``mx`` its mean):
@@ -30,7 +33,15 @@ Defaults are weakly informative and scaled to the data, as rstanarm and bambi sc
   for a slope column with sd ``sz``;
 * ``corr[GROUP]``: ``LKJ(2)`` (mildly favours small correlations; keeps small-data chains
   away from the +-1 boundary);
-* ``sigma``: ``Exponential(1 / sy)`` (rstanarm's default).
+* ``sigma``: ``Exponential(1 / sy)`` (rstanarm's default);
+* ``rho`` (cs): ``Uniform(-1 / (T_max - 1), 1)``, ``T_max`` the largest group (lower bound
+  rounded up to 4 digits); ``phi`` (ar1): ``Uniform(-1, 1)``.  Flat over the whole range
+  where the correlation matrix is positive definite, rather than a Beta on the rescaled
+  parameter: nlme's REML/ML fits put no weight anywhere in that range, so with a flat prior
+  the posterior differs from their likelihood only by what is integrated out, which is what
+  the comparison beside REML is for; it is proper, so prior draws exist, and a negative
+  within-group correlation (allowed by cs, impossible for a random intercept) keeps its
+  support.  An informative prior is ``Uniform`` on a narrower range.
 
 Data-scaled numbers are rounded to 4 significant digits, so the printed prior is the one used.
 """
@@ -48,6 +59,7 @@ from ..design import INTERCEPT, Design
 from ..errors import SpecError
 
 KINDS = ("beta", "sd", "corr", "sigma")
+RESIDUAL_KINDS = ("rho", "phi")  # a residual structure's correlation (cs, ar1)
 _SCALES = frozenset({"sd", "sigma"})
 
 
@@ -112,12 +124,13 @@ FAMILIES: dict[str, Family] = dict([
     _family("Exponential", ("lam",), ("lam",), "positive", _SCALES, "Exponential",
             lambda a, rng, n: rng.exponential(1.0 / a[0], n)),
     _family("HalfFlat", (), (), "positive", _SCALES, "HalfFlat", None),
-    _family("Uniform", ("lower", "upper"), (), "interval", {"beta"} | _SCALES, "Uniform",
+    _family("Uniform", ("lower", "upper"), (), "interval",
+            {"beta"} | _SCALES | set(RESIDUAL_KINDS), "Uniform",
             lambda a, rng, n: rng.uniform(a[0], a[1], n)),
     _family("InverseGamma", ("alpha", "beta"), ("alpha", "beta"), "variance", _SCALES,
             "InverseGamma", lambda a, rng, n: np.sqrt(1.0 / rng.gamma(a[0], 1.0 / a[1], n))),
     _family("LKJ", ("eta",), ("eta",), "corr", {"corr"}, None, None),
-    _family("Fixed", ("value",), (), "fixed", set(KINDS), None,
+    _family("Fixed", ("value",), (), "fixed", set(KINDS + RESIDUAL_KINDS), None,
             lambda a, rng, n: np.full(n, a[0])),
 ])
 
@@ -246,8 +259,9 @@ class Slot:
     """One prior-bearing parameter of a design.
 
     ``kind`` is beta/sd/corr/sigma; ``key`` its resolved prior key (``beta[x]``, ``sd[g:x]``,
-    ``corr[g.1]``, ``sigma``); ``group`` the grouping factor (sd, corr), ``label`` lme4's term
-    label (corr), ``term`` the column (beta, sd), ``size`` the correlation dimension (corr).
+    ``corr[g.1]``, ``sigma``, ``rho``, ``phi``); ``group`` the grouping factor (sd, corr),
+    ``label`` lme4's term label (corr), ``term`` the column (beta, sd), ``size`` the correlation
+    dimension (corr) or the largest correlation group (rho, phi).
     """
 
     kind: str
@@ -258,8 +272,9 @@ class Slot:
     size: int = 1
 
 
-def slots(design: Design, structure) -> list[Slot]:
-    """Every prior-bearing parameter of a design, in record order."""
+def slots(design: Design, structure, residual: tuple[str, int] | None = None) -> list[Slot]:
+    """Every prior-bearing parameter of a design, in record order (``residual``: the
+    residual structure's parameter key and largest group, ``("rho", T_max)``)."""
     out = [Slot("beta", names.beta(n), term=n) for n in design.fixed_names]
     for blk in structure.blocks:
         for col in blk.columns:
@@ -271,7 +286,15 @@ def slots(design: Design, structure) -> list[Slot]:
                 out.append(Slot("corr", names.corr_key(label), group=blk.group, label=label, size=m))
     if design.known_sd is None:
         out.append(Slot("sigma", "sigma"))
+    if residual is not None:
+        out.append(Slot(residual[0], residual[0], size=int(residual[1])))
     return out
+
+
+def residual_range(slot: Slot) -> tuple[float, float]:
+    """Where a residual correlation parameter may lie: ``(-1 / (T_max - 1), 1)`` for cs's
+    ``rho``, ``(-1, 1)`` for ar1's ``phi``."""
+    return (-1.0 / (slot.size - 1), 1.0) if slot.kind == "rho" else (-1.0, 1.0)
 
 
 def _matches(user_key: str, slot: Slot) -> int:
@@ -291,14 +314,14 @@ def _matches(user_key: str, slot: Slot) -> int:
     return 0
 
 
-_KEY = re.compile(r"^(beta|sd|corr|sigma)(\[(.+)\])?$")
+_KEY = re.compile(r"^(beta|sd|corr|sigma)(\[(.+)\])?$|^(rho|phi)$")
 
 
 def _check_key_syntax(key) -> None:
     if not isinstance(key, str) or not _KEY.match(key.strip()) or key.strip() == "sigma[]":
         raise SpecError(
             f"unknown prior key {key!r}; use beta, beta[NAME], sd, sd[GROUP], sd[GROUP:TERM], "
-            "corr, corr[GROUP] or sigma"
+            "corr, corr[GROUP], sigma, or rho (cs) / phi (ar1) with a correlation structure"
         )
     if key.startswith("sigma["):
         raise SpecError(f"unknown prior key '{key}'; the residual sd's key is plain 'sigma'")
@@ -307,10 +330,21 @@ def _check_key_syntax(key) -> None:
 def _check_value(prior: Prior, slot: Slot, user_key: str) -> None:
     if slot.kind not in FAMILIES[prior.family].prior_on:
         what = {"beta": "a real-line distribution", "sd": "a positive distribution",
-                "sigma": "a positive distribution", "corr": "LKJ(eta)"}[slot.kind]
+                "sigma": "a positive distribution", "corr": "LKJ(eta)",
+                "rho": "a distribution on an interval", "phi": "a distribution on an interval"
+                }[slot.kind]
         fams = families_for(slot.kind)
         need = what if fams == ["LKJ"] else f"{what} ({', '.join(fams)})"
         raise SpecError(f"prior {user_key}={prior}: {slot.kind} needs {need}")
+    if slot.kind in RESIDUAL_KINDS:
+        lo, hi = residual_range(slot)
+        vals = prior.args
+        inside = (lo <= vals[0] and vals[1] <= hi) if prior.family == "Uniform" \
+            else lo < vals[0] < hi
+        if not inside:
+            raise SpecError(f"prior {user_key}={prior}: {slot.kind} must lie in "
+                            f"({_fmt(lo)}, {_fmt(hi)}), where the correlation matrix is "
+                            "positive definite")
     if prior.family == "Uniform" and slot.kind in ("sd", "sigma") and prior.args[0] < 0:
         raise SpecError(f"prior {user_key}={prior}: an sd cannot be negative; use lower >= 0")
     if prior.is_fixed:
@@ -340,7 +374,8 @@ def corr_matrix(prior: Prior, size: int, key: str = "corr") -> np.ndarray:
 
 
 # --------------------------------------------------------------------------- defaults
-def default_priors(design: Design, structure) -> dict[str, Prior]:
+def default_priors(design: Design, structure,
+                   residual: tuple[str, int] | None = None) -> dict[str, Prior]:
     """Weakly informative, data-scaled priors for every slot (see the module docstring)."""
     y = design.y
     sy = float(np.std(y, ddof=1)) if y.size > 1 else 1.0
@@ -376,10 +411,15 @@ def default_priors(design: Design, structure) -> dict[str, Prior]:
                 out[names.corr_key(label)] = Prior("LKJ", (2.0,))
     if design.known_sd is None:
         out["sigma"] = Prior("Exponential", (_round4(1.0 / sy),))
+    if residual is not None:
+        key, tmax = residual
+        lo = residual_range(Slot(key, key, size=int(tmax)))[0]
+        out[key] = Prior("Uniform", (math.ceil(lo * 1e4) / 1e4, 1.0))
     return out
 
 
-def resolve_priors(design: Design, structure, user: dict | None = None) -> dict[str, Prior]:
+def resolve_priors(design: Design, structure, user: dict | None = None,
+                   residual: tuple[str, int] | None = None) -> dict[str, Prior]:
     """One prior per parameter: defaults overridden by the user's keys, most specific first.
 
     Parameters
@@ -388,12 +428,15 @@ def resolve_priors(design: Design, structure, user: dict | None = None) -> dict[
     structure : workbench.structure.Structure
     user : dict, optional
         ``{key: "Dist(args)" or Prior}``.
+    residual : (str, int), optional
+        A residual correlation structure's parameter key (``"rho"``, ``"phi"``) and largest
+        group.
 
     Returns
     -------
     dict
         ``{resolved key: Prior}`` in record order (``beta[..]``, ``sd[..]``, ``corr[..]``,
-        ``sigma``).
+        ``sigma``, ``rho``/``phi``).
 
     Raises
     ------
@@ -404,8 +447,8 @@ def resolve_priors(design: Design, structure, user: dict | None = None) -> dict[
     user = dict(user or {})
     if not isinstance(user, dict):
         raise SpecError("priors must be a dict {key: 'Dist(args)'}")
-    all_slots = slots(design, structure)
-    chosen = default_priors(design, structure)
+    all_slots = slots(design, structure, residual)
+    chosen = default_priors(design, structure, residual)
     specificity = {s.key: 0 for s in all_slots}
     for raw_key, raw_val in user.items():
         _check_key_syntax(raw_key)
@@ -419,6 +462,10 @@ def resolve_priors(design: Design, structure, user: dict | None = None) -> dict[
             if key == "sigma":
                 raise SpecError("prior key 'sigma': the residual sds are known (known_sd), "
                                 "so sigma has no prior")
+            if key in RESIDUAL_KINDS:
+                struct = "cs(~ 1 | g)" if key == "rho" else "ar1(~ t | g)"
+                raise SpecError(f"prior key '{key}' is the correlation of a residual structure "
+                                f"correlation='{struct}', which this model does not have")
             known = sorted({s.key for s in all_slots if s.kind == key.split("[")[0]}
                            | {names.group_key(s.kind, s.group) for s in all_slots
                               if s.kind == key.split("[")[0] and s.group})
@@ -437,5 +484,5 @@ def prior_strings(priors: dict[str, Prior]) -> dict[str, str]:
     return {k: str(v) for k, v in priors.items()}
 
 
-__all__ = ["Prior", "Family", "families_for", "Fixed", "FAMILIES", "parse_prior", "resolve_priors", "default_priors",
+__all__ = ["RESIDUAL_KINDS", "residual_range", "Prior", "Family", "families_for", "Fixed", "FAMILIES", "parse_prior", "resolve_priors", "default_priors",
            "prior_strings", "slots", "Slot", "corr_matrix"]

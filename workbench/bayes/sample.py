@@ -40,6 +40,8 @@ def kept_vars(layout: Layout) -> list[str]:
             names.append(f"b{k}")
     if not layout.known_sd:
         names.append("sigma")
+    if layout.residual is not None:
+        names.append("rcor")  # bayes.corstruct.INTERNAL
     return names
 
 
