@@ -24,7 +24,8 @@ from typer.exceptions import Abort, Exit, TyperException
 
 from . import __version__
 from .errors import CliError, Interrupted, WorkbenchError
-from .options import AUTO, FGLS_ESTIMATORS, METHODS, PARAMETERIZATIONS, SAMPLERS
+from .options import (AUTO, FGLS_ESTIMATORS, METHODS, PARAMETERIZATIONS, RECONCILE_METHODS,
+                      SAMPLERS)
 
 
 # ---------------------------------------------------------------------------- lazy study group
@@ -85,6 +86,7 @@ def _root(
 # generated from workbench.options, so the command line offers what the fitters accept
 Method = Enum("Method", {m: m for m in METHODS}, type=str)
 FglsEstimator = Enum("FglsEstimator", {m: m for m in FGLS_ESTIMATORS}, type=str)
+ReconcileMethod = Enum("ReconcileMethod", {m: m for m in RECONCILE_METHODS}, type=str)
 Parameterization = Enum("Parameterization", {p: p for p in (AUTO,) + PARAMETERIZATIONS}, type=str)
 Sampler = Enum("Sampler", {s: s for s in (AUTO,) + SAMPLERS}, type=str)
 
@@ -323,6 +325,46 @@ def simulate(
 
         _write_text(truth, json.dumps(_jsonable(true_values), indent=2) + "\n")
         _info(f"wrote the true values to {truth}")
+
+
+@app.command()
+def reconcile(
+    base_file: str = typer.Argument(..., metavar="BASE.csv",
+                                    help="Base forecasts: a series column, then one per horizon."),
+    summing: str = typer.Option(..., "--summing", "-S", metavar="S.csv",
+                                help="Summing matrix: a series column, then one 0/1 column per "
+                                     "bottom series."),
+    method: ReconcileMethod = typer.Option(ReconcileMethod.ols, "--method", "-m",
+                                           help="The weights W of the GLS projection."),
+    residuals: str | None = typer.Option(
+        None, "--residuals", metavar="RES.csv",
+        help="In-sample residuals (a series column, then one per period): wls_var, "
+             "mint_sample, mint_shrink."),
+    out: str = typer.Option("-", "--out", "-o", metavar="FILE|-",
+                            help="Reconciled forecasts (.csv, .tsv or .parquet; '-': CSV on "
+                                 "stdout)."),
+) -> None:
+    """Reconcile hierarchical forecasts: the GLS projection S (S' W^-1 S)^-1 S' W^-1 base."""
+    from .gls.reconcile import reconcile_frames
+    from .io import check_output_file, check_write_suffix, read_data
+
+    if out != "-":
+        check_write_suffix(out)
+        check_output_file(out)
+    frames = {what: read_data(path) for what, path in
+              (("base", base_file), ("summing", summing), ("residuals", residuals)) if path}
+    result = reconcile_frames(frames["base"], frames["summing"], method.value,
+                              frames.get("residuals"))
+    if out == "-":
+        sys.stdout.write(result.to_csv(index=False))
+        return
+    from .io import write_data
+
+    try:
+        write_data(result, out)
+    except OSError as exc:
+        raise CliError(f"cannot write '{out}': {exc.strerror or exc}") from None
+    _info(f"wrote {len(result)} reconciled series to {out}")
 
 
 # ---------------------------------------------------------------------------- demo, figures, compare

@@ -17,6 +17,8 @@ from .errors import OptionError
 METHODS = ("reml", "ml", "fgls", "igls", "rigls", "bayes")
 #: Feasible-GLS variance-component estimators (plm's ``random.method``), default first.
 FGLS_ESTIMATORS = ("swar", "walhus", "amemiya", "nerlove")
+#: Forecast-reconciliation weights (:func:`workbench.reconcile`; the names of hts/fable).
+RECONCILE_METHODS = ("ols", "wls_struct", "wls_var", "mint_sample", "mint_shrink")
 #: Random-effects parameterisations of the Bayesian model (``"auto"`` chooses one).
 PARAMETERIZATIONS = ("centered", "noncentered", "marginal")
 #: NUTS implementations (``"auto"``: nutpie when installed).

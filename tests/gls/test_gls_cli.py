@@ -120,3 +120,42 @@ def test_cli_variance_and_combined_structure(capsys):
     code, out, err = run(capsys, "fit", c["formula"], "--data", REF_DIR / "dialyzer.csv",
                          "--variance", "power(~ QB)", "--method", "igls")
     assert code == 1 and err.startswith("error: variance= needs method") and out == ""
+
+
+# the hand-computed hierarchy of tests/gls/test_reconcile.py: total = a + b
+RECONCILE_S = "series,a,b\ntotal,1,1\na,1,0\nb,0,1\n"
+
+
+def test_cli_reconcile_equals_the_api(capsys, tmp_path):
+    """Series matched by name (the base table in another order), horizons as columns; the
+    hand-computed OLS and WLS answers of test_reconcile.py for the first horizon."""
+    (tmp_path / "S.csv").write_text(RECONCILE_S)
+    (tmp_path / "base.csv").write_text("series,h1,h2\nb,5,6\ntotal,10,11\na,4,4\n")
+    code, out, err = run(capsys, "reconcile", tmp_path / "base.csv", "--summing",
+                         tmp_path / "S.csv")
+    assert code == 0, err
+    lines = out.strip().splitlines()
+    assert lines[0] == "series,h1,h2" and [ln.split(",")[0] for ln in lines[1:]] == \
+        ["total", "a", "b"]
+    got = [float(ln.split(",")[1]) for ln in lines[1:]]
+    assert got == pytest.approx([29 / 3, 13 / 3, 16 / 3], rel=1e-12)
+    out_file = tmp_path / "rec.csv"
+    code, _, err = run(capsys, "reconcile", tmp_path / "base.csv", "-S", tmp_path / "S.csv",
+                       "--method", "wls_struct", "--out", out_file)
+    assert code == 0, err
+    col = [float(ln.split(",")[1]) for ln in out_file.read_text().strip().splitlines()[1:]]
+    assert col == pytest.approx([9.5, 4.25, 5.25], rel=1e-12)
+
+
+def test_cli_reconcile_errors_are_plain(capsys, tmp_path):
+    (tmp_path / "S.csv").write_text(RECONCILE_S)
+    (tmp_path / "base.csv").write_text("series,h1\ntotal,10\na,4\nc,5\n")
+    code, out, err = run(capsys, "reconcile", tmp_path / "base.csv", "-S", tmp_path / "S.csv")
+    assert code != 0 and out == ""
+    assert err.strip() == ("error: series 'b' is not in the base table: the base table and the "
+                           "summing matrix must list the same series")
+    (tmp_path / "base.csv").write_text("series,h1\ntotal,10\na,4\nb,5\n")
+    code, out, err = run(capsys, "reconcile", tmp_path / "base.csv", "-S", tmp_path / "S.csv",
+                         "--method", "mint_shrink", "--out", tmp_path / "x.csv")
+    assert code != 0 and "needs the in-sample residuals" in err and "Traceback" not in err
+    assert not (tmp_path / "x.csv").exists()

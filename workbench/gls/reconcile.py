@@ -31,8 +31,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..errors import DataError, OptionError
-
-RECONCILE_METHODS = ("ols", "wls_struct", "wls_var", "mint_sample", "mint_shrink")
+from ..options import RECONCILE_METHODS
 _NEEDS_RESIDUALS = ("wls_var", "mint_sample", "mint_shrink")
 
 
@@ -164,5 +163,66 @@ def reconcile(base, S, method: str = "ols", residuals=None) -> np.ndarray:
     return S @ (projection(S, W) @ base)
 
 
-__all__ = ["RECONCILE_METHODS", "reconcile", "reconcile_weights", "projection",
+def reconcile_frames(base, summing, method: str = "ols", residuals=None):
+    """:func:`reconcile` on tables labelled by series, as the CLI reads them.
+
+    Parameters
+    ----------
+    base : DataFrame
+        First column the series' names, then one column per horizon.
+    summing : DataFrame
+        First column the series' names (every series of ``base``), then one 0/1 column per
+        bottom series: S.
+    method : str
+    residuals : DataFrame, optional
+        First column the series' names, then one column per in-sample period.
+
+    Returns
+    -------
+    DataFrame
+        ``base``'s layout: the series in S's row order, the reconciled forecasts.
+
+    Raises
+    ------
+    DataError
+        Series that do not match between the tables, non-numeric entries.
+    """
+    import pandas as pd
+
+    def indexed(frame, what):
+        if frame.shape[1] < 2:
+            raise DataError(f"the {what} table needs a series column and at least one more")
+        out = frame.set_index(frame.columns[0])
+        out.index = out.index.astype(str)
+        if out.index.duplicated().any():
+            dup = out.index[out.index.duplicated()][0]
+            raise DataError(f"series '{dup}' appears twice in the {what} table")
+        try:
+            return out.astype(float)
+        except (TypeError, ValueError):
+            raise DataError(f"the {what} table has a non-numeric entry") from None
+
+    S = indexed(summing, "summing")
+    series = list(S.index)
+
+    def aligned(frame, what):
+        missing = [k for k in series if k not in frame.index]
+        extra = [k for k in frame.index if k not in S.index]
+        if missing or extra:
+            k, where = (missing[0], f"the {what} table") if missing else \
+                (extra[0], "the summing matrix")
+            raise DataError(f"series '{k}' is not in {where}: the {what} table and the summing "
+                            "matrix must list the same series")
+        return frame.loc[series]
+
+    B = aligned(indexed(base, "base"), "base")
+    R = None if residuals is None else aligned(indexed(residuals, "residuals"), "residuals")
+    y = reconcile(B.to_numpy(), S.to_numpy(), method,
+                  residuals=None if R is None else R.to_numpy())
+    out = pd.DataFrame(np.asarray(y).reshape(len(series), -1), columns=B.columns)
+    out.insert(0, base.columns[0], series)
+    return out
+
+
+__all__ = ["reconcile_frames", "reconcile", "reconcile_weights", "projection",
            "shrink_covariance"]
