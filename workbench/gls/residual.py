@@ -46,7 +46,31 @@ from abc import ABC, abstractmethod
 import numpy as np
 
 
-class ResidualStructure(ABC):
+class Parametrized(ABC):
+    """Parameters on nlme's two scales: natural (``names``) and unconstrained (``u``), the
+    part every correlation structure and variance function shares."""
+
+    names: tuple[str, ...]
+
+    @property
+    def size(self) -> int:
+        """The number of unconstrained parameters."""
+        return len(self.names)
+
+    @abstractmethod
+    def start(self) -> np.ndarray:
+        """nlme's starting value of ``u``."""
+
+    @abstractmethod
+    def natural(self, u: np.ndarray) -> np.ndarray:
+        """The natural parameters (in :attr:`names` order) for unconstrained ``u``."""
+
+    @abstractmethod
+    def unconstrained(self, natural: np.ndarray) -> np.ndarray:
+        """The inverse of :meth:`natural`."""
+
+
+class ResidualStructure(Parametrized):
     """A residual covariance sigma^2 Lambda(u), block diagonal by group.
 
     Attributes
@@ -74,23 +98,6 @@ class ResidualStructure(ABC):
         self.blocks = [order[s:e] for s, e in zip(starts, ends)]
         self.ngroups = len(self.blocks)
         self.tmax = int(max((len(b) for b in self.blocks), default=0))
-
-    @property
-    def size(self) -> int:
-        """The number of unconstrained parameters."""
-        return len(self.names)
-
-    @abstractmethod
-    def start(self) -> np.ndarray:
-        """nlme's starting value of ``u``."""
-
-    @abstractmethod
-    def natural(self, u: np.ndarray) -> np.ndarray:
-        """The natural parameters (in :attr:`names` order) for unconstrained ``u``."""
-
-    @abstractmethod
-    def unconstrained(self, natural: np.ndarray) -> np.ndarray:
-        """The inverse of :meth:`natural`."""
 
     @abstractmethod
     def pattern(self, rows: np.ndarray) -> tuple:
@@ -313,4 +320,5 @@ STRUCTURES: dict[str, type[ResidualStructure]] = {"cs": CompoundSymmetry, "ar1":
                                                    "car1": CAR1, "symm": Symm}
 
 
-__all__ = ["ResidualStructure", "CompoundSymmetry", "AR1", "CAR1", "Symm", "STRUCTURES"]
+__all__ = ["Parametrized", "ResidualStructure", "CompoundSymmetry", "AR1", "CAR1", "Symm",
+           "STRUCTURES"]

@@ -20,14 +20,14 @@ variance function's, each on nlme's scales.
 
 from __future__ import annotations
 
-from abc import ABC, abstractmethod
+from abc import abstractmethod
 
 import numpy as np
 
-from .residual import ResidualStructure
+from .residual import Parametrized, ResidualStructure
 
 
-class VarianceFunction(ABC):
+class VarianceFunction(Parametrized):
     """Variance ratios d_i(u) of the rows (nlme's ``varFunc``; weights 1 / sqrt(d_i)).
 
     Attributes
@@ -35,24 +35,6 @@ class VarianceFunction(ABC):
     names : tuple of str
         nlme's names of the natural parameters.
     """
-
-    names: tuple[str, ...]
-
-    @property
-    def size(self) -> int:
-        return len(self.names)
-
-    @abstractmethod
-    def start(self) -> np.ndarray:
-        """nlme's starting value of ``u``."""
-
-    @abstractmethod
-    def natural(self, u: np.ndarray) -> np.ndarray:
-        """The natural parameters for unconstrained ``u``."""
-
-    @abstractmethod
-    def unconstrained(self, natural: np.ndarray) -> np.ndarray:
-        """The inverse of :meth:`natural`."""
 
     @abstractmethod
     def variances(self, u: np.ndarray) -> np.ndarray:
