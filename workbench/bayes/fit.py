@@ -293,16 +293,14 @@ def _prior_draws(design, structure, priors, seed: int, n: int = 500) -> dict:
 
 def convergence(frame, nchains: int, ndraws: int, idata, priors) -> dict:
     """R-hat, bulk/tail ESS over the parameters (fixed ones excluded), divergences, warnings."""
-    import arviz as az
+    from .fast import chain_diagnostics
 
     rhat, ess_b, ess_t = {}, {}, {}
     for col in frame.columns:
         x = frame[col].to_numpy().reshape(nchains, ndraws)
         if not np.all(np.isfinite(x)) or np.ptp(x) == 0:
             continue  # held fixed (or constant): no mixing to diagnose
-        rhat[col] = float(az.rhat(x)) if nchains > 1 else math.nan
-        ess_b[col] = float(az.ess(x, method="bulk"))
-        ess_t[col] = float(az.ess(x, method="tail"))
+        rhat[col], ess_b[col], ess_t[col] = chain_diagnostics(x)
     div = 0
     if hasattr(idata, "sample_stats") and "diverging" in idata.sample_stats:
         div = int(np.asarray(idata.sample_stats["diverging"].values).sum())
