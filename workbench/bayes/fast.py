@@ -441,7 +441,7 @@ def _ranef(kept: dict, idx: np.ndarray, beta: np.ndarray, rng) -> np.ndarray:
     ``u_j = L_j^-T (a_j - B_j beta + e)`` and ``b_j = C u_j``.  Returns (S, levels, q)."""
     L, a, B, C = kept["L"], kept["a"], kept["B"], kept["C"][idx]
     q = len(a)
-    w = [a[i][idx] - np.sum(B[i][idx] * beta[:, None, :], axis=2) for i in range(q)]
+    w = [a[i][idx] - np.einsum("slp,sp->sl", B[i][idx], beta) for i in range(q)]
     w = [wi + rng.standard_normal(wi.shape) for wi in w]
     x = [None] * q
     for i in reversed(range(q)):
