@@ -6,6 +6,17 @@ effects integrated out; ``noncentered`` for several, where the marginal form wou
 results, dated, are in ``benchmarks/RESULTS.md``).  Where it applies (one grouping factor,
 Normal/Flat priors on beta), ``path="auto"`` goes first to the fast path of :mod:`.fast` (no
 compilation) and falls back to NUTS on the marginal model.
+
+Several grouping factors (crossed or nested): the fast path does not apply (its posterior of the
+variance parameters needs the per-level block-diagonal ``M`` of one factor), so a fit -- and a
+study replicate -- is NUTS (nutpie) on the ``noncentered`` model: ``diagnostics["path"]`` is
+``"nuts"``, ``diagnostics["parameterization"]`` ``"noncentered"`` and ``diagnostics["path_note"]``
+says why.  Its cost per replicate is that of NUTS in all ``levels x columns`` random effects plus
+the fixed effects (``benchmarks/bench_bayes_factors.py``; dated numbers in
+``benchmarks/RESULTS.md``); the first fit of a data shape in a process also compiles (numba).
+``parameterization="marginal"`` is the alternative up to :data:`.marginal.MAX_DENSE` stacked
+effects: it integrates the effects out exactly but factors a dense ``Q x Q`` matrix per gradient
+(``O(Q^3)``).
 """
 
 from __future__ import annotations
