@@ -355,21 +355,32 @@ def fit_fast(design, structure, priors, stats, *, draws: int, chains: int,
 
 def _chains(lw: np.ndarray, chains: int, draws: int, thin: int, rng):
     """Independence Metropolis-Hastings over the proposals in order, ``draws * thin`` per chain,
-    every ``thin``-th state kept: indices (chains, draws) into the proposals, acceptance rate."""
+    every ``thin``-th state kept: indices (chains, draws) into the proposals, acceptance rate.
+
+    Each chain starts from one of its own proposals drawn with probability proportional to its
+    importance ratio (sampling-importance resampling): approximately a posterior draw, never a
+    proposal of zero posterior density.  Starting from the first proposal instead kept a raw
+    proposal draw as the first draw when ``thin`` is 1 (once, one from the wide component at
+    sd 8e7 with undefined beta, which made that posterior mean 4e4)."""
     u = np.log(rng.uniform(size=lw.size))
     idx = np.empty((chains, draws), dtype=int)
     acc = 0
     per = draws * thin
     for c in range(chains):
-        cur = c * per
+        seg = lw[c * per:(c + 1) * per]
+        fin = np.isfinite(seg)
+        if not fin.any():
+            raise Declined("a chain has no proposal with a finite posterior density")
+        w = np.exp(np.where(fin, seg - seg[fin].max(), -np.inf))
+        cur = c * per + int(rng.choice(per, p=w / w.sum()))
         for t in range(per):
             j = c * per + t
-            if t > 0 and u[j] < lw[j] - lw[cur]:
+            if j != cur and u[j] < lw[j] - lw[cur]:
                 cur = j
                 acc += 1
             if t % thin == thin - 1:
                 idx[c, t // thin] = cur
-    return idx, acc / max(1, chains * (per - 1))
+    return idx, acc / max(1, chains * per)
 
 
 def _min_ess(z: np.ndarray) -> float:
