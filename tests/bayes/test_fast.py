@@ -150,6 +150,40 @@ def test_path_option_and_where_it_applies():
     assert "Fixed" in fast.why_not(f.design, st, resolve_priors(f.design, st, {"sigma": "Fixed(1)"}))
 
 
+def test_chains_start_from_a_posterior_draw():
+    """Regression: a chain used to start at its first proposal, kept as the first draw when no
+    thinning was needed; on this replicate of the equivalence study (5 groups) that proposal
+    came from the wide component (sd[g:x] = 8e7, beta undefined) and made the posterior mean of
+    sd[g:x] 4e4 under a HalfNormal(3.1) prior."""
+    from pathlib import Path
+
+    from workbench.simulate.generate import generate
+    from workbench.study.replicate import replicate_rng, sampler_seed
+    from workbench.study.spec import load_study
+
+    study = load_study(Path(__file__).parents[2] / "studies" / "equivalence.toml")
+    c = study.conditions[2]
+    data = generate(c.design, replicate_rng(study.spec.seed, 2, 83), True)[0]  # as the study draws it
+    f = workbench.fit(c.design.formula, data, method="bayes", progressbar=False, cores=1,
+                      seed=sampler_seed(study.spec.seed, 2, 83))
+    assert f.diagnostics["path"] == "fast"
+    frame = _params(f)
+    assert np.isfinite(frame.to_numpy()).all()
+    assert frame["sd[g:x]"].max() < 20  # 6 prior sds: density below e^-18 of the mode
+
+
+def test_two_factor_model_records_the_nuts_path():
+    """Crossed factors: ``path="auto"`` cannot take the fast path; the record says that NUTS ran
+    on the non-centred model, and why."""
+    f = workbench.fit("y ~ 1 + (1 | a) + (1 | b)", crossed_data(), method="bayes", seed=3,
+                      progressbar=False, draws=100, tune=100)
+    dg = f.diagnostics
+    assert dg["path"] == "nuts" and dg["parameterization"] == "noncentered"
+    assert dg["sampler"] in ("nutpie", "pymc")
+    assert "several grouping factors" in dg["path_note"]
+    assert f.state.parameterization == "noncentered"
+
+
 def test_declined_proposal_falls_back_to_nuts(monkeypatch):
     monkeypatch.setattr(fast, "PARETO_K_MAX", -10.0)
     d = slopes_data()

@@ -6,6 +6,17 @@ effects integrated out; ``noncentered`` for several, where the marginal form wou
 results, dated, are in ``benchmarks/RESULTS.md``).  Where it applies (one grouping factor,
 Normal/Flat priors on beta), ``path="auto"`` goes first to the fast path of :mod:`.fast` (no
 compilation) and falls back to NUTS on the marginal model.
+
+Several grouping factors (crossed or nested): the fast path does not apply (its posterior of the
+variance parameters needs the per-level block-diagonal ``M`` of one factor), so a fit -- and a
+study replicate -- is NUTS (nutpie) on the ``noncentered`` model: ``diagnostics["path"]`` is
+``"nuts"``, ``diagnostics["parameterization"]`` ``"noncentered"`` and ``diagnostics["path_note"]``
+says why.  Its cost per replicate is that of NUTS in all ``levels x columns`` random effects plus
+the fixed effects (``benchmarks/bench_bayes_factors.py``; dated numbers in
+``benchmarks/RESULTS.md``); the first fit of a data shape in a process also compiles (numba).
+``parameterization="marginal"`` is the alternative up to :data:`.marginal.MAX_DENSE` stacked
+effects: it integrates the effects out exactly but factors a dense ``Q x Q`` matrix per gradient
+(``O(Q^3)``).
 """
 
 from __future__ import annotations
@@ -299,16 +310,14 @@ def _prior_draws(design, structure, priors, seed: int, n: int = 500) -> dict:
 
 def convergence(frame, nchains: int, ndraws: int, idata, priors) -> dict:
     """R-hat, bulk/tail ESS over the parameters (fixed ones excluded), divergences, warnings."""
-    import arviz as az
+    from .fast import chain_diagnostics
 
     rhat, ess_b, ess_t = {}, {}, {}
     for col in frame.columns:
         x = frame[col].to_numpy().reshape(nchains, ndraws)
         if not np.all(np.isfinite(x)) or np.ptp(x) == 0:
             continue  # held fixed (or constant): no mixing to diagnose
-        rhat[col] = float(az.rhat(x)) if nchains > 1 else math.nan
-        ess_b[col] = float(az.ess(x, method="bulk"))
-        ess_t[col] = float(az.ess(x, method="tail"))
+        rhat[col], ess_b[col], ess_t[col] = chain_diagnostics(x)
     div = 0
     if hasattr(idata, "sample_stats") and "diverging" in idata.sample_stats:
         div = int(np.asarray(idata.sample_stats["diverging"].values).sum())

@@ -157,41 +157,48 @@ def marginal_loglik_per_level(arrays: dict, design, structure) -> np.ndarray:
     one grouping factor: shape (S, levels).
 
     With ``C`` the Cholesky factor of G, ``M_j = I + C' Z_j'W_j Z_j C / s2``,
-    ``v_j = C' Z_j'W_j r_j / s2`` and ``r_j = y_j - X_j beta``::
+    ``v_j = C' Z_j'W_j r_j / s2`` and ``r_j = y_j - X_j beta`` (all from per-level
+    cross-products, nothing of size n per draw)::
 
         -2 log L_j = n_j log 2 pi - sum_j log w + n_j log s2 + log det M_j
                      + r_j'W_j r_j / s2 - v_j' M_j^-1 v_j
 
     (the determinant lemma and Woodbury, as :mod:`.marginal`).
     """
-    from .marginal import _weights
+    from .marginal import _weights, level_cholesky
 
     (blk,) = structure.blocks
     w, unit = _weights(design)
     X, y, codes, Z = design.X, design.y_work, blk.codes, blk.Z
-    L, S = blk.nlevels, arrays["beta"].shape[0]
+    L, S, q = blk.nlevels, arrays["beta"].shape[0], blk.q
     beta = arrays["beta"]
     s2 = np.ones(S) if unit or arrays["sigma"] is None else arrays["sigma"] ** 2
     n_j = np.bincount(codes, minlength=L).astype(float)
     slw = np.bincount(codes, weights=np.log(w), minlength=L)
-    from scipy import sparse
-
-    ind = sparse.csr_matrix((np.ones(len(codes)), (codes, np.arange(len(codes)))),
-                            shape=(L, len(codes)))               # level x row indicator
-    r = y[None, :] - beta @ X.T                                   # (S, n)
-    rWr = np.asarray(ind @ (w * r * r).T).T                        # (S, L)
-    wZ = w[:, None] * Z
-    ZtWr = np.stack([np.asarray(ind @ (r * wZ[:, a]).T).T for a in range(blk.q)], axis=-1)
-    A = np.asarray(ind @ (wZ[:, :, None] * Z[:, None, :]).reshape(len(codes), -1)).reshape(
-        L, blk.q, blk.q)
+    # r_j'W r_j = y_j'W y_j - 2 beta'X_j'W y_j + beta'X_j'W X_j beta, from per-level statistics
+    XtWX = blk.cross(X, X, w)                                     # (p, p, L)
+    XtWy = blk.cross(X, y[:, None], w)[:, 0]                      # (p, L)
+    ytWy = np.bincount(codes, weights=w * y * y, minlength=L)
+    rWr = ytWy[None, :] - 2.0 * beta @ XtWy
+    for u in range(X.shape[1]):
+        rWr = rWr + beta[:, u:u + 1] * (beta @ XtWX[u])
+    ZtWy = blk.cross(Z, y[:, None], w)[:, 0]                      # (q, L)
+    ZtWX = blk.cross(Z, X, w)                                     # (q, p, L)
+    ZtWr = [ZtWy[a][None, :] - beta @ ZtWX[a] for a in range(q)]  # q x (S, L)
     sd, corr = arrays["sd"][0], arrays["corr"][0]
-    Lc = np.linalg.cholesky(corr + 1e-12 * np.eye(blk.q)) if corr is not None else \
-        np.broadcast_to(np.eye(blk.q), (S, blk.q, blk.q))
+    Lc = np.linalg.cholesky(corr + 1e-12 * np.eye(q)) if corr is not None else \
+        np.broadcast_to(np.eye(q), (S, q, q))
     C = sd[:, :, None] * Lc                                       # (S, q, q)
-    M = np.eye(blk.q) + np.einsum("sai,lab,sbj->slij", C, A, C) / s2[:, None, None, None]
-    v = np.einsum("sai,sla->sli", C, ZtWr) / s2[:, None, None]
-    _, logdet = np.linalg.slogdet(M)
-    quad = np.einsum("sli,sli->sl", v, np.linalg.solve(M, v[..., None])[..., 0])
+    inv = (1.0 / s2)[:, None]
+    c, Lm = level_cholesky(np.moveaxis(blk.cross(Z, Z, w), -1, 0), C, inv)
+    logdet, quad, x = 0.0, 0.0, []
+    for i in range(q):  # L_j x = v_j, v_i = sum_a C_ai Z_j'W r_j / s2 (forward substitution)
+        t = sum(c[a][i] * ZtWr[a] for a in range(q)) * inv
+        for k in range(i):
+            t = t - Lm[i][k] * x[k]
+        x.append(t / Lm[i][i])
+        logdet = logdet + 2.0 * np.log(Lm[i][i])
+        quad = quad + x[i] ** 2
     return -0.5 * (n_j * math.log(2 * math.pi) - slw + n_j * np.log(s2)[:, None] + logdet
                    + rWr / s2[:, None] - quad)
 
@@ -204,6 +211,28 @@ def likelihood_kind(structure, parameterization: str | None) -> str:
 
 
 # --------------------------------------------------------------------------- assembly
+def _dataset(data: dict, dims: dict, coords: dict, sampled: bool = False):
+    """One group as ``az.from_dict`` builds it (variables with the given ``dims``, after
+    ``chain`` and ``draw`` when ``sampled``; integer coordinates where none are given; ArviZ's
+    ``created_at`` and ``arviz_version`` attributes), without its per-variable DataArrays and
+    their alignment, which cost more than the rest of a fast-path fit."""
+    import xarray as xr
+    from arviz.data.base import make_attrs
+
+    variables, index = {}, {}
+    for key, value in data.items():
+        a = np.asarray(value)
+        d = (["chain", "draw"] if sampled else []) + list(dims.get(key, []))
+        if len(d) != a.ndim:  # not a layout this module makes: ArviZ's own defaults
+            raise ValueError(f"{key}: dims {d} for shape {a.shape}")
+        variables[key] = (d, a)
+        for name, n in zip(d, a.shape):
+            if name not in index:
+                index[name] = np.asarray(coords[name]) if name in coords else np.arange(n)
+    return xr.Dataset(variables, coords={k: (k, v) for k, v in index.items()},
+                      attrs=make_attrs())
+
+
 def native_inference_data(raw, design, structure, *, parameterization=None,
                           prior_arrays: dict | None = None,
                           prior_note: str = "draws from the priors the fit used"):
@@ -250,9 +279,12 @@ def native_inference_data(raw, design, structure, *, parameterization=None,
                                     prior_arrays["beta"].shape[0])
     import xarray as xr
 
-    idata = az.from_dict(posterior=posterior, prior=prior,
-                         observed_data={"y": np.asarray(design.y)}, constant_data=constant,
-                         dims=dims, coords=coords)
+    groups = {"posterior": _dataset(posterior, dims, coords, sampled=True),
+              "observed_data": _dataset({"y": np.asarray(design.y)}, dims, coords),
+              "constant_data": _dataset(constant, dims, coords)}
+    if prior is not None:
+        groups["prior"] = _dataset(prior, dims, coords, sampled=True)
+    idata = az.InferenceData(**groups)
     lldim = ll_dims["y"][0]
     llcoords = {"chain": idata.posterior.coords["chain"], "draw": idata.posterior.coords["draw"],
                 lldim: coords[lldim]}
