@@ -53,12 +53,9 @@ def fit_bayes_correlated(design, codes, pos, corr, label: str | None = None, **o
     OptionError
         ``parameterization`` other than the marginal one, ``path="fast"``.
     """
-    import contextlib
-
-    from .. import progress
     from ..options import method_options
     from ..structure import build_structure
-    from .cache import get_compiled, is_cached
+    from .cache import compile_and_sample
     from .fit import assemble_bayes_fit, choose_sampler
     from .model import make_layout, model_data
     from .priors import prior_strings, resolve_priors
@@ -84,17 +81,9 @@ def fit_bayes_correlated(design, codes, pos, corr, label: str | None = None, **o
     layout = make_layout(design, structure, resolved, "marginal", residual=res_layout)
     data = model_data(design, structure, resolved, layout, residual=stats)
 
-    t0 = time.perf_counter()
-    with (contextlib.nullcontext() if is_cached(layout, samp)
-          else progress.status(progress.COMPILING)):
-        compiled, fresh = get_compiled(layout, samp, data)
-    compile_s = time.perf_counter() - t0 if fresh else 0.0
-    ss = np.random.SeedSequence(seed)
-    s_sampler, s_ranef = (int(s.generate_state(1)[0] % (2**31)) for s in ss.spawn(2))
-    idata, sampling_s, extra = compiled.sample(
-        data, draws=opts.draws, tune=opts.tune, chains=opts.chains, seed=s_sampler,
-        target_accept=float(opts.target_accept), progressbar=opts.progressbar, cores=opts.cores)
-    compile_s += extra
+    idata, sampling_s, compile_s, s_ranef = compile_and_sample(
+        layout, samp, data, seed, draws=opts.draws, tune=opts.tune, chains=opts.chains,
+        target_accept=opts.target_accept, progressbar=opts.progressbar, cores=opts.cores)
     rho = np.asarray(idata.posterior[INTERNAL].values, dtype=float)
     if stats.q:
         t1 = time.perf_counter()

@@ -21,7 +21,6 @@ effects: it integrates the effects out exactly but factors a dense ``Q x Q`` mat
 
 from __future__ import annotations
 
-import contextlib
 import math
 import time
 
@@ -153,20 +152,11 @@ def fit_bayes(design, label: str | None = None, *, draws: int = 1000, tune: int 
     layout = make_layout(design, structure, resolved, param)
     data = model_data(design, structure, resolved, layout)
 
-    from .. import progress
-    from .cache import get_compiled, is_cached
+    from .cache import compile_and_sample
 
-    t0 = time.perf_counter()
-    with (contextlib.nullcontext() if is_cached(layout, samp)
-          else progress.status(progress.COMPILING)):
-        compiled, fresh = get_compiled(layout, samp, data)
-    compile_s = time.perf_counter() - t0 if fresh else 0.0
-    ss = np.random.SeedSequence(seed)
-    s_sampler, s_ranef = (int(s.generate_state(1)[0] % (2**31)) for s in ss.spawn(2))
-    idata, sampling_s, extra_compile = compiled.sample(
-        data, draws=draws, tune=tune, chains=chains, seed=s_sampler,
-        target_accept=float(target_accept), progressbar=progressbar, cores=cores)
-    compile_s += extra_compile
+    idata, sampling_s, compile_s, s_ranef = compile_and_sample(
+        layout, samp, data, seed, draws=draws, tune=tune, chains=chains,
+        target_accept=target_accept, progressbar=progressbar, cores=cores)
     if param == "marginal":
         t1 = time.perf_counter()
         _add_marginal_ranef(idata, data, layout, np.random.default_rng(s_ranef))
