@@ -159,8 +159,8 @@ def _fit_correlated(spec, data, method, opts, correlation, label, columns, contr
         if var is not None and var.kind == "ident" and corr is None:
             # nlme::lme reads varIdent's first stratum with the rows sorted by the groups
             order = np.lexsort(tuple(t.codes for t in reversed(design.terms)))
-            data, wh, corr, var = residual_structure(spec, data, correlation, variance,
-                                                     order=order, **columns)
+            _, wh, corr, var = residual_structure(spec, data, correlation, variance,
+                                                  order=order, **columns)
         _check_residual_variance(design)
         fit = fit_lme(design, wh, corr=corr, var=var, reml=(method == "reml"),
                       level=opts.level, label=label, blas_threads=opts.blas_threads)

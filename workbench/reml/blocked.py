@@ -191,6 +191,7 @@ class BlockedSystem:
         self.L1, self.q1 = b1.nlevels, b1.q
         self.A11 = b1.cross(Z1, Z1, symmetric=True)
         self.single = len(blocks) == 1
+        self._sparse = None  # the sparse route (several factors, see the module docstring)
         # sizes of the rest: other blocks' u, then beta, then y
         self.rest_sizes = [b.nlevels * b.q for b in blocks[1:]]
         self.nu_rest = int(sum(self.rest_sizes))
@@ -207,7 +208,6 @@ class BlockedSystem:
             self.Arr = (R.T @ R).toarray()
             self._pairs, self._targets = _pair_structure(self.A1r, self.L1, self.q1, self.nr)
             self.scalar_rest = all(b.q == 1 for b in blocks[1:])
-            self._sparse = None
             if self.scalar_rest and self.nr >= SPARSE_MIN:
                 route = _SparseRest(self)
                 self._sparse = route if route.flop_ratio < SPARSE_FLOP_RATIO else None
@@ -219,7 +219,7 @@ class BlockedSystem:
     @property
     def sparse_route(self) -> bool:
         """Whether :meth:`pieces` takes the sparse route (see the module docstring)."""
-        return not self.single and self._sparse is not None
+        return self._sparse is not None
 
     def pieces(self, theta: np.ndarray) -> tuple[float, float, float]:
         """``(log|L_theta|^2, log|R_X|^2, r^2)`` at ``theta``, by the sparse route where it
@@ -230,18 +230,24 @@ class BlockedSystem:
         numpy.linalg.LinAlgError
             If the system is not positive definite.
         """
-        sparse = None if self.single else self._sparse
-        if sparse is None:
+        if self._sparse is None:
             return self.logdets(self.factor(theta))
-        return sparse.pieces(np.asarray(theta, dtype=float))
+        return self._sparse.pieces(np.asarray(theta, dtype=float))
 
-    def _lam_rest_dense(self, lambdas: list[np.ndarray]) -> np.ndarray:
-        """:meth:`_lam_rest` as a dense array, from index maps built once (no sparse
-        constructors inside the search)."""
+    def _scalar_rest_scale(self, lambdas: list[np.ndarray]) -> np.ndarray:
+        """The diagonal of Lam_r when every later term is scalar: each level's lambda, then 1
+        for [X, y]."""
+        return np.concatenate([np.repeat(lam[0, 0], b.nlevels) for b, lam in
+                               zip(self.structure.blocks[1:], lambdas[1:])]
+                              + [np.ones(self.p + 1)])
+
+    def _lam_rest_entries(self, lambdas: list[np.ndarray]):
+        """``(rows, cols, values)`` of Lam_r = blockdiag(I (x) lambda_k for the other blocks,
+        I for [X, y]), from index maps built once (no sparse constructors in the search)."""
         maps = getattr(self, "_lr_maps", None)
         if maps is None:
             rows, cols, src, off, start = [], [], [], 0, 0
-            for b, lam in zip(self.structure.blocks[1:], lambdas[1:]):
+            for b in self.structure.blocks[1:]:
                 q = b.q
                 i, j = np.tril_indices(q)
                 base = off + q * np.arange(b.nlevels)[:, None]
@@ -256,19 +262,21 @@ class BlockedSystem:
             self._lr_maps = maps
         rows, cols, src, nvals = maps
         vals = np.concatenate([lam.ravel() for lam in lambdas[1:]] + [np.ones(self.p + 1)])
-        vals = np.concatenate([vals[:nvals][src], vals[nvals:]])
+        return rows, cols, np.concatenate([vals[:nvals][src], vals[nvals:]])
+
+    def _lam_rest_dense(self, lambdas: list[np.ndarray]) -> np.ndarray:
+        """:meth:`_lam_rest` as a dense array (the search's form)."""
+        rows, cols, vals = self._lam_rest_entries(lambdas)
         out = np.zeros((self.nr, self.nr))
         out[rows, cols] = vals
         return out
 
-    def _lam_rest(self, lambdas: list[np.ndarray]) -> sp.spmatrix | np.ndarray:
+    def _lam_rest(self, lambdas: list[np.ndarray]) -> sp.spmatrix | None:
         """Block-diagonal scaling of the rest: I (x) lambda_k for other blocks, I for [X, y]."""
         if self.single:
             return None
-        mats = [sp.kron(sp.identity(b.nlevels, format="csr"), sp.csr_matrix(lam), format="csr")
-                for b, lam in zip(self.structure.blocks[1:], lambdas[1:])]
-        mats.append(sp.identity(self.p + 1, format="csr"))
-        return sp.block_diag(mats, format="csr")
+        rows, cols, vals = self._lam_rest_entries(lambdas)
+        return sp.csr_matrix((vals, (rows, cols)), shape=(self.nr, self.nr))
 
     def factor(self, theta: np.ndarray) -> Factor:
         """Factor the PLS system at ``theta``.
@@ -299,8 +307,7 @@ class BlockedSystem:
             S = S.reshape(self.nr, self.nr)  # K, lower triangle
             C = None  # formed only when the solution is extracted (see _C)
             if self.scalar_rest:
-                lr = np.concatenate([np.repeat(lam[0, 0], b.nlevels) for b, lam in
-                                     zip(self.structure.blocks[1:], lambdas[1:])] + [np.ones(self.p + 1)])
+                lr = self._scalar_rest_scale(lambdas)
                 np.subtract(self.Arr, S, out=S)
                 S *= lr[:, None]
                 S *= lr[None, :]
@@ -528,8 +535,7 @@ class BlockedSystem:
         Kv = Kv.reshape(m, m)
         G = self.Arr - _symmetrize_lower(Kv)
         if self.scalar_rest:
-            lr = np.concatenate([np.repeat(lam[0, 0], b.nlevels) for b, lam in
-                                 zip(st.blocks[1:], f.lambdas[1:])] + [np.ones(self.p + 1)])
+            lr = self._scalar_rest_scale(f.lambdas)
             LWL = W * lr[:, None] * lr[None, :]
             WLt = W * lr[None, :]  # W Lam_r'
         else:
@@ -636,8 +642,7 @@ class _SparseRest:
         W = np.einsum("ial,ibl->lab", T, T)
         K = np.zeros(self.rows.size)
         K[self.k_pos] = sys_._pairs @ W.ravel()
-        lr = np.concatenate([np.repeat(lam[0, 0], b.nlevels) for b, lam in
-                             zip(sys_.structure.blocks[1:], lambdas[1:])] + [np.ones(sys_.p + 1)])
+        lr = sys_._scalar_rest_scale(lambdas)
         vals = (self.arr_val - K) * lr[self.rows] * lr[self.cols]
         vals[self.diag_u] += 1.0
         nu = self.nu
