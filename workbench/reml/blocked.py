@@ -413,10 +413,15 @@ class BlockedSystem:
             Nt[i] = row / Lf[i, i][None, :]
         K = np.einsum("ial,ibl->abl", T, T)  # T'T = lam M^-1 lam'
         Lrr = f.Lrr
-        Linv = solve_triangular(Lrr, np.eye(m), lower=True, check_finite=False)
-        W = coef_S * (Linv.T @ Linv)
+        if coef_S:
+            Linv = solve_triangular(Lrr, np.eye(m), lower=True, check_finite=False)
+            W = coef_S * (Linv.T @ Linv)
+        else:
+            W = np.zeros((m, m))
         if p:
-            Lxx_inv = Linv[:p, :p]  # inverse of a leading triangular block is the leading block
+            # inverse of a leading triangular block is the leading block of the inverse
+            Lxx_inv = Linv[:p, :p] if coef_S else solve_triangular(
+                Lrr[:p, :p], np.eye(p), lower=True, check_finite=False)
             W[:p, :p] += coef_Sxx * (Lxx_inv.T @ Lxx_inv)
             w = np.append(-solve_triangular(Lrr[:p, :p].T, Lrr[p, :p], lower=False,
                                             check_finite=False), 1.0)

@@ -111,31 +111,39 @@ def make_criterion(design: Design | BlockedSystem, reml: bool = True):
     return criterion
 
 
-def gradient_coefficients(system: BlockedSystem, reml: bool) -> tuple[float, float, float]:
-    """(coef_S, coef_Sxx, coef_r2) writing the criterion as
-    ``sum log|M_l| + coef_S log|S| + coef_Sxx log|S_xx| + coef_r2 r^2 + const``
-    (log|L|^2 = sum log|M_l|, log|R_X|^2 = log|S_xx|, r^2 = |S| / |S_xx|)."""
+def gradient_coefficients(system: BlockedSystem, reml: bool,
+                          r2: float) -> tuple[float, float, float]:
+    """(coef_S, coef_Sxx, coef_r2) writing the criterion's differential at a point with
+    penalized RSS ``r2`` as that of ``sum log|M_l| + coef_S log|S| + coef_Sxx log|S_xx| +
+    coef_r2 r^2`` (log|L|^2 = sum log|M_l|, log|R_X|^2 = log|S_xx|, r^2 = |S| / |S_xx|).
+
+    With sigma profiled out the criterion holds ``m log r^2`` (m = n - p for REML, n for ML),
+    whose differential is ``(m / r^2) d r^2``.  Writing it as ``m (log|S| - log|S_xx|)``
+    instead gives the same derivative as a difference of two terms of size m that cancel to
+    a few units: at the optimum the gradient would carry a rounding error m times larger,
+    enough to keep a quasi-Newton search stepping on noise.
+    """
     n, p = system.n, system.p
     if system.design.known_sd is not None:
         return 0.0, (1.0 if reml else 0.0), 1.0
     if reml:
-        return float(n - p), float(1 - (n - p)), 0.0
-    return float(n), float(-n), 0.0
+        return 0.0, 1.0, float(n - p) / r2
+    return 0.0, 0.0, float(n) / r2
 
 
 def make_objective(system: BlockedSystem, reml: bool = True):
     """``theta -> (criterion, gradient)`` with the analytic gradient of
     :meth:`BlockedSystem.gradient` (any number of grouping factors and terms)."""
-    coefs = gradient_coefficients(system, reml)
 
     def objective(theta):
         try:
             f = system.factor(theta)
         except (np.linalg.LinAlgError, ValueError):
             return float("inf"), np.zeros(len(theta))
-        val = criterion_from_factor(system, f, reml)
+        pieces = system.logdets(f)
+        val = deviance(system, pieces, reml)
         if not np.isfinite(val):
             return float("inf"), np.zeros(len(theta))
-        return val, system.gradient(f, *coefs)
+        return val, system.gradient(f, *gradient_coefficients(system, reml, pieces[2]))
 
     return objective

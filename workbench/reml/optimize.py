@@ -395,17 +395,53 @@ def local_search(prob: ScaledProblem, x0, pinned=(), radius: float = 0.2,
         warnings.simplefilter("ignore")
         if method == "L-BFGS-B":
             analytic = prob.objective is not None
-            res = minimize(prob.value_and_grad if analytic else prob, x0,
-                           jac=True if analytic else None, method="L-BFGS-B",
-                           bounds=Bounds(lo, hi),
-                           options={"ftol": 1e-13, "gtol": 1e-5, "maxiter": maxiter or 2000,
-                                    "maxls": 40})
+            fun = _StallGuard(prob.value_and_grad if analytic else prob, prob)
+            try:
+                res = minimize(fun, x0, jac=True if analytic else None, method="L-BFGS-B",
+                               bounds=Bounds(lo, hi),
+                               options={"ftol": 1e-12, "gtol": 1e-5,
+                                        "maxiter": maxiter or 2000, "maxls": 20})
+                success, message = bool(res.success), str(res.message)
+            except _Stalled:
+                success, message = True, (f"stopped: {STALL_EVALUATIONS} evaluations without a "
+                                          "decrease above rounding level")
         else:
             res = minimize(prob, x0, method="COBYQA", bounds=Bounds(lo, hi),
                            options={"initial_tr_radius": radius, "final_tr_radius": 1e-6,
                                     "maxfev": maxiter or 500 * max(x0.size, 1)})
-    return Stage(name or method, float(prob.best_f), prob.n - n0, bool(res.success),
-                 bool(prob.best_f < before - _eps(before)), str(res.message))
+            success, message = bool(res.success), str(res.message)
+    return Stage(name or method, float(prob.best_f), prob.n - n0, success,
+                 bool(prob.best_f < before - _eps(before)), message)
+
+
+#: A quasi-Newton search stops after this many evaluations in a row that lower the best
+#: criterion by no more than rounding: at the optimum the gradient is known only to a few
+#: units in its last digits, and L-BFGS-B's line search would otherwise spend its whole
+#: budget (twice) stepping on that noise.  The verdict judges the point it stopped at.
+STALL_EVALUATIONS = 6
+
+
+class _Stalled(Exception):
+    pass
+
+
+class _StallGuard:
+    """Wrap the search's function: raise :class:`_Stalled` after ``STALL_EVALUATIONS``
+    evaluations in a row without a decrease of the best value by more than 1e-13 of it."""
+
+    def __init__(self, fun, prob: ScaledProblem):
+        self.fun, self.prob, self.count = fun, prob, 0
+
+    def __call__(self, x):
+        before = self.prob.best_f
+        out = self.fun(x)
+        if self.prob.best_f < before - 1e-13 * max(1.0, abs(before)):
+            self.count = 0
+        else:
+            self.count += 1
+            if self.count >= STALL_EVALUATIONS:
+                raise _Stalled
+        return out
 
 
 def _eps(v: float) -> float:
