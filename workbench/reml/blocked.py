@@ -35,6 +35,7 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.sparse as sp
 from scipy.linalg import cholesky, LinAlgError
+from scipy.linalg.lapack import dpotrf, dtrtri, dtrtrs
 
 from ..design import Design
 from ..structure import Structure, build_structure
@@ -83,9 +84,30 @@ def _lead_factor(lam: np.ndarray, A11: np.ndarray):
     """Per-level Cholesky of lam' A11_l lam + I and T_l = L_l^-1 lam', vectorised over levels.
 
     Arrays are level last, (q, q, L): for small q a handful of vector operations of length L
-    beat a stack of L tiny matrix factorisations.
+    beat a stack of L tiny matrix factorisations.  q = 1 and q = 2 (random intercepts, one
+    slope) are written out: a search evaluates this tens of times, and at a few dozen levels
+    the cost is the number of numpy calls, not the arithmetic.
     """
     q, _, L = A11.shape
+    if q == 1:
+        lam00 = lam[0, 0]
+        d = np.sqrt(lam00 * lam00 * A11[0, 0] + 1.0)
+        return d.reshape(1, 1, L), (lam00 / d).reshape(1, 1, L)
+    if q == 2:
+        l00, l10, l11 = lam[0, 0], lam[1, 0], lam[1, 1]
+        a00, a01, a11 = A11[0, 0], A11[0, 1], A11[1, 1]
+        u10 = a01 * l00 + a11 * l10  # (A lam)[1, 0]
+        c00 = np.sqrt(l00 * (a00 * l00 + a01 * l10) + l10 * u10 + 1.0)
+        c10 = (l11 * u10) / c00
+        c11 = np.sqrt(l11 * l11 * a11 + 1.0 - c10 * c10)
+        Lf = np.zeros((2, 2, L))
+        Lf[0, 0], Lf[1, 0], Lf[1, 1] = c00, c10, c11
+        T = np.empty((2, 2, L))
+        T[0, 0] = l00 / c00
+        T[0, 1] = l10 / c00
+        T[1, 0] = -c10 * T[0, 0] / c11
+        T[1, 1] = (l11 - c10 * T[0, 1]) / c11
+        return Lf, T
     tmp = np.tensordot(lam, A11, axes=([0], [0]))  # (i, b, L): sum_a lam[a,i] A11[a,b]
     M = np.tensordot(tmp, lam, axes=([1], [0]))  # (i, L, j)
     Lf = np.zeros((q, q, L))
@@ -237,9 +259,13 @@ class BlockedSystem:
     def _scalar_rest_scale(self, lambdas: list[np.ndarray]) -> np.ndarray:
         """The diagonal of Lam_r when every later term is scalar: each level's lambda, then 1
         for [X, y]."""
-        return np.concatenate([np.repeat(lam[0, 0], b.nlevels) for b, lam in
-                               zip(self.structure.blocks[1:], lambdas[1:])]
-                              + [np.ones(self.p + 1)])
+        idx = getattr(self, "_lr_index", None)
+        if idx is None:
+            idx = np.concatenate([np.repeat(k, b.nlevels) for k, b in
+                                  enumerate(self.structure.blocks[1:])]
+                                 + [np.full(self.p + 1, len(self.structure.blocks) - 1)])
+            self._lr_index = idx
+        return np.array([lam[0, 0] for lam in lambdas[1:]] + [1.0])[idx]
 
     def _lam_rest_entries(self, lambdas: list[np.ndarray]):
         """``(rows, cols, values)`` of Lam_r = blockdiag(I (x) lambda_k for the other blocks,
@@ -289,8 +315,8 @@ class BlockedSystem:
         theta = np.asarray(theta, dtype=float)
         lambdas = self.structure.lambdas(theta)
         Lf, T = _lead_factor(lambdas[0], self.A11)
-        L11 = np.moveaxis(Lf, -1, 0)  # (L1, q1, q1) views for the extraction steps
-        T1 = np.moveaxis(T, -1, 0)
+        L11 = Lf.transpose(2, 0, 1)  # (L1, q1, q1) views for the extraction steps
+        T1 = T.transpose(2, 0, 1)
         if self.single:
             # C[i] = sum_a T[i, a] A1r[a]: (q1, p+1, L1); S = Arr - sum_i C[i] C[i]'
             C = np.einsum("ial,acl->icl", T, self.A1r) if self.q1 > 2 else sum(
@@ -298,7 +324,7 @@ class BlockedSystem:
             S = self.Arr.copy()
             for i in range(self.q1):
                 S -= C[i] @ C[i].T
-            C = np.moveaxis(C, -1, 0)  # (L1, q1, p+1)
+            C = C.transpose(2, 0, 1)  # (L1, q1, p+1)
         else:
             # K = A1r' blockdiag(T1'T1) A1r, lower triangle, from the precomputed pair map
             W = np.einsum("ial,ibl->lab", T, T)
@@ -318,8 +344,10 @@ class BlockedSystem:
             S[np.diag_indices(self.nr)] += self._ir
         # S is symmetric and its lower triangle is valid: its transpose is a Fortran-ordered
         # upper triangle, which LAPACK factors in place without a copy.
-        Lrr = cholesky(S.T, lower=False, overwrite_a=True, check_finite=False).T
-        return Factor(theta, lambdas, L11, T1, C, Lrr)
+        U, info = dpotrf(S.T, lower=0, clean=1, overwrite_a=1)
+        if info != 0:
+            raise LinAlgError("the Schur complement is not positive definite")
+        return Factor(theta, lambdas, L11, T1, C, U.T)
 
     # ----------------------------------------------------------------- pieces of the factor
     def logdets(self, f: Factor) -> tuple[float, float, float]:
@@ -399,44 +427,55 @@ class BlockedSystem:
         """
         if not self.single:
             return self._gradient_blocked(f, coef_S, coef_Sxx, coef_r2)
-        from scipy.linalg import solve_triangular
-
         q, m, p = self.q1, self.nr, self.p
-        Lf = np.moveaxis(f.L11, 0, -1)  # (q, q, L)
-        T = np.moveaxis(f.T1, 0, -1)  # L^-1 lam'
-        # N' = M^-1 lam' = L^-T T: back substitution per level
-        Nt = np.empty_like(T)
-        for i in range(q - 1, -1, -1):
-            row = T[i].copy()
-            for k in range(i + 1, q):
-                row -= Lf[k, i][None, :] * Nt[k]
-            Nt[i] = row / Lf[i, i][None, :]
-        K = np.einsum("ial,ibl->abl", T, T)  # T'T = lam M^-1 lam'
+        Lf = f.L11.transpose(1, 2, 0)  # (q, q, L)
+        T = f.T1.transpose(1, 2, 0)  # L^-1 lam'
+        A = self.A11
+        B = self.A1r  # (q, m, L)
         Lrr = f.Lrr
+        # W = coef_S S^-1 + coef_Sxx S_xx^-1 (padded) + coef_r2 w w', applied to the level
+        # blocks B_l of A1r through a factor: B W B' = sum of outer products of U_k = F_k B
+        factors = []
         if coef_S:
-            Linv = solve_triangular(Lrr, np.eye(m), lower=True, check_finite=False)
-            W = coef_S * (Linv.T @ Linv)
-        else:
-            W = np.zeros((m, m))
+            Linv, info = dtrtri(Lrr, lower=1)
+            factors.append((coef_S, Linv))
         if p:
-            # inverse of a leading triangular block is the leading block of the inverse
-            Lxx_inv = Linv[:p, :p] if coef_S else solve_triangular(
-                Lrr[:p, :p], np.eye(p), lower=True, check_finite=False)
-            W[:p, :p] += coef_Sxx * (Lxx_inv.T @ Lxx_inv)
-            w = np.append(-solve_triangular(Lrr[:p, :p].T, Lrr[p, :p], lower=False,
-                                            check_finite=False), 1.0)
+            Lxx_inv, info = dtrtri(Lrr[:p, :p], lower=1)
+            if coef_Sxx:
+                factors.append((coef_Sxx, np.hstack([Lxx_inv, np.zeros((p, 1))])))
+            # w = (-S_xx^-1 S_xy, 1) and S_xx^-1 S_xy = Lxx^-T (Lxx^-1 S_xy) = Lxx^-T Lrr[p, :p]
+            w = np.append(-(Lxx_inv.T @ Lrr[p, :p]), 1.0)
         else:
             w = np.ones(1)
-        W += coef_r2 * np.outer(w, w)
-        B = self.A1r  # (q, m, L)
-        BW = np.tensordot(W, B, axes=([1], [1]))  # (m, q, L): sum_j W[i, j] B[b, j]
-        Q = np.einsum("ail,ibl->abl", B, BW)  # B W B'
-        A = self.A11
-        P = -np.einsum("akl,kbl->abl", K, A)
-        for a in range(q):
-            P[a, a] += 1.0
-        R = A - np.einsum("akl,kbl->abl", Q, P)
-        G = np.einsum("akl,kbl->ab", Nt, R)  # sum_l N_l' R_l
+        if coef_r2:
+            factors.append((coef_r2, w[None, :]))
+        if q == 1:
+            Nt = T[0, 0] / Lf[0, 0]  # N' = M^-1 lam'
+            Kl = T[0, 0] * T[0, 0]  # lam M^-1 lam'
+            a = A[0, 0]
+            Qv = 0.0
+            for coef, F in factors:
+                U = F @ B[0]  # (k, L)
+                Qv = Qv + coef * np.einsum("kl,kl->l", U, U)
+            G = np.array([[np.dot(Nt, a - Qv * (1.0 - Kl * a))]])
+        else:
+            # N' = M^-1 lam' = L^-T T: back substitution per level
+            Nt = np.empty_like(T)
+            for i in range(q - 1, -1, -1):
+                row = T[i].copy()
+                for k in range(i + 1, q):
+                    row -= Lf[k, i][None, :] * Nt[k]
+                Nt[i] = row / Lf[i, i][None, :]
+            K = np.einsum("ial,ibl->abl", T, T)  # T'T = lam M^-1 lam'
+            Q = 0.0
+            for coef, F in factors:
+                U = np.matmul(F, B)  # (q, k, L)
+                Q = Q + coef * np.einsum("akl,bkl->abl", U, U)  # B W B'
+            P = -np.einsum("akl,kbl->abl", K, A)
+            for a in range(q):
+                P[a, a] += 1.0
+            R = A - np.einsum("akl,kbl->abl", Q, P)
+            G = np.einsum("akl,kbl->ab", Nt, R)  # sum_l N_l' R_l
         st = self.structure
         g = np.zeros(st.ntheta)
         blk = st.blocks[0]
@@ -472,11 +511,9 @@ class BlockedSystem:
             W[:nv, :nv] += a_v * Svv_inv
         if coef_r2:
             # r^2 = S_yy - S_y,vx S_vx^-1 S_vx,y: d r^2 = w' dS w, w = (-S_vx^-1 S_vx,y, 1)
-            from scipy.linalg import solve_triangular
-
             Lvx = f.Lrr[: m - 1, : m - 1]
-            w = np.append(-solve_triangular(Lvx.T, f.Lrr[m - 1, : m - 1], lower=False,
-                                            check_finite=False), 1.0)
+            z, info = dtrtrs(Lvx, f.Lrr[m - 1, : m - 1], lower=1, trans=1)
+            w = np.append(-z, 1.0)
             W += coef_r2 * np.outer(w, w)
         return W
 
@@ -488,19 +525,24 @@ class BlockedSystem:
         with ``Q_eq`` the products in one column (counted in both).
         """
         L1, q = self.L1, self.q1
-        Q = (self._pairs.T @ H.ravel()[self._targets]).reshape(L1, q, q)
-        d = np.diagonal(H)
-        eq = getattr(self, "_eq_products", None)
-        if eq is None:  # constant: the products of A1r's rows of one level, column by column
-            A = self.A1r
+        maps = getattr(self, "_level_maps", None)
+        if maps is None:  # constant: the pair map transposed, and the products of A1r's rows
+            A = self.A1r  # of one level in one column, mapped to both (a, b) and (b, a)
             rows = [A[r::q] for r in range(q)]
-            eq = {(a, b): rows[a].multiply(rows[b]).tocsr()
-                  for a in range(q) for b in range(a, q)}
-            self._eq_products = eq
-        Qeq = np.empty((L1, q, q))
-        for (a, b), prod in eq.items():
-            Qeq[:, a, b] = Qeq[:, b, a] = prod @ d
-        return Q + np.swapaxes(Q, 1, 2) - Qeq
+            parts = []
+            for a in range(q):
+                for b in range(a, q):
+                    prod = rows[a].multiply(rows[b]).tocoo()
+                    for i, j in {(a, b), (b, a)}:
+                        parts.append((prod.row * q * q + i * q + j, prod.col, prod.data))
+            r_, c_, v_ = (np.concatenate(x) for x in zip(*parts))
+            eq = sp.csr_matrix((v_, (r_, c_)), shape=(L1 * q * q, self.nr))
+            maps = (self._pairs.T.tocsr(), eq)
+            self._level_maps = maps
+        pairs_t, eq = maps
+        Q = (pairs_t @ H.ravel()[self._targets]).reshape(L1, q, q)
+        Qeq = (eq @ np.diagonal(H)).reshape(L1, q, q)
+        return Q + Q.transpose(0, 2, 1) - Qeq
 
     def _gradient_blocked(self, f: Factor, coef_S: float, coef_Sxx: float,
                           coef_r2: float) -> np.ndarray:
@@ -525,8 +567,8 @@ class BlockedSystem:
         q, m = self.q1, self.nr
         st = self.structure
         W = self._weight_matrix(f, coef_S, coef_Sxx, coef_r2)
-        Lf = np.moveaxis(f.L11, 0, -1)
-        T = np.moveaxis(f.T1, 0, -1)
+        Lf = f.L11.transpose(1, 2, 0)
+        T = f.T1.transpose(1, 2, 0)
         Nt = np.empty_like(T)
         for i in range(q - 1, -1, -1):
             row = T[i].copy()
@@ -536,7 +578,7 @@ class BlockedSystem:
         Kl = np.einsum("ial,ibl->abl", T, T)  # lam M_l^-1 lam', (q, q, L)
         # the unscaled Schur complement G = Arr - A1r' blockdiag(K_l) A1r (symmetric)
         Kv = np.zeros(m * m)
-        Kv[self._targets] = self._pairs @ np.moveaxis(Kl, -1, 0).ravel()
+        Kv[self._targets] = self._pairs @ Kl.transpose(2, 0, 1).ravel()
         Kv = Kv.reshape(m, m)
         G = self.Arr - _symmetrize_lower(Kv)
         if self.scalar_rest:
@@ -549,7 +591,7 @@ class BlockedSystem:
             LWL = Lr @ WLt
         g = np.zeros(st.ntheta)
         # leading factor
-        Q = np.moveaxis(self._level_blocks(LWL), 0, -1)
+        Q = self._level_blocks(LWL).transpose(1, 2, 0)
         A = self.A11
         Pm = -np.einsum("akl,kbl->abl", Kl, A)
         for a in range(q):
