@@ -331,10 +331,14 @@ class ScaledProblem:
                         flipped[j, j] = 0.0
                         _set_lam(blk, t, flipped)
                         out.append(t)
-        unique = []
+        # points closer than zero_tol on phi are one point (a rotation or sign flip of an
+        # entry that is zero up to rounding moves nothing)
+        unique, seen = [], []
         for t in out:
-            if not any(np.array_equal(t, u) for u in unique):
+            pt = self.phi(t)
+            if not any(np.max(np.abs(pt - u), initial=0.0) < zero_tol for u in seen):
                 unique.append(t)
+                seen.append(pt)
         return unique
 
     def _row_scale(self, blk, row) -> float:
@@ -380,15 +384,18 @@ def _bounds(prob: ScaledProblem, pinned=()):
 
 def local_search(prob: ScaledProblem, x0, pinned=(), radius: float = 0.2,
                  method: str | None = None, maxiter: int | None = None,
-                 name: str | None = None) -> Stage:
+                 name: str | None = None, floor=None) -> Stage:
     """One bounded local search on phi from ``x0`` (entries in ``pinned`` held at zero).
 
     ``method`` is ``"L-BFGS-B"`` (analytic gradient when the problem has one, else finite
     differences) or ``"COBYQA"``; by default L-BFGS-B when there is an analytic gradient.
-    ``maxiter`` caps the iterations (to test the verdict).
+    ``maxiter`` caps the iterations (to test the verdict).  ``floor`` (an array, or None)
+    raises the lower bounds to it where it is larger (see :func:`optimize_theta`).
     """
     method = method or ("L-BFGS-B" if prob.objective is not None else "COBYQA")
     lo, hi = _bounds(prob, pinned)
+    if floor is not None:
+        lo = np.minimum(np.maximum(lo, floor), hi)
     x0 = np.clip(np.asarray(x0, dtype=float), lo, hi)
     before, n0 = prob.best_f, prob.n
     with warnings.catch_warnings():
@@ -683,7 +690,20 @@ def optimize_theta(
     theta0 = np.asarray(theta0, dtype=float)
     scale = np.ones_like(lower) if scale is None else np.asarray(scale, dtype=float)
     prob = ScaledProblem(criterion, objective, lower, upper, diagonal, scale, blocks)
-    stages = [local_search(prob, prob.phi(theta0), radius=radius, maxiter=maxiter)]
+    # A scalar term's theta enters the criterion through its square: zero is a stationary
+    # point, and a first quasi-Newton step clipped to the bound would stop on it, maximum or
+    # not.  The first search keeps those entries a little off zero, where the gradient shows
+    # the curvature; the boundary stage settles real zeros.  (Not for vector terms: near a
+    # singular q x q block the floor only slows the search down.)
+    floor = None
+    if objective is not None:
+        floor = np.full(lower.shape, -np.inf)
+        for blk in blocks:
+            if blk.q == 1:
+                floor[list(blk.theta_index)] = 0.5 * zero_tol * scale[list(blk.theta_index)]
+        floor = floor / scale
+    stages = [local_search(prob, prob.phi(theta0), radius=radius, maxiter=maxiter,
+                           floor=floor)]
     methods = [stages[0].stage]
     clear = True
     if maxiter is None:
