@@ -488,27 +488,20 @@ class BlockedSystem:
         coef_r2 r^2`` on the Schur complement S (order [v = other factors' u, x, y]), with
         ``a_v = 1 - coef_S - coef_Sxx`` (log|L|^2 enters the criterion with coefficient 1).
 
-        From ``S^-1`` (LAPACK ``potri``) by bordering: ``S_vx^-1`` is ``S^-1`` without its last
-        row and column less a rank-one term, ``S_vv^-1`` likewise less a rank-p term.
+        The Cholesky factor of a leading block of S is the leading block of S's factor, so
+        each inverse is one LAPACK ``potri`` of a leading block of ``Lrr`` (padded with zeros).
         """
         from scipy.linalg.lapack import dpotri
 
-        m, nv, p = self.nr, self.nu_rest, self.p
-        inv, info = dpotri(f.Lrr, lower=1)
-        if info != 0:
-            raise np.linalg.LinAlgError("the Schur complement could not be inverted")
-        Sinv = _symmetrize_lower(inv)
+        m, nv = self.nr, self.nu_rest
         a_v = 1.0 - coef_S - coef_Sxx
-        W = coef_S * Sinv
-        z = Sinv[: m - 1, m - 1]
-        Svx_inv = Sinv[: m - 1, : m - 1] - np.outer(z, z) / Sinv[m - 1, m - 1]
-        if coef_Sxx:
-            W[: m - 1, : m - 1] += coef_Sxx * Svx_inv
-        if a_v and nv:
-            U = Svx_inv[:nv, nv:]
-            V = Svx_inv[nv:, nv:]
-            Svv_inv = Svx_inv[:nv, :nv] - (U @ np.linalg.solve(V, U.T) if p else 0.0)
-            W[:nv, :nv] += a_v * Svv_inv
+        W = np.zeros((m, m))
+        for coef, k in ((coef_S, m), (coef_Sxx, m - 1), (a_v, nv)):
+            if coef and k:
+                inv, info = dpotri(f.Lrr[:k, :k], lower=1)
+                if info != 0:
+                    raise np.linalg.LinAlgError("the Schur complement could not be inverted")
+                W[:k, :k] += coef * _symmetrize_lower(inv)
         if coef_r2:
             # r^2 = S_yy - S_y,vx S_vx^-1 S_vx,y: d r^2 = w' dS w, w = (-S_vx^-1 S_vx,y, 1)
             Lvx = f.Lrr[: m - 1, : m - 1]

@@ -202,6 +202,9 @@ class ScaledProblem:
         self.n = 0
         self.best_x = None
         self.best_f = np.inf
+        # phi -> (value, gradient or None): the stages and the verdict revisit points (the
+        # search's last point, the snapped point), which are evaluated once
+        self._cache: dict = {}
 
     def theta(self, phi) -> np.ndarray:
         return np.asarray(phi, dtype=float) * self.scale
@@ -215,14 +218,25 @@ class ScaledProblem:
             self.best_f, self.best_x = float(v), np.array(x, dtype=float)
 
     def __call__(self, phi) -> float:
+        key = np.asarray(phi, dtype=float).tobytes()
+        hit = self._cache.get(key)
+        if hit is not None:
+            return hit[0]
         v = float(self.criterion(self.theta(phi)))
         self._record(phi, v)
+        self._cache[key] = (v, None)
         return v
 
     def value_and_grad(self, phi):
+        key = np.asarray(phi, dtype=float).tobytes()
+        hit = self._cache.get(key)
+        if hit is not None and hit[1] is not None:
+            return hit[0], hit[1].copy()
         v, g = self.objective(self.theta(phi))
+        g = np.asarray(g, dtype=float) * self.scale
         self._record(phi, v)
-        return v, np.asarray(g, dtype=float) * self.scale
+        self._cache[key] = (v, g)
+        return v, g.copy()
 
     def gradient(self, phi, free=None) -> np.ndarray:
         """Gradient on phi: analytic, or central differences (one-sided at a lower bound)."""
@@ -575,7 +589,7 @@ def verdict(prob: ScaledProblem, x, gtol: float = 2e-3, zero_tol: float = 1e-4,
     pinned = [i for i in _zero_diagonals(prob, x, zero_tol) if not free_sign[i]]
     free = [i for i in range(x.size) if i not in pinned]
     g = prob.gradient(x)
-    if not np.all(np.isfinite(g)) or not np.isfinite(prob.criterion(prob.theta(x))):
+    if not np.all(np.isfinite(g)) or not np.isfinite(prob(x)):
         return Verdict(False, float("inf"), gtol, False, False,
                        "the criterion or its gradient is not finite at the optimum")
     boundary_ok = probe_clear and all(g[i] >= -gtol for i in pinned)
@@ -722,7 +736,7 @@ def optimize_theta(
             methods.append("L-BFGS-B polish")
             x = _snap(prob, zero_tol)
             v = verdict(prob, x, gtol=gtol, zero_tol=zero_tol, probe_clear=clear)
-    value = float(criterion(prob.theta(x)))
+    value = prob(x)
     theta = prob.theta(x)
     summary = OptSummary(method="+".join(methods), theta0=tuple(theta0.tolist()),
                          theta=tuple(theta.tolist()), scale=tuple(scale.tolist()),
