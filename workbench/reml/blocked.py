@@ -369,9 +369,14 @@ class BlockedSystem:
             rhs = f.C[:, :, -1] - np.einsum("lqi,i->lq", f.C[:, :, :-1], w)
             u1 = np.einsum("lji,lj->li", _batched_tri_inv(f.L11), rhs)  # L11^-T rhs
         else:
-            Cd = self._C(f)
-            rhs = np.asarray(Cd[:, m].todense()).ravel() - Cd[:, :m] @ w
-            rhs = rhs.reshape(self.L1, self.q1)
+            # rhs = C [-w; 1] with C = blockdiag(T1) A1r Lam_r: three products with a vector
+            v = np.append(-w, 1.0)
+            if self.scalar_rest:
+                z = self._scalar_rest_scale(f.lambdas) * v
+            else:
+                z = self._lam_rest(f.lambdas) @ v
+            y = (self.A1r @ z).reshape(self.L1, self.q1)
+            rhs = np.einsum("lij,lj->li", f.T1, y)
             u1 = np.einsum("lji,lj->li", _batched_tri_inv(f.L11), rhs)
         us = [u1]
         off = 0
@@ -400,9 +405,13 @@ class BlockedSystem:
                 raise np.linalg.LinAlgError("the Schur complement could not be inverted")
             S22inv = _symmetrize_lower(inv)
             H = np.zeros((self.nr, self.nr))
-            H[:nu, :nu] = S22inv
-            Lr = self._lam_rest(f.lambdas)
-            H = np.asarray(Lr @ np.asarray(Lr @ H).T)  # Lam_r H Lam_r' (H symmetric)
+            if self.scalar_rest:  # Lam_r H Lam_r' with Lam_r diagonal
+                lr = self._scalar_rest_scale(f.lambdas)[:nu]
+                H[:nu, :nu] = S22inv * lr[:, None] * lr[None, :]
+            else:
+                H[:nu, :nu] = S22inv
+                Lr = self._lam_rest(f.lambdas)
+                H = np.asarray(Lr @ np.asarray(Lr @ H).T)  # Lam_r H Lam_r' (H symmetric)
             Q = self._level_blocks(H)
             Nt = np.matmul(np.swapaxes(Linv, 1, 2), f.T1)  # M_l^-1 lam'
             out[0] = B1 + np.matmul(np.matmul(Nt, Q), np.swapaxes(Nt, 1, 2))
