@@ -46,6 +46,9 @@ SPARSE_MIN = 400
 #: fraction of the dense Cholesky's nu^3 / 3: QDLDL runs at a small fraction of LAPACK's speed
 #: per flop (STAR: 3e-4, the sparse route 14x faster; InstEval: 0.23, the dense one 2x faster).
 SPARSE_FLOP_RATIO = 0.02
+#: Several factors: the rest's design R = [Z_2 .. Z_K, X, y] is built dense, and R'R formed by
+#: BLAS, while n nr^2 is below this (up to it, faster than scipy.sparse's products).
+DENSE_BUILD_MAX = 10_000_000
 
 
 def _batched_chol(A: np.ndarray) -> np.ndarray:
@@ -221,6 +224,19 @@ class BlockedSystem:
         if self.single:
             self.A1r = b1.cross(Z1, Xy)
             self.Arr = Xy.T @ Xy
+        elif self.n * self.nr * self.nr <= DENSE_BUILD_MAX:
+            # small: R = [Z_2 .. Z_K, X, y] dense (a sparse build costs more in scipy's
+            # constructors than in arithmetic here)
+            R = np.zeros((self.n, self.nr))
+            rows = np.arange(self.n)[:, None]
+            off = 0
+            for b in blocks[1:]:
+                Zb = b.Z if w is None else b.Z * w[:, None]
+                R[rows, off + b.codes[:, None] * b.q + np.arange(b.q)[None, :]] = Zb
+                off += b.nlevels * b.q
+            R[:, off:] = Xy
+            self.A1r = sp.csr_matrix(np.asarray(b1.sparse_Z(w).T @ R))
+            self.Arr = R.T @ R
         else:
             Zr = [b.sparse_Z(w) for b in blocks[1:]]
             R = sp.hstack(Zr + [sp.csr_matrix(Xy)], format="csr")
@@ -228,6 +244,7 @@ class BlockedSystem:
             self.A1r = (Z1s.T @ R).tocsr()
             self.A1r.sort_indices()
             self.Arr = (R.T @ R).toarray()
+        if not self.single:
             self._pairs, self._targets = _pair_structure(self.A1r, self.L1, self.q1, self.nr)
             self.scalar_rest = all(b.q == 1 for b in blocks[1:])
             if self.scalar_rest and self.nr >= SPARSE_MIN:
