@@ -78,3 +78,26 @@ def test_a_dense_later_block_keeps_the_dense_route():
     system = BlockedSystem(build_design(parse_formula("y ~ 1 + (1 | s) + (1 | d)"), d))
     assert system.nr >= blocked.SPARSE_MIN
     assert not system.sparse_route
+
+
+@pytest.mark.parametrize("formula", [
+    "y ~ x + (1 | pupil) + (1 | teacher)",
+    "y ~ x + (1 + x | teacher) + (1 | school)",
+])
+def test_the_rest_built_dense_or_sparse_is_the_same(data, formula, monkeypatch):
+    """Small several-factor designs build [Z_2 .. Z_K, X, y] dense; big ones by scipy.sparse."""
+    small = data[data.school.isin(sorted(data.school.unique())[:6])]
+    design = build_design(parse_formula(formula), small)
+    dense = BlockedSystem(design)
+    assert design.n * dense.nr**2 <= blocked.DENSE_BUILD_MAX
+    monkeypatch.setattr(blocked, "DENSE_BUILD_MAX", 0)
+    sparse = BlockedSystem(design)
+    np.testing.assert_allclose(dense.Arr, sparse.Arr, rtol=1e-13, atol=1e-9)
+    np.testing.assert_allclose(dense.A1r.toarray(), sparse.A1r.toarray(), rtol=1e-13, atol=1e-9)
+    theta = dense.structure.theta0 * 0.7 + 0.1
+    for system in (dense, sparse):
+        f = system.factor(theta)
+        system.value = np.array(system.logdets(f))
+        system.grad = system.gradient(f, 0.0, 1.0, 3.0)
+    np.testing.assert_allclose(dense.value, sparse.value, rtol=1e-11)
+    np.testing.assert_allclose(dense.grad, sparse.grad, rtol=1e-9, atol=1e-9)
