@@ -78,3 +78,52 @@ def test_a_dense_later_block_keeps_the_dense_route():
     system = BlockedSystem(build_design(parse_formula("y ~ 1 + (1 | s) + (1 | d)"), d))
     assert system.nr >= blocked.SPARSE_MIN
     assert not system.sparse_route
+
+
+@pytest.mark.parametrize("theta", [[1.0, 0.7, 0.5], [0.0, 2.0, 0.3], [0.2, 1e-6, 5.0]])
+def test_conditional_variances_by_the_selected_inverse_equal_the_dense_inverse(data, theta,
+                                                                               monkeypatch):
+    design = build_design(parse_formula(FORMULA), data)
+    sparse = BlockedSystem(design)
+    theta = np.array(theta)
+    got = sparse.cond_inverse_blocks(sparse.factor(theta))
+    monkeypatch.setattr(blocked, "SPARSE_MIN", 10**9)
+    dense = BlockedSystem(design)
+    assert sparse.sparse_route and not dense.sparse_route
+    want = dense.cond_inverse_blocks(dense.factor(theta))
+    for g, w in zip(got, want):
+        assert g.shape == w.shape
+        np.testing.assert_allclose(g, w, rtol=1e-10, atol=1e-13)
+
+
+def test_selected_inverse_entries_equal_the_dense_inverse(data):
+    system = BlockedSystem(build_design(parse_formula(FORMULA), data))
+    theta = np.array([0.8, 0.6, 0.4])
+    f = system.factor(theta)
+    nu = system.nu_rest
+    Suu = f.Lrr[:nu, :nu] @ f.Lrr[:nu, :nu].T
+    inv = np.linalg.inv(Suu)
+    ti, tj = np.divmod(system._targets, system.nr)  # S_uu's pattern: level pairs, diagonal
+    on_u = ti < nu
+    i = np.concatenate([ti[on_u], tj[on_u], np.arange(nu)])
+    j = np.concatenate([tj[on_u], ti[on_u], np.arange(nu)])
+    got = system._sparse.inverse_entries(theta, i, j)
+    np.testing.assert_allclose(got, inv[i, j], rtol=1e-10, atol=1e-13)
+
+
+def test_pair_map_by_marking_equals_the_sorted_one(data, monkeypatch):
+    design = build_design(parse_formula(FORMULA), data)
+    a = BlockedSystem(design)
+    monkeypatch.setattr(blocked, "DENSE_KEY_MAX", 0)
+    b = BlockedSystem(design)
+    np.testing.assert_array_equal(a._targets, b._targets)
+    assert (a._pairs != b._pairs).nnz == 0
+
+
+def test_the_flop_bound_never_excludes_a_sparse_system(data):
+    """The cheap lower bound on the sparse factor's flop ratio is below the measured ratio."""
+    system = BlockedSystem(build_design(parse_formula(FORMULA), data))
+    nu = system.nu_rest
+    i, j = np.divmod(system._targets, system.nr)
+    z = np.count_nonzero((i < nu) & (i != j)) + nu
+    assert 3.0 * z * z / nu**4 <= system._sparse.flop_ratio

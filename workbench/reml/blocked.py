@@ -45,6 +45,8 @@ SPARSE_MIN = 400
 #: fraction of the dense Cholesky's nu^3 / 3: QDLDL runs at a small fraction of LAPACK's speed
 #: per flop (STAR: 3e-4, the sparse route 14x faster; InstEval: 0.23, the dense one 2x faster).
 SPARSE_FLOP_RATIO = 0.02
+#: Largest ``nr^2`` for which the pair map's targets are found by marking a dense key array.
+DENSE_KEY_MAX = 1 << 25
 
 
 def _batched_chol(A: np.ndarray) -> np.ndarray:
@@ -135,7 +137,15 @@ def _pair_structure(A1r: sp.csr_matrix, L1: int, q1: int, nr: int):
     first, second, ci, cj = first[keep], second[keep], ci[keep], cj[keep]
     coef = vals[first] * vals[second]
     widx = level_of[first] * q1 * q1 + r_of[first] * q1 + r_of[second]
-    targets, inv = np.unique(ci * nr + cj, return_inverse=True)
+    key = ci * nr + cj
+    if nr * nr <= DENSE_KEY_MAX:
+        # the key space is small: mark it instead of sorting the (many) pairs
+        present = np.zeros(nr * nr, dtype=bool)
+        present[key] = True
+        targets = np.flatnonzero(present)
+        inv = (np.cumsum(present) - 1)[key]
+    else:
+        targets, inv = np.unique(key, return_inverse=True)
     P = sp.csr_matrix((coef, (inv, widx)), shape=(targets.size, L1 * q1 * q1))
     P.sum_duplicates()
     return P, targets
@@ -208,12 +218,25 @@ class BlockedSystem:
             self.Arr = (R.T @ R).toarray()
             self._pairs, self._targets = _pair_structure(self.A1r, self.L1, self.q1, self.nr)
             self.scalar_rest = all(b.q == 1 for b in blocks[1:])
-            if self.scalar_rest and self.nr >= SPARSE_MIN:
+            if self.scalar_rest and self.nr >= SPARSE_MIN and self._may_be_sparse():
                 route = _SparseRest(self)
                 self._sparse = route if route.flop_ratio < SPARSE_FLOP_RATIO else None
         # Identity added to the u-part of the rest block.
         self._ir = np.zeros(self.nr)
         self._ir[: self.nu_rest] = 1.0
+
+    def _may_be_sparse(self) -> bool:
+        """False when the sparse factor's flop ratio is surely above ``SPARSE_FLOP_RATIO``.
+
+        L's columns hold at least the ``z`` non-zeros of S_uu's lower triangle (pattern of K
+        and the diagonal), so its flops ``sum c_j^2 >= z^2 / nu`` and the ratio to the dense
+        ``nu^3 / 3`` is at least ``3 z^2 / nu^4`` (InstEval: 0.036), a bound that spares the
+        symbolic factorisation.
+        """
+        nu = self.nu_rest
+        i, j = np.divmod(self._targets, self.nr)
+        z = float(np.count_nonzero((i < nu) & (i != j)) + nu)
+        return 3.0 * z * z / float(nu) ** 4 < SPARSE_FLOP_RATIO
 
     # ----------------------------------------------------------------- factorisation
     @property
@@ -360,6 +383,8 @@ class BlockedSystem:
         Linv = _batched_tri_inv(f.L11)
         B1 = np.matmul(np.swapaxes(Linv, 1, 2), Linv)
         out = [B1]
+        if self._sparse is not None:
+            return self._cond_inverse_blocks_sparse(f, Linv, B1)
         if self.nu_rest:
             # With S22 = L22 L22' the rest's u block: the other factors' blocks are level blocks
             # of S22^-1, and the leading factor's gain N_l' [B S22^-1 B']_ll N_l (B = A1r Lam_r,
@@ -385,6 +410,31 @@ class BlockedSystem:
                 idx = np.arange(b.nlevels)
                 out.append(np.ascontiguousarray(sub[idx, :, idx, :]))
                 off += size
+        return out
+
+    def _cond_inverse_blocks_sparse(self, f: Factor, Linv: np.ndarray, B1: np.ndarray) -> list:
+        """:meth:`cond_inverse_blocks` on the sparse route: the entries of ``S22^-1`` it needs
+        (the diagonal, and the level pairs of the pair map) by a selected inverse of the sparse
+        factor (:meth:`_SparseRest.inverse_entries`), not a dense inverse."""
+        nu, nr = self.nu_rest, self.nr
+        ti, tj = np.divmod(self._targets, nr)
+        on_u = np.flatnonzero(ti < nu)  # lower triangle: then tj < nu too
+        diag = np.arange(nu)
+        z = self._sparse.inverse_entries(f.theta, np.concatenate([ti[on_u], diag]),
+                                         np.concatenate([tj[on_u], diag]))
+        zt, zd = z[: on_u.size], z[on_u.size :]
+        lr = self._scalar_rest_scale(f.lambdas)  # H = Lam_r S22^-1 Lam_r' on the u block
+        h_t = np.zeros(self._targets.size)
+        h_t[on_u] = zt * lr[ti[on_u]] * lr[tj[on_u]]
+        h_d = np.zeros(nr)
+        h_d[:nu] = zd * lr[:nu] ** 2
+        Q = self._level_blocks_at(h_t, h_d)
+        Nt = np.matmul(np.swapaxes(Linv, 1, 2), f.T1)  # M_l^-1 lam'
+        out = [B1 + np.matmul(np.matmul(Nt, Q), np.swapaxes(Nt, 1, 2))]
+        off = 0
+        for b, size in zip(self.structure.blocks[1:], self.rest_sizes):
+            out.append(zd[off : off + size].reshape(b.nlevels, 1, 1).copy())
+            off += size
         return out
 
     def gradient(self, f: Factor, coef_S: float, coef_Sxx: float, coef_r2: float) -> np.ndarray:
@@ -482,9 +532,12 @@ class BlockedSystem:
         the pairs with ``ci < cj`` are their mirror images, so the blocks are ``Q + Q' - Q_eq``
         with ``Q_eq`` the products in one column (counted in both).
         """
+        return self._level_blocks_at(H.ravel()[self._targets], np.diagonal(H))
+
+    def _level_blocks_at(self, h_targets: np.ndarray, d: np.ndarray) -> np.ndarray:
+        """:meth:`_level_blocks` from H's entries at the pair map's targets and its diagonal."""
         L1, q = self.L1, self.q1
-        Q = (self._pairs.T @ H.ravel()[self._targets]).reshape(L1, q, q)
-        d = np.diagonal(H)
+        Q = (self._pairs.T @ h_targets).reshape(L1, q, q)
         eq = getattr(self, "_eq_products", None)
         if eq is None:  # constant: the products of A1r's rows of one level, column by column
             A = self.A1r
@@ -633,7 +686,16 @@ class _SparseRest:
         counts = np.diff(L.indptr).astype(float) + 1.0
         return float((counts**2).sum() / (nu**3 / 3.0))
 
-    def pieces(self, theta: np.ndarray) -> tuple[float, float, float]:
+    def factorize(self, theta: np.ndarray) -> tuple[list, np.ndarray, np.ndarray]:
+        """Fill ``S``'s values at ``theta`` and factor ``S_uu`` (QDLDL, its symbolic part kept
+        across calls); returns the lambdas, the leading factor's per-level factors (q, q, L)
+        and the values on the fixed pattern.
+
+        Raises
+        ------
+        numpy.linalg.LinAlgError
+            If ``S_uu`` is not positive definite.
+        """
         import qdldl
 
         sys_ = self.system
@@ -655,6 +717,12 @@ class _SparseRest:
         except ValueError as err:
             self._solver = None
             raise np.linalg.LinAlgError(str(err)) from err
+        return lambdas, Lf, vals
+
+    def pieces(self, theta: np.ndarray) -> tuple[float, float, float]:
+        sys_ = self.system
+        _, Lf, vals = self.factorize(theta)
+        nu = self.nu
         d = self._solver.factors()[1]
         if not np.all(d > 0):
             raise np.linalg.LinAlgError("the Schur complement is not positive definite")
@@ -670,6 +738,82 @@ class _SparseRest:
         ldL2 = 2.0 * float(np.log(dl).sum()) + float(np.log(d).sum())
         dx = np.diag(Lx)
         return ldL2, 2.0 * float(np.log(dx[: sys_.p]).sum()), float(dx[-1] ** 2)
+
+    def inverse_entries(self, theta: np.ndarray, i: np.ndarray, j: np.ndarray) -> np.ndarray:
+        """Entries ``(i, j)`` of ``S_uu^-1`` at ``theta``, each on the pattern of ``S_uu`` or
+        of its factor (the diagonal, any pair of levels that share a row of the leading
+        factor), by the Takahashi equations on QDLDL's factor ``P S_uu P' = (I + L) D (I + L)'``:
+        with ``Z = S_uu^-1`` permuted and ``R_j`` the pattern of column ``j`` of L,
+
+        ``Z[R_j, j] = -Z[R_j, R_j] L[R_j, j]``,  ``Z[j, j] = 1 / d_j - L[R_j, j]' Z[R_j, j]``.
+
+        Column j needs Z only on its ancestors in the elimination tree, so the columns of one
+        depth of the tree are done together, root first (the selected inverse costs about
+        what the factorisation does; no dense inverse is formed).
+
+        Raises
+        ------
+        numpy.linalg.LinAlgError
+            If ``S_uu`` is not positive definite.
+        """
+        self.factorize(theta)
+        L, d, perm = self._solver.factors()
+        if not np.all(d > 0):
+            raise np.linalg.LinAlgError("the Schur complement is not positive definite")
+        plan = self._takahashi_plan(L)
+        nu = self.nu
+        Z = np.zeros(nu * nu)
+        Ld = L.data
+        for ab, bj, grp, aj, ja, cols, dgrp, dl, dz, jj in plan:
+            if ab.size:
+                v = -np.bincount(grp, weights=Z[ab] * Ld[bj], minlength=aj.size)
+                Z[aj] = v
+                Z[ja] = v
+            corr = np.bincount(dgrp, weights=Ld[dl] * Z[dz], minlength=cols.size)
+            Z[jj] = 1.0 / d[cols] - corr
+        pinv = np.empty(nu, dtype=np.int64)
+        pinv[perm] = np.arange(nu)
+        return Z[pinv[np.asarray(i)] * nu + pinv[np.asarray(j)]]
+
+    def _takahashi_plan(self, L: sp.csc_matrix) -> list:
+        """Index arrays of :meth:`inverse_entries`, one tuple per depth of the elimination tree
+        (built once: the pattern of L is fixed by the symbolic factorisation)."""
+        plan = getattr(self, "_plan", None)
+        if plan is not None and np.array_equal(plan[0], L.indices):
+            return plan[1]
+        nu = self.nu
+        indptr, indices = L.indptr, L.indices.astype(np.int64)
+        depth = np.zeros(nu, dtype=np.int64)
+        for j in range(nu - 1, -1, -1):
+            r = indices[indptr[j] : indptr[j + 1]]
+            if r.size:
+                depth[j] = depth[r.min()] + 1
+        levels = []
+        for t in range(int(depth.max()) + 1 if nu else 0):
+            cols = np.flatnonzero(depth == t)
+            ab, bj, grp, aj_a, aj_j, dgrp, dl, dz = [], [], [], [], [], [], [], []
+            n_out = 0
+            for c, j in enumerate(cols):
+                lo, hi = indptr[j], indptr[j + 1]
+                r = indices[lo:hi]
+                k = r.size
+                if k:
+                    # Z[a, j] = -sum_b Z[a, b] L[b, j] for a, b in R_j
+                    ab.append((r[:, None] * nu + r[None, :]).ravel())
+                    bj.append(np.tile(np.arange(lo, hi), k))
+                    grp.append(np.repeat(n_out + np.arange(k), k))
+                    aj_a.append(r)
+                    aj_j.append(np.full(k, j))
+                    dgrp.append(np.full(k, c))
+                    dl.append(np.arange(lo, hi))
+                    dz.append(r * nu + j)
+                    n_out += k
+            cat = (lambda xs: np.concatenate(xs) if xs else np.zeros(0, dtype=np.int64))
+            a, jcol = cat(aj_a), cat(aj_j)
+            levels.append((cat(ab), cat(bj), cat(grp), a * nu + jcol, jcol * nu + a, cols,
+                           cat(dgrp), cat(dl), cat(dz), cols * nu + cols))
+        self._plan = (L.indices.copy(), levels)
+        return levels
 
 
 def _symmetrize_lower(A: np.ndarray) -> np.ndarray:
