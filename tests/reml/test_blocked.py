@@ -52,9 +52,27 @@ def test_the_design_takes_the_sparse_route(data):
 def test_sparse_pieces_equal_the_dense_factor(data, theta):
     system = BlockedSystem(build_design(parse_formula(FORMULA), data))
     theta = np.array(theta)
-    dense = np.array(system.logdets(system.factor(theta)))
+    dense = np.array(system.logdets(system.factor(theta, dense=True)))
     sparse = np.array(system.pieces(theta))
     np.testing.assert_allclose(sparse, dense, rtol=1e-11, atol=1e-9)
+    np.testing.assert_allclose(system.logdets(system.factor(theta)), dense, rtol=1e-11,
+                               atol=1e-9)
+
+
+@pytest.mark.parametrize("theta", [[1.0, 0.7, 0.5], [0.0, 2.0, 0.3], [0.2, 1e-6, 5.0]])
+def test_the_sparse_factor_solves_as_the_dense_one(data, theta):
+    system = BlockedSystem(build_design(parse_formula(FORMULA), data))
+    theta = np.array(theta)
+    fs, fd = system.factor(theta), system.factor(theta, dense=True)
+    assert fs.dense is None and fd.sparse is None
+    beta_s, us_s = system.solve(fs)
+    beta_d, us_d = system.solve(fd)
+    np.testing.assert_allclose(beta_s, beta_d, rtol=1e-9)
+    for a, b in zip(us_s, us_d):
+        np.testing.assert_allclose(a, b, rtol=1e-8, atol=1e-10)
+    np.testing.assert_allclose(system.beta_precision_factor(fs),
+                               system.beta_precision_factor(fd), rtol=1e-10)
+    np.testing.assert_allclose(fs.Lrr, fd.Lrr)  # formed when asked for
 
 
 def test_fit_by_either_route_is_the_same(data, monkeypatch):
@@ -67,6 +85,10 @@ def test_fit_by_either_route_is_the_same(data, monkeypatch):
         assert a.beta[k] == pytest.approx(b.beta[k], rel=1e-6)
     for ra, rb in zip(a.varcorr, b.varcorr):
         assert ra["sdcor"] == pytest.approx(rb["sdcor"], rel=1e-5)
+    for ra, rb in zip(a.ranef, b.ranef):
+        assert ra["level"] == rb["level"]
+        assert ra["value"] == pytest.approx(rb["value"], rel=1e-5, abs=1e-6)
+        assert ra["cond_sd"] == pytest.approx(rb["cond_sd"], rel=1e-5)
 
 
 def test_a_dense_later_block_keeps_the_dense_route():

@@ -164,7 +164,11 @@ class Factor:
     C : ndarray (L1, q1, nr) or sparse (L1 q1, nr)
         ``L11^-1 Lam1' A1r Lamr``.
     Lrr : ndarray (nr, nr)
-        Cholesky factor of the Schur complement, order [other factors' u, beta, y].
+        Cholesky factor of the Schur complement, order [other factors' u, beta, y]; on the
+        sparse route formed only when asked for (the criterion, the solution and the record's
+        quantities come from ``sparse``).
+    sparse : SparseFactor or None
+        The sparse route's factor (see :class:`SparseFactor`).
     """
 
     theta: np.ndarray
@@ -172,7 +176,37 @@ class Factor:
     L11: np.ndarray
     T1: np.ndarray
     C: object
-    Lrr: np.ndarray
+    dense: np.ndarray | None
+    sparse: "SparseFactor | None" = None
+
+    @property
+    def Lrr(self) -> np.ndarray:
+        if self.dense is None:
+            object.__setattr__(self, "dense",
+                               self.sparse.system.factor(self.theta, dense=True).dense)
+        return self.dense
+
+
+@dataclass(frozen=True, eq=False)
+class SparseFactor:
+    """The sparse route's factor of the rest block (see the module docstring).
+
+    Attributes
+    ----------
+    system : BlockedSystem
+    d : ndarray (nu,)
+        ``D`` of QDLDL's ``S_uu = P' (I + L) D (I + L)' P``.
+    Y : ndarray (nu, p + 1)
+        ``S_uu^-1 S_u,xy``.
+    Lx : ndarray (p + 1, p + 1)
+        Cholesky factor of ``S_xy,xy - S_xy,u S_uu^-1 S_u,xy`` (the trailing block of the dense
+        ``Lrr``).
+    """
+
+    system: "BlockedSystem"
+    d: np.ndarray
+    Y: np.ndarray
+    Lx: np.ndarray
 
 
 class BlockedSystem:
@@ -301,8 +335,9 @@ class BlockedSystem:
         rows, cols, vals = self._lam_rest_entries(lambdas)
         return sp.csr_matrix((vals, (rows, cols)), shape=(self.nr, self.nr))
 
-    def factor(self, theta: np.ndarray) -> Factor:
-        """Factor the PLS system at ``theta``.
+    def factor(self, theta: np.ndarray, dense: bool = False) -> Factor:
+        """Factor the PLS system at ``theta`` (by the sparse route where it applies, unless
+        ``dense``).
 
         Raises
         ------
@@ -310,6 +345,8 @@ class BlockedSystem:
             If the Schur complement is not positive definite (a perfect fit).
         """
         theta = np.asarray(theta, dtype=float)
+        if self._sparse is not None and not dense:
+            return self._sparse.factor(theta)
         lambdas = self.structure.lambdas(theta)
         Lf, T = _lead_factor(lambdas[0], self.A11)
         L11 = np.moveaxis(Lf, -1, 0)  # (L1, q1, q1) views for the extraction steps
@@ -348,6 +385,11 @@ class BlockedSystem:
     def logdets(self, f: Factor) -> tuple[float, float, float]:
         """(log|L_theta|^2, log|R_X|^2, penalized RSS r^2) of a factor."""
         d11 = np.diagonal(f.L11, axis1=1, axis2=2)
+        if f.dense is None:
+            sf = f.sparse
+            dx = np.diag(sf.Lx)
+            return (2.0 * float(np.log(d11).sum()) + float(np.log(sf.d).sum()),
+                    2.0 * float(np.log(dx[: self.p]).sum()), float(dx[-1] ** 2))
         dr = np.diag(f.Lrr)
         ldL2 = 2.0 * (np.log(d11).sum() + np.log(dr[: self.nu_rest]).sum())
         ldRX2 = 2.0 * np.log(dr[self.nu_rest : self.nu_rest + self.p]).sum()
@@ -356,9 +398,15 @@ class BlockedSystem:
 
     def solve(self, f: Factor) -> tuple[np.ndarray, list[np.ndarray]]:
         """Fixed effects and spherical random effects u (per block, shape (L, q)) at a factor."""
-        Lrr = f.Lrr
         m = self.nr - 1
-        w = _solve_upper(Lrr[:m, :m].T, Lrr[m, :m])  # [u_rest, beta]
+        if f.dense is None:
+            # beta = Lxx^-T l_yx (the Schur complement's factor), u_rest = Y_y - Y_x beta
+            sf, p = f.sparse, self.p
+            beta = _solve_upper(sf.Lx[:p, :p].T, sf.Lx[p, :p])
+            w = np.concatenate([sf.Y[:, p] - sf.Y[:, :p] @ beta, beta])
+        else:
+            Lrr = f.Lrr
+            w = _solve_upper(Lrr[:m, :m].T, Lrr[m, :m])  # [u_rest, beta]
         beta = w[self.nu_rest :]
         if self.single:
             rhs = f.C[:, :, -1] - np.einsum("lqi,i->lq", f.C[:, :, :-1], w)
@@ -632,6 +680,8 @@ class BlockedSystem:
 
     def beta_precision_factor(self, f: Factor) -> np.ndarray:
         """Lower factor R of the fixed effects' marginal precision (X' V~^-1 X = R R')."""
+        if f.dense is None:
+            return f.sparse.Lx[: self.p, : self.p]
         s = self.nu_rest
         return f.Lrr[s : s + self.p, s : s + self.p]
 
@@ -686,10 +736,10 @@ class _SparseRest:
         counts = np.diff(L.indptr).astype(float) + 1.0
         return float((counts**2).sum() / (nu**3 / 3.0))
 
-    def factorize(self, theta: np.ndarray) -> tuple[list, np.ndarray, np.ndarray]:
+    def factorize(self, theta: np.ndarray) -> tuple:
         """Fill ``S``'s values at ``theta`` and factor ``S_uu`` (QDLDL, its symbolic part kept
-        across calls); returns the lambdas, the leading factor's per-level factors (q, q, L)
-        and the values on the fixed pattern.
+        across calls); returns the lambdas, the leading factor's per-level factors and
+        ``L^-1 lam'`` (q, q, L), and the values on the fixed pattern.
 
         Raises
         ------
@@ -717,16 +767,17 @@ class _SparseRest:
         except ValueError as err:
             self._solver = None
             raise np.linalg.LinAlgError(str(err)) from err
-        return lambdas, Lf, vals
+        return lambdas, Lf, T, vals
 
-    def pieces(self, theta: np.ndarray) -> tuple[float, float, float]:
-        sys_ = self.system
-        _, Lf, vals = self.factorize(theta)
+    def _schur(self, theta: np.ndarray):
+        """``(lambdas, Lf, T, d, Y, Lx)`` at ``theta``: :meth:`factorize`, then the [X, y]
+        block's Schur complement by p + 1 solves and its Cholesky factor."""
+        lambdas, Lf, T, vals = self.factorize(theta)
         nu = self.nu
         d = self._solver.factors()[1]
         if not np.all(d > 0):
             raise np.linalg.LinAlgError("the Schur complement is not positive definite")
-        m = sys_.p + 1
+        m = self.system.p + 1
         B = np.zeros((m, nu))
         B[self.rows[self.xy_u] - nu, self.cols[self.xy_u]] = vals[self.xy_u]
         Sxx = np.zeros((m, m))
@@ -734,10 +785,20 @@ class _SparseRest:
         Y = np.column_stack([self._solver.solve(B[i]) for i in range(m)])
         Sxx = np.tril(Sxx) + np.tril(Sxx, -1).T - B @ Y
         Lx = cholesky(Sxx, lower=True, check_finite=False)
+        return lambdas, Lf, T, d, Y, Lx
+
+    def pieces(self, theta: np.ndarray) -> tuple[float, float, float]:
+        _, Lf, _, d, _, Lx = self._schur(theta)
         dl = np.diagonal(Lf, axis1=0, axis2=1)
         ldL2 = 2.0 * float(np.log(dl).sum()) + float(np.log(d).sum())
         dx = np.diag(Lx)
-        return ldL2, 2.0 * float(np.log(dx[: sys_.p]).sum()), float(dx[-1] ** 2)
+        return ldL2, 2.0 * float(np.log(dx[: self.system.p]).sum()), float(dx[-1] ** 2)
+
+    def factor(self, theta: np.ndarray) -> Factor:
+        """The :class:`Factor` at ``theta`` without the dense ``Lrr`` (formed if asked for)."""
+        lambdas, Lf, T, d, Y, Lx = self._schur(theta)
+        return Factor(theta, lambdas, np.moveaxis(Lf, -1, 0), np.moveaxis(T, -1, 0), None, None,
+                      SparseFactor(self.system, d, Y, Lx))
 
     def inverse_entries(self, theta: np.ndarray, i: np.ndarray, j: np.ndarray) -> np.ndarray:
         """Entries ``(i, j)`` of ``S_uu^-1`` at ``theta``, each on the pattern of ``S_uu`` or
@@ -782,36 +843,45 @@ class _SparseRest:
         if plan is not None and np.array_equal(plan[0], L.indices):
             return plan[1]
         nu = self.nu
-        indptr, indices = L.indptr, L.indices.astype(np.int64)
-        depth = np.zeros(nu, dtype=np.int64)
+        indptr, indices = L.indptr.astype(np.int64), L.indices.astype(np.int64)
+        counts = np.diff(indptr)
+        # depth in the elimination tree (a column's parent is the first row below it in L)
+        parent = np.full(nu, -1, dtype=np.int64)
+        has = np.flatnonzero(counts)
+        if has.size:
+            parent[has] = np.minimum.reduceat(indices, indptr[has])
+        depth = [0] * nu
+        par = parent.tolist()
         for j in range(nu - 1, -1, -1):
-            r = indices[indptr[j] : indptr[j + 1]]
-            if r.size:
-                depth[j] = depth[r.min()] + 1
+            if par[j] >= 0:
+                depth[j] = depth[par[j]] + 1
+        depth = np.asarray(depth, dtype=np.int64)
+        # every non-zero e = (a, j) of L, and every pair (e, f) of non-zeros of one column
+        col = np.repeat(np.arange(nu), counts)
+        k = counts[col]
+        first = np.repeat(np.arange(indices.size), k)
+        base = np.cumsum(k) - k
+        second = indptr[col][first] + (np.arange(first.size) - np.repeat(base, k))
+        e_order = np.argsort(depth[col], kind="stable")
+        p_order = np.argsort(depth[col[first]], kind="stable")
+        c_order = np.argsort(depth, kind="stable")
+        e_cut = np.searchsorted(depth[col][e_order], np.arange(int(depth.max(initial=-1)) + 2))
+        p_cut = np.searchsorted(depth[col[first]][p_order],
+                                np.arange(int(depth.max(initial=-1)) + 2))
+        c_cut = np.searchsorted(depth[c_order], np.arange(int(depth.max(initial=-1)) + 2))
+        rank_e = np.empty(indices.size, dtype=np.int64)
+        rank_c = np.empty(nu, dtype=np.int64)
         levels = []
-        for t in range(int(depth.max()) + 1 if nu else 0):
-            cols = np.flatnonzero(depth == t)
-            ab, bj, grp, aj_a, aj_j, dgrp, dl, dz = [], [], [], [], [], [], [], []
-            n_out = 0
-            for c, j in enumerate(cols):
-                lo, hi = indptr[j], indptr[j + 1]
-                r = indices[lo:hi]
-                k = r.size
-                if k:
-                    # Z[a, j] = -sum_b Z[a, b] L[b, j] for a, b in R_j
-                    ab.append((r[:, None] * nu + r[None, :]).ravel())
-                    bj.append(np.tile(np.arange(lo, hi), k))
-                    grp.append(np.repeat(n_out + np.arange(k), k))
-                    aj_a.append(r)
-                    aj_j.append(np.full(k, j))
-                    dgrp.append(np.full(k, c))
-                    dl.append(np.arange(lo, hi))
-                    dz.append(r * nu + j)
-                    n_out += k
-            cat = (lambda xs: np.concatenate(xs) if xs else np.zeros(0, dtype=np.int64))
-            a, jcol = cat(aj_a), cat(aj_j)
-            levels.append((cat(ab), cat(bj), cat(grp), a * nu + jcol, jcol * nu + a, cols,
-                           cat(dgrp), cat(dl), cat(dz), cols * nu + cols))
+        for t in range(e_cut.size - 1):
+            es = e_order[e_cut[t] : e_cut[t + 1]]
+            ps = p_order[p_cut[t] : p_cut[t + 1]]
+            cols = c_order[c_cut[t] : c_cut[t + 1]]
+            rank_e[es] = np.arange(es.size)
+            rank_c[cols] = np.arange(cols.size)
+            a, j = indices[es], col[es]
+            fp, sp_ = first[ps], second[ps]
+            levels.append((indices[fp] * nu + indices[sp_], sp_, rank_e[fp], a * nu + j,
+                           j * nu + a, cols, rank_c[j], es, a * nu + j, cols * nu + cols))
         self._plan = (L.indices.copy(), levels)
         return levels
 
@@ -829,4 +899,4 @@ def _solve_upper(U: np.ndarray, b: np.ndarray) -> np.ndarray:
     return solve_triangular(U, b, lower=False, check_finite=False)
 
 
-__all__ = ["BlockedSystem", "Factor", "LinAlgError"]
+__all__ = ["BlockedSystem", "Factor", "SparseFactor", "LinAlgError"]
