@@ -127,14 +127,19 @@ def _pair_structure(A1r: sp.csr_matrix, L1: int, q1: int, nr: int):
     r_of = row_of % q1
     lstart = indptr[np.arange(L1) * q1]
     llen = indptr[(np.arange(L1) + 1) * q1] - lstart
-    rep = llen[level_of]
+    if q1 == 1:
+        # a level is one row with sorted columns: its pairs with ci >= cj are the triangle
+        rep = np.arange(nnz) - lstart[level_of] + 1
+    else:
+        rep = llen[level_of]
     total = int(rep.sum())
     first = np.repeat(np.arange(nnz), rep)
     block_start = np.cumsum(rep) - rep
     second = lstart[level_of][first] + (np.arange(total) - np.repeat(block_start, rep))
     ci, cj = cols[first], cols[second]
-    keep = ci >= cj
-    first, second, ci, cj = first[keep], second[keep], ci[keep], cj[keep]
+    if q1 != 1:
+        keep = ci >= cj
+        first, second, ci, cj = first[keep], second[keep], ci[keep], cj[keep]
     coef = vals[first] * vals[second]
     widx = level_of[first] * q1 * q1 + r_of[first] * q1 + r_of[second]
     key = ci * nr + cj
@@ -249,7 +254,10 @@ class BlockedSystem:
             Z1s = b1.sparse_Z(w)
             self.A1r = (Z1s.T @ R).tocsr()
             self.A1r.sort_indices()
-            self.Arr = (R.T @ R).toarray()
+            Arr = (R.T @ R).tocoo()
+            self.Arr = Arr.toarray()
+            low = (Arr.row >= Arr.col) & (Arr.data != 0)
+            self._arr_lower = (Arr.row[low].astype(np.int64), Arr.col[low].astype(np.int64))
             self._pairs, self._targets = _pair_structure(self.A1r, self.L1, self.q1, self.nr)
             self.scalar_rest = all(b.q == 1 for b in blocks[1:])
             if self.scalar_rest and self.nr >= SPARSE_MIN and self._may_be_sparse():
@@ -701,7 +709,7 @@ class _SparseRest:
         self.nu = nu
         tgt = system._targets
         ti, tj = tgt // nr, tgt % nr
-        ai, aj = np.nonzero(np.tril(system.Arr))
+        ai, aj = system._arr_lower  # the non-zeros of Arr's lower triangle
         rows = np.concatenate([ti, ai, np.arange(nu)])
         cols = np.concatenate([tj, aj, np.arange(nu)])
         key, inv = np.unique(rows * nr + cols, return_inverse=True)
