@@ -52,9 +52,27 @@ def test_the_design_takes_the_sparse_route(data):
 def test_sparse_pieces_equal_the_dense_factor(data, theta):
     system = BlockedSystem(build_design(parse_formula(FORMULA), data))
     theta = np.array(theta)
-    dense = np.array(system.logdets(system.factor(theta)))
+    dense = np.array(system.logdets(system.factor(theta, dense=True)))
     sparse = np.array(system.pieces(theta))
     np.testing.assert_allclose(sparse, dense, rtol=1e-11, atol=1e-9)
+    np.testing.assert_allclose(system.logdets(system.factor(theta)), dense, rtol=1e-11,
+                               atol=1e-9)
+
+
+@pytest.mark.parametrize("theta", [[1.0, 0.7, 0.5], [0.0, 2.0, 0.3], [0.2, 1e-6, 5.0]])
+def test_the_sparse_factor_solves_as_the_dense_one(data, theta):
+    system = BlockedSystem(build_design(parse_formula(FORMULA), data))
+    theta = np.array(theta)
+    fs, fd = system.factor(theta), system.factor(theta, dense=True)
+    assert fs.dense is None and fd.sparse is None
+    beta_s, us_s = system.solve(fs)
+    beta_d, us_d = system.solve(fd)
+    np.testing.assert_allclose(beta_s, beta_d, rtol=1e-9)
+    for a, b in zip(us_s, us_d):
+        np.testing.assert_allclose(a, b, rtol=1e-8, atol=1e-10)
+    np.testing.assert_allclose(system.beta_precision_factor(fs),
+                               system.beta_precision_factor(fd), rtol=1e-10)
+    np.testing.assert_allclose(fs.Lrr, fd.Lrr)  # formed when asked for
 
 
 def test_fit_by_either_route_is_the_same(data, monkeypatch):
@@ -67,6 +85,10 @@ def test_fit_by_either_route_is_the_same(data, monkeypatch):
         assert a.beta[k] == pytest.approx(b.beta[k], rel=1e-6)
     for ra, rb in zip(a.varcorr, b.varcorr):
         assert ra["sdcor"] == pytest.approx(rb["sdcor"], rel=1e-5)
+    for ra, rb in zip(a.ranef, b.ranef):
+        assert ra["level"] == rb["level"]
+        assert ra["value"] == pytest.approx(rb["value"], rel=1e-5, abs=1e-6)
+        assert ra["cond_sd"] == pytest.approx(rb["cond_sd"], rel=1e-5)
 
 
 def test_a_dense_later_block_keeps_the_dense_route():
@@ -101,3 +123,52 @@ def test_the_rest_built_dense_or_sparse_is_the_same(data, formula, monkeypatch):
         system.grad = system.gradient(f, 0.0, 1.0, 3.0)
     np.testing.assert_allclose(dense.value, sparse.value, rtol=1e-11)
     np.testing.assert_allclose(dense.grad, sparse.grad, rtol=1e-9, atol=1e-9)
+
+
+@pytest.mark.parametrize("theta", [[1.0, 0.7, 0.5], [0.0, 2.0, 0.3], [0.2, 1e-6, 5.0]])
+def test_conditional_variances_by_the_selected_inverse_equal_the_dense_inverse(data, theta,
+                                                                               monkeypatch):
+    design = build_design(parse_formula(FORMULA), data)
+    sparse = BlockedSystem(design)
+    theta = np.array(theta)
+    got = sparse.cond_inverse_blocks(sparse.factor(theta))
+    monkeypatch.setattr(blocked, "SPARSE_MIN", 10**9)
+    dense = BlockedSystem(design)
+    assert sparse.sparse_route and not dense.sparse_route
+    want = dense.cond_inverse_blocks(dense.factor(theta))
+    for g, w in zip(got, want):
+        assert g.shape == w.shape
+        np.testing.assert_allclose(g, w, rtol=1e-10, atol=1e-13)
+
+
+def test_selected_inverse_entries_equal_the_dense_inverse(data):
+    system = BlockedSystem(build_design(parse_formula(FORMULA), data))
+    theta = np.array([0.8, 0.6, 0.4])
+    f = system.factor(theta)
+    nu = system.nu_rest
+    Suu = f.Lrr[:nu, :nu] @ f.Lrr[:nu, :nu].T
+    inv = np.linalg.inv(Suu)
+    ti, tj = np.divmod(system._targets, system.nr)  # S_uu's pattern: level pairs, diagonal
+    on_u = ti < nu
+    i = np.concatenate([ti[on_u], tj[on_u], np.arange(nu)])
+    j = np.concatenate([tj[on_u], ti[on_u], np.arange(nu)])
+    got = system._sparse.inverse_entries(theta, i, j)
+    np.testing.assert_allclose(got, inv[i, j], rtol=1e-10, atol=1e-13)
+
+
+def test_pair_map_by_marking_equals_the_sorted_one(data, monkeypatch):
+    design = build_design(parse_formula(FORMULA), data)
+    a = BlockedSystem(design)
+    monkeypatch.setattr(blocked, "DENSE_KEY_MAX", 0)
+    b = BlockedSystem(design)
+    np.testing.assert_array_equal(a._targets, b._targets)
+    assert (a._pairs != b._pairs).nnz == 0
+
+
+def test_the_flop_bound_never_excludes_a_sparse_system(data):
+    """The cheap lower bound on the sparse factor's flop ratio is below the measured ratio."""
+    system = BlockedSystem(build_design(parse_formula(FORMULA), data))
+    nu = system.nu_rest
+    i, j = np.divmod(system._targets, system.nr)
+    z = np.count_nonzero((i < nu) & (i != j)) + nu
+    assert 3.0 * z * z / nu**4 <= system._sparse.flop_ratio
