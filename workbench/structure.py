@@ -99,9 +99,11 @@ def per_level_cross(codes: np.ndarray, U: np.ndarray, V: np.ndarray, nlevels: in
     prods = np.empty((n, k))  # rows of products: what the indicator matrix multiplies
     for i, j, c in todo:
         if c is not None:
-            np.multiply(U[:, i], V[:, j], out=prods[:, c])
-            if weights is not None:
-                prods[:, c] *= weights
+            if weights is None:
+                np.multiply(U[:, i], V[:, j], out=prods[:, c])
+            else:
+                np.multiply(weights, U[:, i], out=prods[:, c])
+                prods[:, c] *= V[:, j]
     count = None
     if counted:
         count = (np.diff(indicator.indptr) if indicator is not None
