@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 
 from workbench.design import build_design
-from workbench.structure import build_structure, level_runs, per_level_cross
+from workbench.structure import INDICATOR_MIN_ROWS, build_structure, level_runs, per_level_cross
 
 
 def _data(seed=0, J=7, K=4, m=5):
@@ -93,8 +93,10 @@ def test_per_level_cross_on_sorted_rows_sums_as_bincount_does():
     """Rows sorted by level take the indicator-matrix route; each level's rows are summed in
     order from zero, as ``np.bincount`` sums them: the same numbers to the last bit."""
     rng = np.random.default_rng(5)
-    codes = np.repeat(np.arange(50), rng.integers(1, 30, 50))
+    m = INDICATOR_MIN_ROWS // 40
+    codes = np.repeat(np.arange(50), rng.integers(m, 2 * m, 50))
     n = codes.size
+    assert n >= INDICATOR_MIN_ROWS  # the indicator's route
     U = np.column_stack([np.ones(n), rng.normal(size=n) * 1e3])
     V = np.column_stack([U, rng.standard_cauchy(size=n)])
     w = rng.uniform(0.1, 10.0, n)

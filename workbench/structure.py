@@ -24,6 +24,11 @@ from .design import Design
 from .errors import DataError
 
 
+#: Rows from which sorted rows are summed per level by the indicator matrix: below, building
+#: the sparse matrix costs more than the ``np.bincount`` calls it saves (the sums are the same).
+INDICATOR_MIN_ROWS = 5000
+
+
 def level_runs(codes: np.ndarray, nlevels: int) -> np.ndarray | None:
     """Where each level's rows start when the rows are sorted by level and every level has
     rows (the usual layout of large data), else None.
@@ -78,7 +83,7 @@ def per_level_cross(codes: np.ndarray, U: np.ndarray, V: np.ndarray, nlevels: in
         is counted, not summed).
     indicator : sparse matrix, optional
         :func:`level_indicator` of the codes, if the rows are sorted by level (found here
-        otherwise).
+        otherwise, from ``INDICATOR_MIN_ROWS`` rows).
 
     Returns
     -------
@@ -86,7 +91,7 @@ def per_level_cross(codes: np.ndarray, U: np.ndarray, V: np.ndarray, nlevels: in
     """
     a, b = U.shape[1], V.shape[1]
     n = codes.shape[0]
-    if indicator is None:
+    if indicator is None and n >= INDICATOR_MIN_ROWS:
         runs = level_runs(codes, nlevels)
         indicator = None if runs is None else level_indicator(runs, n)
     pairs = [(i, j) for i in range(a) for j in range(i if symmetric else 0, b)]
@@ -204,8 +209,10 @@ class FactorBlock:
 
     @cached_property
     def indicator(self) -> sp.csr_matrix | None:
-        """:func:`level_indicator` of this block's rows if they are sorted by level, else
-        None (found once)."""
+        """:func:`level_indicator` of this block's rows if they are sorted by level and
+        there are at least ``INDICATOR_MIN_ROWS`` of them, else None (found once)."""
+        if self.codes.shape[0] < INDICATOR_MIN_ROWS:
+            return None
         runs = level_runs(self.codes, self.nlevels)
         return None if runs is None else level_indicator(runs, self.codes.shape[0])
 
