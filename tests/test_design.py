@@ -186,3 +186,15 @@ def test_a_design_does_not_share_memory_with_the_data():
     df.loc[:, ["y", "x", "w", "g"]] = 0
     for a, b in zip((d.y, d.X, d.weights, d.offset, d.terms[0].Z, d.terms[0].codes), before):
         np.testing.assert_array_equal(a, b)
+
+
+def test_unused_categories_of_a_grouping_factor_are_dropped_as_lme4_drops_them():
+    """With no row dropped, a categorical's unused categories are still not levels (lme4's
+    drop.unused.levels), while levels found from the values are kept as they are."""
+    rng = np.random.default_rng(4)
+    g = pd.Categorical(np.repeat(["b", "d", "a"], 4), categories=["a", "b", "c", "d", "e"])
+    df = pd.DataFrame({"y": rng.normal(size=12), "g": g, "h": np.repeat([5, 2, 9], 4)})
+    assert build_design("y ~ 1 + (1 | g)", df).terms[0].levels == ("a", "b", "d")
+    t = build_design("y ~ 1 + (1 | h)", df).terms[0]
+    assert t.levels == ("2", "5", "9")
+    np.testing.assert_array_equal(t.codes, np.repeat([1, 0, 2], 4))

@@ -199,7 +199,7 @@ def _grouping_factor(ev: Evaluator, factors: tuple[str, ...]) -> Factor:
         remap = np.full(len(f.levels) * k + 1, -1, dtype=np.int64)  # last entry: missing
         remap[used] = np.arange(used.size)
         labels = tuple(f"{f.levels[c // k]}:{g.levels[c % k]}" for c in used.tolist())
-        f = Factor(remap[codes], labels)
+        f = Factor(remap[codes], labels, used=True)
     return f
 
 
@@ -276,7 +276,7 @@ def _take(v, rows):
     All rows of a Numeric are its own values, not a copy: the model matrix copies them.
     """
     if isinstance(v, Factor):
-        return v.take(slice(None) if rows is None else rows)
+        return v.take(rows)
     if isinstance(v, Numeric) and rows is not None:
         return v.take(rows)
     return v

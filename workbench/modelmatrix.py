@@ -48,32 +48,39 @@ class Numeric:
 
 @dataclass(frozen=True, eq=False)
 class Factor:
-    """A factor: codes (-1 for missing), level labels, ordered flag, contrast kind."""
+    """A factor: codes (-1 for missing), level labels, ordered flag, contrast kind; ``used``
+    when every level is known to have a row (levels found from the values)."""
 
     codes: np.ndarray
     levels: tuple[str, ...]
     ordered: bool = False
     contrast: str | None = None
+    used: bool = False
 
     def missing(self) -> np.ndarray:
         return self.codes < 0
 
     def take(self, rows) -> "Factor":
-        """Rows ``rows``, unused levels dropped (lme4's ``drop.unused.levels``)."""
+        """Rows ``rows`` (``None``: all), unused levels dropped (lme4's
+        ``drop.unused.levels``)."""
+        if rows is None:
+            if self.used:
+                return self
+            rows = slice(None)
         codes = self.codes[rows]
         complete = codes.size == 0 or codes.min() >= 0
         counts = np.bincount(codes if complete else codes[codes >= 0],
                              minlength=len(self.levels))
         used = np.flatnonzero(counts)
         if used.size == len(self.levels):
-            return Factor(codes, self.levels, self.ordered, self.contrast)
+            return Factor(codes, self.levels, self.ordered, self.contrast, used=True)
         remap = np.full(len(self.levels), -1)
         remap[used] = np.arange(used.size)
         new = remap[codes] if complete else np.where(codes >= 0, remap[np.clip(codes, 0, None)],
                                                      -1)
         levels = self.levels
         return Factor(new, tuple([levels[i] for i in used.tolist()]), self.ordered,
-                      self.contrast)
+                      self.contrast, used=True)
 
 
 def _r_number(v: float) -> str:
@@ -139,8 +146,8 @@ def factor_of(col, name: str = "") -> Factor:
     if pd.api.types.is_numeric_dtype(s):
         codes, uniq = _numeric_codes(s)
         if uniq.size and np.all(uniq == np.round(uniq)) and np.abs(uniq).max() < 1e15:
-            return Factor(codes, tuple(map(str, uniq.astype(np.int64).tolist())))
-        return Factor(codes, tuple(_r_number(u) for u in uniq))
+            return Factor(codes, tuple(map(str, uniq.astype(np.int64).tolist())), used=True)
+        return Factor(codes, tuple(_r_number(u) for u in uniq), used=True)
     # hash the rows once (pd.factorize), then sort only the distinct values; missing rows and
     # values seen only on them are not levels
     if isinstance(s.dtype, pd.StringDtype):
@@ -158,7 +165,7 @@ def factor_of(col, name: str = "") -> Factor:
                                                       labels[i]))
     rank = np.full(len(uniq) + 1, -1, dtype=np.int64)  # last entry: missing (raw == -1)
     rank[present[order]] = np.arange(len(order))
-    return Factor(rank[raw], tuple(labels[i] for i in order))
+    return Factor(rank[raw], tuple(labels[i] for i in order), used=True)
 
 
 _UNARY = {"log": np.log, "log1p": np.log1p, "log2": np.log2, "log10": np.log10, "exp": np.exp,
