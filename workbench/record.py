@@ -214,9 +214,11 @@ class Fit:
     varcorr : list of dict
         Rows as lme4's ``as.data.frame(VarCorr())``: ``grp``, ``var1``, ``var2``, ``vcov``,
         ``sdcor``, plus ``sdcor_ci`` ([lower, upper] or None).
-    ranef : list of dict
+    ranef : list of dict or RanefRows
         Rows ``group``, ``term``, ``level``, ``value``, ``cond_sd`` (BLUPs and conditional sds,
-        or posterior means and sds), plus ``lower``, ``upper`` for bayes.
+        or posterior means and sds), plus ``lower``, ``upper`` for bayes.  The engine keeps
+        them as a :class:`RanefRows`, a sequence equal to that list whose dicts are made when
+        first read.
     converged, singular : bool
     diagnostics : dict
         Optimizer record (REML/ML) or sampler diagnostics (bayes).
