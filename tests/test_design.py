@@ -150,3 +150,51 @@ def test_interaction_group_levels_skip_absent_combinations_and_missing_rows():
     labels = np.array(d.terms[0].levels)[d.terms[0].codes]
     expect = data["g"].astype(str) + ":" + data["h"]
     np.testing.assert_array_equal(labels, expect.iloc[1:].to_numpy())
+
+
+@pytest.mark.parametrize("values", [
+    np.repeat(np.arange(40), 3),                              # sorted integers: coded from runs
+    np.random.default_rng(0).integers(-20, 20, 200),          # unsorted integers: hashed
+    np.repeat([-3, 0, 7, 1000], 5).astype(np.uint16),          # unsigned
+    np.sort(np.random.default_rng(1).normal(size=30)),        # sorted floats
+    np.array([2.5, np.nan, 1.0, 2.5, -0.0, 0.0, 1e20]),       # missing, signed zero, large
+    np.array([1.0, 1.0, 2.0, np.nan]),                        # sorted but for a NaN
+])
+def test_numeric_grouping_columns_are_coded_as_their_sorted_distinct_values(values):
+    """However a numeric grouping column is coded (runs of sorted data, hashing, or a sort),
+    its levels are the sorted distinct values as R prints them and each row's code points at
+    its value."""
+    from workbench.modelmatrix import factor_of
+
+    f = factor_of(pd.Series(values))
+    x = np.asarray(values, dtype=float)
+    ok = ~np.isnan(x)
+    uniq = np.unique(x[ok])
+    assert len(f.levels) == uniq.size
+    np.testing.assert_array_equal(f.codes[~ok], -1)
+    np.testing.assert_array_equal(uniq[f.codes[ok]], x[ok])
+    np.testing.assert_allclose([float(v) for v in f.levels], uniq, rtol=1e-14)
+
+
+def test_a_design_does_not_share_memory_with_the_data():
+    """The design's arrays are its own: changing the data frame afterwards changes no fit."""
+    rng = np.random.default_rng(3)
+    df = pd.DataFrame({"y": rng.normal(size=40), "x": rng.normal(size=40),
+                       "w": rng.uniform(1, 2, 40), "g": np.repeat(np.arange(8), 5)})
+    d = build_design("y ~ x + (x | g)", df, weights="w", offset="x")
+    before = [a.copy() for a in (d.y, d.X, d.weights, d.offset, d.terms[0].Z, d.terms[0].codes)]
+    df.loc[:, ["y", "x", "w", "g"]] = 0
+    for a, b in zip((d.y, d.X, d.weights, d.offset, d.terms[0].Z, d.terms[0].codes), before):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_unused_categories_of_a_grouping_factor_are_dropped_as_lme4_drops_them():
+    """With no row dropped, a categorical's unused categories are still not levels (lme4's
+    drop.unused.levels), while levels found from the values are kept as they are."""
+    rng = np.random.default_rng(4)
+    g = pd.Categorical(np.repeat(["b", "d", "a"], 4), categories=["a", "b", "c", "d", "e"])
+    df = pd.DataFrame({"y": rng.normal(size=12), "g": g, "h": np.repeat([5, 2, 9], 4)})
+    assert build_design("y ~ 1 + (1 | g)", df).terms[0].levels == ("a", "b", "d")
+    t = build_design("y ~ 1 + (1 | h)", df).terms[0]
+    assert t.levels == ("2", "5", "9")
+    np.testing.assert_array_equal(t.codes, np.repeat([1, 0, 2], 4))

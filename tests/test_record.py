@@ -135,3 +135,32 @@ def test_an_engine_verb_on_a_fit_with_a_residual_structure_says_so():
                                                    r"fit with a residual structure "
                                                    r"\(cs\(~ 1 \| Subject\)\)"):
         fit.save("unused.wbfit")
+
+
+def test_ranef_rows_read_as_the_list_of_dicts_they_stand_for():
+    """An engine fit keeps its conditional modes as arrays (no loop over the levels while
+    fitting); read, they are the rows lme4's ``as.data.frame(ranef(condVar = TRUE))`` has, in
+    block, column, level order, equal to the plain list, in JSON, pickled and as a frame."""
+    import json
+    import pickle
+
+    rng = np.random.default_rng(12)
+    g = np.repeat(np.arange(7), 5)
+    x = rng.normal(size=35)
+    y = 1 + x + rng.normal(size=7)[g] + rng.normal(size=7)[g] * x + rng.normal(size=35)
+    fit = workbench.fit("y ~ x + (x | g)", pd.DataFrame({"y": y, "x": x, "g": g}))
+    rows = list(fit.ranef)
+    assert len(fit.ranef) == len(rows) == 14
+    assert [(r["term"], r["level"]) for r in rows] == \
+        [(t, str(lev)) for t in ("(Intercept)", "x") for lev in range(7)]
+    assert all(set(r) == {"group", "term", "level", "value", "cond_sd"} for r in rows)
+    assert fit.ranef == rows and rows == fit.ranef and fit.ranef != rows[:-1]
+    assert fit.ranef[3] == rows[3] and fit.ranef[-1] == rows[-1]
+    # the modes are the solution of the system: b = Lambda u
+    st = fit.reml_state("ranef", need_system=True)
+    _, us = st.system.solve(st.system.factor(st.theta))
+    b = us[0] @ st.system.structure.blocks[0].lam(st.theta).T
+    np.testing.assert_allclose([r["value"] for r in rows], b.T.ravel(), rtol=1e-12)
+    assert json.loads(fit.to_json())["ranef"] == json.loads(json.dumps(rows))
+    assert pickle.loads(pickle.dumps(fit.ranef)) == rows
+    pd.testing.assert_frame_equal(fit.ranef_frame(), pd.DataFrame(rows))

@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 
 from workbench.design import build_design
-from workbench.structure import build_structure, per_level_cross
+from workbench.structure import INDICATOR_MIN_ROWS, build_structure, level_runs, per_level_cross
 
 
 def _data(seed=0, J=7, K=4, m=5):
@@ -87,3 +87,49 @@ def test_per_level_cross_counts_an_intercept_column():
     ones = np.ones((5, 1))
     out = per_level_cross(codes, ones, ones, 4, symmetric=True)
     np.testing.assert_array_equal(out[0, 0], [1, 1, 3, 0])
+
+
+def test_per_level_cross_on_sorted_rows_sums_as_bincount_does():
+    """Rows sorted by level take the indicator-matrix route; each level's rows are summed in
+    order from zero, as ``np.bincount`` sums them: the same numbers to the last bit."""
+    rng = np.random.default_rng(5)
+    m = INDICATOR_MIN_ROWS // 40
+    codes = np.repeat(np.arange(50), rng.integers(m, 2 * m, 50))
+    n = codes.size
+    assert n >= INDICATOR_MIN_ROWS  # the indicator's route
+    U = np.column_stack([np.ones(n), rng.normal(size=n) * 1e3])
+    V = np.column_stack([U, rng.standard_cauchy(size=n)])
+    w = rng.uniform(0.1, 10.0, n)
+    assert level_runs(codes, 50) is not None
+    for weights in (None, w):
+        got = per_level_cross(codes, U, V, 50, weights)
+        ww = np.ones(n) if weights is None else weights
+        for a in range(2):
+            for b in range(3):
+                prod = U[:, a] * V[:, b] if weights is None else ww * U[:, a] * V[:, b]
+                want = np.bincount(codes, weights=prod, minlength=50)
+                np.testing.assert_array_equal(got[a, b], want)
+    sym = per_level_cross(codes, U, U, 50, symmetric=True)
+    np.testing.assert_array_equal(sym[0, 0], np.bincount(codes))
+    np.testing.assert_array_equal(sym[0, 1], sym[1, 0])
+    np.testing.assert_array_equal(sym[1, 1], np.bincount(codes, weights=U[:, 1] * U[:, 1]))
+
+
+@pytest.mark.parametrize("codes, nlevels, sorted_", [
+    ([0, 0, 1, 1, 1, 2], 3, True),
+    ([0, 1, 0, 2], 3, False),      # not sorted
+    ([0, 0, 2, 2], 3, False),      # level 1 has no rows
+    ([0, 0, 1, 1], 3, False),      # the last level has no rows
+    ([1, 1, 2], 3, False),         # the first level has no rows
+])
+def test_level_runs_only_for_rows_sorted_by_level_with_every_level_present(codes, nlevels,
+                                                                          sorted_):
+    runs = level_runs(np.array(codes), nlevels)
+    assert (runs is not None) == sorted_
+    if sorted_:
+        np.testing.assert_array_equal(runs, [0, 2, 5])
+    # either route gives the per-level sums
+    V = np.arange(1.0, len(codes) + 1)[:, None]
+    out = per_level_cross(np.array(codes), np.ones((len(codes), 1)), V, nlevels)
+    np.testing.assert_array_equal(out[0, 0], np.bincount(codes, weights=V[:, 0],
+                                                         minlength=nlevels))

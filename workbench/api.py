@@ -297,6 +297,8 @@ def _check_residual_variance(design) -> None:
     X = design.X
     w = np.ones_like(y) if design.weights is None else np.sqrt(design.weights)
     scale = float(np.max(np.abs(y))) if y.size else 0.0
+    if scale > 0.0 and _clearly_not_fitted(X, y, design.weights):
+        return
     if X.shape[1]:
         beta = np.linalg.lstsq(X * w[:, None], y * w, rcond=None)[0]
         r = y - X @ beta
@@ -305,3 +307,41 @@ def _check_residual_variance(design) -> None:
     if scale == 0.0 or float(np.max(np.abs(r))) <= 1e-10 * scale:
         raise DataError("the fixed effects fit the response exactly (zero residual variance): "
                         "there is no variation left to estimate variance components from")
+
+
+def _clearly_not_fitted(X, y, weights) -> bool:
+    """Whether the weighted least-squares residual of y on X is far from zero, from the
+    cross-products of the unit-scaled ``[X, y]`` (no pass beyond forming them).
+
+    With the columns scaled to unit length, the last Cholesky pivot squared of
+    ``[X, y]' W [X, y]`` is ``rho = RSS_w / y'Wy``.  When the scaled X'WX has condition number
+    below 1e6, rho is computed to well within (p + 1) 1e6 eps, so ``rho > 1e-4`` is a true
+    lower bound to a few digits; and then ``max |r_i| >= sqrt(rho) max |y_i| >= 1e-2 max
+    |y_i|``, far above the 1e-10 of an exact fit.  Otherwise (ill-conditioned or nearly
+    fitted) the caller decides on the rows.
+    """
+    import numpy as np
+
+    p = X.shape[1]
+    if p > 200:  # the eigenvalues of a large X'X cost more than the row pass they save
+        return False
+    if weights is None:
+        XtX, Xty, yty = X.T @ X, X.T @ y, float(y @ y)
+    else:
+        Xw = X * weights[:, None]
+        XtX, Xty, yty = X.T @ Xw, Xw.T @ y, float(y @ (weights * y))
+    A = np.empty((p + 1, p + 1))
+    A[:p, :p], A[:p, p], A[p, :p], A[p, p] = XtX, Xty, Xty, yty
+    d = np.sqrt(np.diagonal(A))
+    if not np.all(np.isfinite(A)) or np.any(d == 0.0):
+        return False
+    A = A / np.outer(d, d)
+    try:
+        if p:
+            eig = np.linalg.eigvalsh(A[:p, :p])
+            if not eig[0] > 1e-6 * eig[-1]:
+                return False
+        rho = np.linalg.cholesky(A)[p, p] ** 2
+    except np.linalg.LinAlgError:
+        return False
+    return bool(rho > 1e-4)

@@ -199,7 +199,7 @@ def _grouping_factor(ev: Evaluator, factors: tuple[str, ...]) -> Factor:
         remap = np.full(len(f.levels) * k + 1, -1, dtype=np.int64)  # last entry: missing
         remap[used] = np.arange(used.size)
         labels = tuple(f"{f.levels[c // k]}:{g.levels[c % k]}" for c in used.tolist())
-        f = Factor(remap[codes], labels)
+        f = Factor(remap[codes], labels, used=True)
     return f
 
 
@@ -271,7 +271,20 @@ def complete_rows(frame: _Frame, n: int) -> np.ndarray:
 
 
 def _take(v, rows):
-    return v.take(rows) if isinstance(v, (Numeric, Factor)) else v
+    """``v`` on the rows kept (``rows`` None: all; a factor still drops unused levels).
+
+    All rows of a Numeric are its own values, not a copy: the model matrix copies them.
+    """
+    if isinstance(v, Factor):
+        return v.take(rows)
+    if isinstance(v, Numeric) and rows is not None:
+        return v.take(rows)
+    return v
+
+
+def _rows(arr: np.ndarray, rows: np.ndarray | None) -> np.ndarray:
+    """A copy of ``arr`` on the rows kept (``rows`` None: all), never a view of the data."""
+    return arr.copy() if rows is None else arr[rows]
 
 
 def _drop_rank_deficient(X: np.ndarray, names: list[str]) -> tuple[np.ndarray, list[str], list[str]]:
@@ -379,17 +392,18 @@ def build_design(
     n = int(keep.sum())
     if n == 0:
         raise DataError("no complete rows: every row has a missing value in a model column")
-    rows = np.flatnonzero(keep)
-    y = frame.y[rows]
+    # rows kept: an index array, or None for all of them (no gathers over the rows then)
+    rows = np.flatnonzero(keep) if n_dropped else None
+    y = _rows(frame.y, rows)
     if not np.all(np.isfinite(y)):
         raise DataError(f"response '{spec.response}' has infinite values")
-    off = None if frame.offset is None else frame.offset[rows]
+    off = None if frame.offset is None else _rows(frame.offset, rows)
     if off is not None and not np.all(np.isfinite(off)):
         raise DataError("the offset has infinite values")
-    w = frame.columns["weights"][rows] if "weights" in frame.columns else None
+    w = _rows(frame.columns["weights"], rows) if "weights" in frame.columns else None
     sd = None
     if "known_sd" in frame.columns:
-        sd = frame.columns["known_sd"][rows]
+        sd = _rows(frame.columns["known_sd"], rows)
         if not np.all(np.isfinite(sd)) or np.any(sd <= 0):
             raise DataError(f"known sd column '{known_sd}' must be positive and finite")
 
@@ -402,7 +416,7 @@ def build_design(
 
     terms = []
     for t, rt, vals, g in frame.random:
-        g = g.take(rows)
+        g = _take(g, rows)
         Z, cols = model_matrix(rt, {i: _take(v, rows) for i, v in vals.items()}, n, contrasts)
         if Z.shape[1] == 0:
             raise FormulaError(f"random-effects term {t} has no columns")
@@ -430,7 +444,7 @@ def build_design(
     used = data[list(dict.fromkeys(read))]
     ix = used.index
     if n_dropped or not (isinstance(ix, pd.RangeIndex) and ix.start == 0 and ix.step == 1):
-        used = used.iloc[rows].reset_index(drop=True)
+        used = (used if rows is None else used.iloc[rows]).reset_index(drop=True)
     return Design(
         spec=spec,
         y=y,

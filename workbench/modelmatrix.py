@@ -48,24 +48,39 @@ class Numeric:
 
 @dataclass(frozen=True, eq=False)
 class Factor:
-    """A factor: codes (-1 for missing), level labels, ordered flag, contrast kind."""
+    """A factor: codes (-1 for missing), level labels, ordered flag, contrast kind; ``used``
+    when every level is known to have a row (levels found from the values)."""
 
     codes: np.ndarray
     levels: tuple[str, ...]
     ordered: bool = False
     contrast: str | None = None
+    used: bool = False
 
     def missing(self) -> np.ndarray:
         return self.codes < 0
 
     def take(self, rows) -> "Factor":
-        """Rows ``rows``, unused levels dropped (lme4's ``drop.unused.levels``)."""
+        """Rows ``rows`` (``None``: all), unused levels dropped (lme4's
+        ``drop.unused.levels``)."""
+        if rows is None:
+            if self.used:
+                return self
+            rows = slice(None)
         codes = self.codes[rows]
-        used = np.flatnonzero(np.bincount(codes[codes >= 0], minlength=len(self.levels)))
+        complete = codes.size == 0 or codes.min() >= 0
+        counts = np.bincount(codes if complete else codes[codes >= 0],
+                             minlength=len(self.levels))
+        used = np.flatnonzero(counts)
+        if used.size == len(self.levels):
+            return Factor(codes, self.levels, self.ordered, self.contrast, used=True)
         remap = np.full(len(self.levels), -1)
         remap[used] = np.arange(used.size)
-        new = np.where(codes >= 0, remap[np.clip(codes, 0, None)], -1)
-        return Factor(new, tuple(self.levels[i] for i in used), self.ordered, self.contrast)
+        new = remap[codes] if complete else np.where(codes >= 0, remap[np.clip(codes, 0, None)],
+                                                     -1)
+        levels = self.levels
+        return Factor(new, tuple([levels[i] for i in used.tolist()]), self.ordered,
+                      self.contrast, used=True)
 
 
 def _r_number(v: float) -> str:
@@ -77,6 +92,40 @@ def _r_number(v: float) -> str:
         mant, exp = s.split("e")
         s = f"{mant}e{'-' if exp.startswith('-') else '+'}{int(exp.lstrip('+-')):02d}"
     return s
+
+
+def _numeric_codes(s: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+    """Codes (-1 for missing) of a numeric column into its sorted distinct values, and those
+    values (as floats).
+
+    Sorted data (group ids in row order, the usual layout of large data) are coded from the
+    runs without a sort; other integers by hashing (``pd.factorize``), other floats by
+    ``np.unique``.
+    """
+    arr = s.to_numpy()
+    if arr.dtype.kind in "iu":
+        if arr.size == 0:
+            return np.zeros(0, dtype=np.int64), np.zeros(0)
+        if np.all(arr[1:] >= arr[:-1]):
+            return _sorted_codes(arr)
+        codes, uniq = pd.factorize(arr, sort=True)
+        return codes.astype(np.int64, copy=False), uniq.astype(float)
+    arr = s.to_numpy(dtype=float)
+    if arr.size and np.all(arr[1:] >= arr[:-1]):  # False wherever a NaN is compared
+        return _sorted_codes(arr)
+    ok = ~np.isnan(arr)
+    uniq = np.unique(arr[ok])
+    codes = np.full(arr.shape[0], -1, dtype=np.int64)
+    codes[ok] = np.searchsorted(uniq, arr[ok])
+    return codes, uniq
+
+
+def _sorted_codes(arr: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Codes and distinct values of a non-empty non-decreasing array, from its runs."""
+    starts = np.flatnonzero(arr[1:] != arr[:-1]) + 1
+    counts = np.diff(starts, prepend=0, append=arr.size)
+    codes = np.repeat(np.arange(counts.size, dtype=np.int64), counts)
+    return codes, arr[np.concatenate(([0], starts))].astype(float)
 
 
 def factor_of(col, name: str = "") -> Factor:
@@ -95,14 +144,10 @@ def factor_of(col, name: str = "") -> Factor:
         codes = np.where(vals.isna(), -1, vals.fillna(False).astype(int)).astype(np.int64)
         return Factor(codes, ("FALSE", "TRUE"))
     if pd.api.types.is_numeric_dtype(s):
-        arr = s.to_numpy(dtype=float)
-        ok = ~np.isnan(arr)
-        uniq = np.unique(arr[ok])
-        codes = np.full(arr.shape[0], -1, dtype=np.int64)
-        codes[ok] = np.searchsorted(uniq, arr[ok])
+        codes, uniq = _numeric_codes(s)
         if uniq.size and np.all(uniq == np.round(uniq)) and np.abs(uniq).max() < 1e15:
-            return Factor(codes, tuple(uniq.astype(np.int64).astype(str).tolist()))
-        return Factor(codes, tuple(_r_number(u) for u in uniq))
+            return Factor(codes, tuple(map(str, uniq.astype(np.int64).tolist())), used=True)
+        return Factor(codes, tuple(_r_number(u) for u in uniq), used=True)
     # hash the rows once (pd.factorize), then sort only the distinct values; missing rows and
     # values seen only on them are not levels
     if isinstance(s.dtype, pd.StringDtype):
@@ -120,7 +165,7 @@ def factor_of(col, name: str = "") -> Factor:
                                                       labels[i]))
     rank = np.full(len(uniq) + 1, -1, dtype=np.int64)  # last entry: missing (raw == -1)
     rank[present[order]] = np.arange(len(order))
-    return Factor(rank[raw], tuple(labels[i] for i in order))
+    return Factor(rank[raw], tuple(labels[i] for i in order), used=True)
 
 
 _UNARY = {"log": np.log, "log1p": np.log1p, "log2": np.log2, "log10": np.log10, "exp": np.exp,
@@ -342,17 +387,26 @@ def model_matrix(terms: Terms, values: dict, n: int, contrasts: dict | None = No
     table = _codes_table(terms, is_factor)
     mats, names = [], []
     if terms.intercept:
-        mats.append(np.ones((n, 1)))
+        mats.append(None)  # the column of ones
         names.append(INTERCEPT)
     for t, codes in zip(terms.terms, table):
-        A, an = np.ones((n, 1)), [""]
+        A, an = None, [""]
         for v in t:
             M, mn = _variable_columns(labels[v], values[v], codes[v], contrasts)
-            A = (M[:, :, None] * A[:, None, :]).reshape(n, -1)
+            A = M if A is None else (M[:, :, None] * A[:, None, :]).reshape(n, -1)
             an = [f"{a}:{b}" if a else b for b in mn for a in an]
-        mats.append(A)
+        mats.append(np.ones((n, 1)) if A is None else A)
         names.extend(an)
-    X = np.hstack(mats) if mats else np.zeros((n, 0))
+    # column-major: every later step reads the matrix a column at a time
+    X = np.empty((n, len(names)), order="F")
+    k = 0
+    for M in mats:
+        if M is None:
+            X[:, k] = 1.0
+            k += 1
+        else:
+            X[:, k : k + M.shape[1]] = M
+            k += M.shape[1]
     return X, names
 
 

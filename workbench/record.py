@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -26,6 +27,75 @@ import pandas as pd
 from . import names
 from .errors import WorkbenchError
 
+
+
+class RanefRows(Sequence):
+    """The ``ranef`` rows of a fit, kept as arrays until a row is read.
+
+    A sequence of dicts ``{"group", "term", "level", "value", "cond_sd"}`` (equal to the list
+    of them), in the order block, column, level; the dicts are made on first access, so a fit
+    with many levels records its conditional modes without a Python loop over the levels.
+
+    Parameters
+    ----------
+    parts : sequence of (group, columns, levels, values, cond_sd)
+        Per factor block: its name, its columns, its level labels, and the conditional modes
+        and conditional sds as arrays of shape (levels, columns).
+    """
+
+    __hash__ = None  # mutable-looking equality with lists, as a list has
+
+    def __init__(self, parts):
+        self._parts = [(g, tuple(cols), tuple(levels), np.asarray(v, dtype=float),
+                        np.asarray(sd, dtype=float)) for g, cols, levels, v, sd in parts]
+        self._rows = None
+
+    def _materialised(self) -> list[dict]:
+        if self._rows is None:
+            rows = []
+            for g, cols, levels, v, sd in self._parts:
+                for k, term in enumerate(cols):
+                    rows.extend({"group": g, "term": term, "level": lev, "value": val,
+                                 "cond_sd": csd}
+                                for lev, val, csd in zip(levels, v[:, k].tolist(),
+                                                         sd[:, k].tolist()))
+            self._rows = rows
+        return self._rows
+
+    def __len__(self) -> int:
+        return sum(v.size for _, _, _, v, _ in self._parts)
+
+    def __getitem__(self, i):
+        return self._materialised()[i]
+
+    def __iter__(self):
+        return iter(self._materialised())
+
+    def __eq__(self, other) -> bool:
+        if isinstance(other, (list, tuple, RanefRows)):
+            return self._materialised() == list(other)
+        return NotImplemented
+
+    def __repr__(self) -> str:
+        return repr(self._materialised())
+
+    def __getstate__(self):
+        return {"_parts": self._parts, "_rows": None}
+
+    def frame(self) -> pd.DataFrame:
+        """The rows as a DataFrame, built from the arrays."""
+        cols = {"group": [], "term": [], "level": [], "value": [], "cond_sd": []}
+        for g, terms, levels, v, sd in self._parts:
+            L = len(levels)
+            for k, term in enumerate(terms):
+                cols["group"].extend([g] * L)
+                cols["term"].extend([term] * L)
+                cols["level"].extend(levels)
+                cols["value"].append(v[:, k])
+                cols["cond_sd"].append(sd[:, k])
+        for c in ("value", "cond_sd"):
+            cols[c] = np.concatenate(cols[c]) if cols[c] else np.zeros(0)
+        return pd.DataFrame(cols)
 
 
 @dataclass(frozen=True, eq=False)
@@ -144,9 +214,11 @@ class Fit:
     varcorr : list of dict
         Rows as lme4's ``as.data.frame(VarCorr())``: ``grp``, ``var1``, ``var2``, ``vcov``,
         ``sdcor``, plus ``sdcor_ci`` ([lower, upper] or None).
-    ranef : list of dict
+    ranef : list of dict or RanefRows
         Rows ``group``, ``term``, ``level``, ``value``, ``cond_sd`` (BLUPs and conditional sds,
-        or posterior means and sds), plus ``lower``, ``upper`` for bayes.
+        or posterior means and sds), plus ``lower``, ``upper`` for bayes.  The engine keeps
+        them as a :class:`RanefRows`, a sequence equal to that list whose dicts are made when
+        first read.
     converged, singular : bool
     diagnostics : dict
         Optimizer record (REML/ML) or sampler diagnostics (bayes).
@@ -290,7 +362,9 @@ class Fit:
 
     def ranef_frame(self) -> pd.DataFrame:
         """The ``ranef`` rows as a DataFrame."""
-        return pd.DataFrame(self.ranef)
+        if isinstance(self.ranef, RanefRows):
+            return self.ranef.frame()
+        return pd.DataFrame(list(self.ranef))
 
     # ------------------------------------------------------------------ lme4's verbs
     def predict(self, newdata=None, re_form=None, allow_new_levels: bool = False,
@@ -407,7 +481,7 @@ def wald_fixed_effects(names, beta: np.ndarray, vcov: np.ndarray,
 def _jsonable(obj):
     if isinstance(obj, dict):
         return {str(k): _jsonable(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
+    if isinstance(obj, (list, tuple, RanefRows)):
         return [_jsonable(v) for v in obj]
     if isinstance(obj, (np.bool_, bool)):
         return bool(obj)

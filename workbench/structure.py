@@ -15,6 +15,7 @@ triangle column by column.  The covariance of a block's random effects is
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 import scipy.sparse as sp
@@ -23,12 +24,52 @@ from .design import Design
 from .errors import DataError
 
 
+#: Rows from which sorted rows are summed per level by the indicator matrix: below, building
+#: the sparse matrix costs more than the ``np.bincount`` calls it saves (the sums are the same).
+INDICATOR_MIN_ROWS = 5000
+
+
+def level_runs(codes: np.ndarray, nlevels: int) -> np.ndarray | None:
+    """Where each level's rows start when the rows are sorted by level and every level has
+    rows (the usual layout of large data), else None.
+
+    Returns
+    -------
+    ndarray of int, shape (nlevels,) or None
+        ``starts[l]``: the first row of level ``l``; level ``l`` is rows
+        ``starts[l]:starts[l + 1]``.
+    """
+    if codes.size == 0 or codes[0] != 0 or codes[-1] != nlevels - 1:
+        return None
+    starts = np.flatnonzero(codes[1:] != codes[:-1]) + 1
+    if starts.size != nlevels - 1 or np.any(codes[starts] != codes[starts - 1] + 1):
+        return None
+    return np.concatenate(([0], starts))
+
+
+def level_indicator(runs: np.ndarray, n: int) -> sp.csr_matrix:
+    """The (levels x n) 0/1 matrix of rows sorted by level (``runs``: :func:`level_runs`).
+
+    ``S @ P`` sums the rows of P per level; in each level's rows in order, from 0, as
+    ``np.bincount`` sums them, so to the same last bit.
+    """
+    indptr = np.append(runs, n)
+    return sp.csr_matrix((np.ones(n), np.arange(n, dtype=indptr.dtype), indptr),
+                         shape=(runs.size, n))
+
+
 def per_level_cross(codes: np.ndarray, U: np.ndarray, V: np.ndarray, nlevels: int,
-                    weights: np.ndarray | None = None, symmetric: bool = False) -> np.ndarray:
+                    weights: np.ndarray | None = None, symmetric: bool = False,
+                    indicator: sp.csr_matrix | None = None) -> np.ndarray:
     """Per-level sums of weighted outer products, level last.
 
     ``out[a, b, l] = sum over rows i of level l of w_i U[i, a] V[i, b]`` (``w = 1`` if no
     ``weights``): the blocks of ``Z_l' W V_l`` for the rows of each level, without forming Z.
+
+    The products are formed once, as the columns of one (n, pairs) array, and summed per level
+    in one pass by the level indicator matrix when the rows are sorted by level
+    (:func:`level_indicator`), otherwise by ``np.bincount`` per product; both sum each level's
+    rows in order, so the two give the same numbers.
 
     Parameters
     ----------
@@ -40,22 +81,49 @@ def per_level_cross(codes: np.ndarray, U: np.ndarray, V: np.ndarray, nlevels: in
     symmetric : bool
         ``U is V``: compute the upper triangle and mirror it (a column of ones on the diagonal
         is counted, not summed).
+    indicator : sparse matrix, optional
+        :func:`level_indicator` of the codes, if the rows are sorted by level (found here
+        otherwise, from ``INDICATOR_MIN_ROWS`` rows).
 
     Returns
     -------
     ndarray, shape (a, b, nlevels)
     """
     a, b = U.shape[1], V.shape[1]
-    out = np.empty((a, b, nlevels))
-    for i in range(a):
-        for j in range(i if symmetric else 0, b):
-            if weights is None and symmetric and j == i and np.all(U[:, i] == 1.0):
-                out[i, j] = np.bincount(codes, minlength=nlevels)
+    n = codes.shape[0]
+    if indicator is None and n >= INDICATOR_MIN_ROWS:
+        runs = level_runs(codes, nlevels)
+        indicator = None if runs is None else level_indicator(runs, n)
+    pairs = [(i, j) for i in range(a) for j in range(i if symmetric else 0, b)]
+    # a column of ones on the diagonal: the rows per level are counted (k None)
+    counted = {i for i in range(a) if weights is None and symmetric and np.all(U[:, i] == 1.0)}
+    todo, k = [], 0
+    for i, j in pairs:
+        todo.append((i, j, None if i == j and i in counted else k))
+        k += todo[-1][2] is not None
+    prods = np.empty((n, k))  # rows of products: what the indicator matrix multiplies
+    for i, j, c in todo:
+        if c is not None:
+            if weights is None:
+                np.multiply(U[:, i], V[:, j], out=prods[:, c])
             else:
-                prod = U[:, i] * V[:, j] if weights is None else weights * U[:, i] * V[:, j]
-                out[i, j] = np.bincount(codes, weights=prod, minlength=nlevels)
-            if symmetric:
-                out[j, i] = out[i, j]
+                np.multiply(weights, U[:, i], out=prods[:, c])
+                prods[:, c] *= V[:, j]
+    count = None
+    if counted:
+        count = (np.diff(indicator.indptr) if indicator is not None
+                 else np.bincount(codes, minlength=nlevels)).astype(float)
+    if k == 0:
+        sums = None
+    elif indicator is not None:
+        sums = (indicator @ prods).T
+    else:
+        sums = [np.bincount(codes, weights=prods[:, c], minlength=nlevels) for c in range(k)]
+    out = np.empty((a, b, nlevels))
+    for i, j, c in todo:
+        out[i, j] = count if c is None else sums[c]
+        if symmetric:
+            out[j, i] = out[i, j]
     return out
 
 
@@ -136,7 +204,17 @@ class FactorBlock:
               symmetric: bool = False) -> np.ndarray:
         """Per-level ``sum w_i U_i V_i'`` over this block's levels, shape (a, b, levels); see
         :func:`per_level_cross`."""
-        return per_level_cross(self.codes, U, V, self.nlevels, weights, symmetric)
+        return per_level_cross(self.codes, U, V, self.nlevels, weights, symmetric,
+                               indicator=self.indicator)
+
+    @cached_property
+    def indicator(self) -> sp.csr_matrix | None:
+        """:func:`level_indicator` of this block's rows if they are sorted by level and
+        there are at least ``INDICATOR_MIN_ROWS`` of them, else None (found once)."""
+        if self.codes.shape[0] < INDICATOR_MIN_ROWS:
+            return None
+        runs = level_runs(self.codes, self.nlevels)
+        return None if runs is None else level_indicator(runs, self.codes.shape[0])
 
     def lam(self, theta: np.ndarray) -> np.ndarray:
         """The q x q lower-triangular relative covariance factor for ``theta``."""
@@ -224,7 +302,7 @@ def build_structure(design: Design) -> Structure:
                 columns=tuple(columns),
                 levels=first.levels,
                 codes=first.codes,
-                Z=np.hstack(Zs),
+                Z=Zs[0] if len(Zs) == 1 else np.asfortranarray(np.hstack(Zs)),
                 positions=tuple(positions),
                 theta_index=np.asarray(theta_index, dtype=np.int64),
                 terms=tuple(terms),

@@ -37,6 +37,35 @@ def test_a_response_fitted_exactly_is_an_error(run_cli, one_line_error, tmp_path
 
 
 
+@pytest.mark.parametrize("scale, shift, weighted", [
+    (1e7, 5e9, False),   # x in huge units far from 0: X'X is ill-conditioned
+    (1.0, 0.0, False),
+    (1.0, 0.0, True),    # with prior weights
+])
+def test_an_exact_fit_is_found_however_the_columns_are_scaled(scale, shift, weighted):
+    """The check screens with the cross-products and decides on the rows whenever those
+    cannot tell: an exact fit through ill-conditioned or weighted columns is still refused."""
+    frame = _frame(lambda x, g: np.zeros(x.size))
+    frame["x"] = frame["x"] * scale + shift
+    frame["y"] = 1e3 + 3.0 * (frame["x"] - shift) / scale
+    frame["w"] = np.linspace(0.5, 2.0, len(frame))
+    with pytest.raises(DataError, match="zero residual variance"):
+        workbench.fit("y ~ x + (1 | g)", frame, weights="w" if weighted else None)
+
+
+@pytest.mark.parametrize("noise", [1e-4, 1e-2, 1.0])
+def test_a_response_with_any_residual_left_is_fitted(noise):
+    """Residual variation of any size relative to the mean (1e-7 of a response near 1e3
+    included, where the cross-products cannot tell and the rows decide) is no exact fit."""
+    rng = np.random.default_rng(7)
+    frame = _frame(lambda x, g: 1e3 + 2.0 * x + noise * (rng.normal(size=x.size)
+                                                          + rng.normal(size=6)[g]))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        fit = workbench.fit("y ~ x + (1 | g)", frame)
+    assert fit.sigma > 0
+
+
 @pytest.mark.parametrize("formula", ["y ~ 1 + (1 | g)", "y ~ x + (1 | g)"])
 def test_a_response_the_group_effects_fit_exactly_is_an_error(run_cli, one_line_error, tmp_path,
                                                               formula):

@@ -12,7 +12,7 @@ import numpy as np
 
 from ..design import Design
 from ..errors import NotYetSupportedError, WorkbenchError
-from ..record import Fit, RemlState, build_fit, wald_fixed_effects
+from ..record import Fit, RanefRows, RemlState, build_fit, wald_fixed_effects
 from .blocked import BlockedSystem
 from .criterion import criterion_from_factor, make_criterion, make_objective
 from .optimize import OptimizerWarning, column_scale, optimize_theta
@@ -212,18 +212,15 @@ class _Estimates:
                                  "vcov": float(s2), "sdcor": float(self.sigma),
                                  "sdcor_ci": None})
 
-        self.ranef = []
+        parts = []
         inv_blocks = system.cond_inverse_blocks(f)
         for blk, lam, u, B in zip(st.blocks, f.lambdas, us, inv_blocks):
             b = u @ lam.T  # (L, q)
             # diag(lam B lam') per level, without forming the q x q products
             cvar = s2 * np.einsum("ij,ljk,ik->li", lam, B, lam, optimize=True)
-            csd = np.sqrt(np.clip(cvar, 0, None))
-            g = blk.group
-            for k, term in enumerate(blk.columns):
-                self.ranef.extend(
-                    {"group": g, "term": term, "level": lev, "value": val, "cond_sd": sd}
-                    for lev, val, sd in zip(blk.levels, b[:, k].tolist(), csd[:, k].tolist()))
+            parts.append((blk.group, blk.columns, blk.levels, b,
+                          np.sqrt(np.clip(cvar, 0, None))))
+        self.ranef = RanefRows(parts)
         self.singular = bool(np.any(np.asarray(theta)[st.diagonal] < SINGULAR_TOL))
 
 
