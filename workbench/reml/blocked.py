@@ -49,6 +49,8 @@ SPARSE_FLOP_RATIO = 0.02
 #: Several factors: the rest's design R = [Z_2 .. Z_K, X, y] is built dense, and R'R formed by
 #: BLAS, while n nr^2 is below this (up to it, faster than scipy.sparse's products).
 DENSE_BUILD_MAX = 10_000_000
+#: Pair maps with at most this many entries (targets x L1 q1^2) are applied as dense matrices.
+DENSE_MAP_MAX = 100_000
 #: Largest ``nr^2`` for which the pair map's targets are found by marking a dense key array.
 DENSE_KEY_MAX = 1 << 25
 
@@ -309,6 +311,10 @@ class BlockedSystem:
             self._arr_lower = (Arr.row[low].astype(np.int64), Arr.col[low].astype(np.int64))
         if not self.single:
             self._pairs, self._targets = _pair_structure(self.A1r, self.L1, self.q1, self.nr)
+            # the map as the search applies it: dense where small (scipy.sparse's call costs
+            # ~15 us against a microsecond of BLAS for a few thousand entries)
+            P = self._pairs
+            self._pairs_mv = P.toarray() if P.shape[0] * P.shape[1] <= DENSE_MAP_MAX else P
             self.scalar_rest = all(b.q == 1 for b in blocks[1:])
             if self.scalar_rest and self.nr >= SPARSE_MIN and self._may_be_sparse():
                 route = _SparseRest(self)
@@ -425,7 +431,7 @@ class BlockedSystem:
             # K = A1r' blockdiag(T1'T1) A1r, lower triangle, from the precomputed pair map
             W = np.einsum("ial,ibl->lab", T, T)
             S = np.zeros(self.nr * self.nr)
-            S[self._targets] = self._pairs @ W.ravel()
+            S[self._targets] = self._pairs_mv @ W.ravel()
             S = S.reshape(self.nr, self.nr)  # K, lower triangle
             C = None  # formed only when the solution is extracted (see _C)
             if self.scalar_rest:
@@ -679,7 +685,10 @@ class BlockedSystem:
                         parts.append((prod.row * q * q + i * q + j, prod.col, prod.data))
             r_, c_, v_ = (np.concatenate(x) for x in zip(*parts))
             eq = sp.csr_matrix((v_, (r_, c_)), shape=(L1 * q * q, self.nr))
-            maps = (self._pairs.T.tocsr(), eq)
+            if self._pairs_mv is not self._pairs:  # small: dense, as the pair map
+                maps = (np.ascontiguousarray(self._pairs_mv.T), eq.toarray())
+            else:
+                maps = (self._pairs.T.tocsr(), eq)
             self._level_maps = maps
         pairs_t, eq = maps
         Q = (pairs_t @ h_targets).reshape(L1, q, q)
@@ -720,7 +729,7 @@ class BlockedSystem:
         Kl = np.einsum("ial,ibl->abl", T, T)  # lam M_l^-1 lam', (q, q, L)
         # the unscaled Schur complement G = Arr - A1r' blockdiag(K_l) A1r (symmetric)
         Kv = np.zeros(m * m)
-        Kv[self._targets] = self._pairs @ Kl.transpose(2, 0, 1).ravel()
+        Kv[self._targets] = self._pairs_mv @ Kl.transpose(2, 0, 1).ravel()
         Kv = Kv.reshape(m, m)
         G = self.Arr - _symmetrize_lower(Kv)
         if self.scalar_rest:
