@@ -208,3 +208,27 @@ def test_record_is_typed_and_keeps_the_json_keys():
         assert key in d
     json.dumps(d)
     assert d["evaluations"] == summary.evaluations >= sum(s.evaluations for s in summary.stages)
+
+
+def test_a_search_on_gradient_noise_stops_and_is_judged_at_its_point():
+    """A gradient with errors of 1e-3 that change from point to point (as rounding makes them
+    near some optima) keeps L-BFGS-B's line search stepping on points no better than the best:
+    the search stops after a few such evaluations, and the verdict judges that point."""
+    from workbench.reml.optimize import STALL_EVALUATIONS, local_search
+
+    centre = np.array([0.3, -0.2, 0.5])
+
+    def objective(theta):
+        d = theta - centre
+        return float(d @ d), 2.0 * d + 1e-3 * np.sin(1e7 * theta)  # deterministic noise
+
+    crit = lambda theta: objective(theta)[0]  # noqa: E731
+    lower = np.array([0.0, -np.inf, 0.0])
+    prob = ScaledProblem(crit, objective, lower, np.full(3, np.inf),
+                         np.array([True, False, True]), np.ones(3))
+    stage = local_search(prob, np.array([1.0, 0.0, 1.0]))
+    assert stage.message.startswith(f"stopped: {STALL_EVALUATIONS} evaluations")
+    assert stage.evaluations < 40
+    np.testing.assert_allclose(prob.best_x, centre, atol=2e-3)
+    v = verdict(prob, prob.best_x)
+    assert v.converged and v.max_gradient < 2e-3
