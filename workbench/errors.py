@@ -58,6 +58,11 @@ class FastPathDeclined(WorkbenchError):
     """The fast Bayesian path (bayes/fast.py) failed one of its checks; NUTS is used instead."""
 
 
+class SearchStalled(WorkbenchError):
+    """Internal: raised inside a local search's function to end the search when it stalls on
+    rounding (:mod:`workbench.reml.optimize`); caught there, never seen by a user."""
+
+
 class SamplingInterrupted(KeyboardInterrupt):
     """Sampling was interrupted (Ctrl-C): the draws are incomplete and no fit is returned.
 

@@ -49,6 +49,8 @@ from dataclasses import asdict, dataclass
 import numpy as np
 from scipy.optimize import Bounds, minimize
 
+from ..errors import SearchStalled
+
 
 class OptimizerWarning(UserWarning):
     """The optimizer stopped at a point that does not meet the optimality conditions."""
@@ -420,10 +422,10 @@ def local_search(prob: ScaledProblem, x0, pinned=(), radius: float = 0.2,
             try:
                 res = minimize(fun, x0, jac=True if analytic else None, method="L-BFGS-B",
                                bounds=Bounds(lo, hi),
-                               options={"ftol": 1e-12, "gtol": 1e-5,
+                               options={"ftol": 1e-13, "gtol": 1e-5,
                                         "maxiter": maxiter or 2000, "maxls": 20})
                 success, message = bool(res.success), str(res.message)
-            except _Stalled:
+            except SearchStalled:
                 success, message = True, (f"stopped: {STALL_EVALUATIONS} evaluations without a "
                                           "decrease above rounding level")
         else:
@@ -442,12 +444,8 @@ def local_search(prob: ScaledProblem, x0, pinned=(), radius: float = 0.2,
 STALL_EVALUATIONS = 6
 
 
-class _Stalled(Exception):
-    pass
-
-
 class _StallGuard:
-    """Wrap the search's function: raise :class:`_Stalled` after ``STALL_EVALUATIONS``
+    """Wrap the search's function: raise :class:`SearchStalled` after ``STALL_EVALUATIONS``
     evaluations in a row without a decrease of the best value by more than 1e-13 of it."""
 
     def __init__(self, fun, prob: ScaledProblem):
@@ -461,7 +459,7 @@ class _StallGuard:
         else:
             self.count += 1
             if self.count >= STALL_EVALUATIONS:
-                raise _Stalled
+                raise SearchStalled
         return out
 
 
