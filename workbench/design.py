@@ -441,7 +441,14 @@ def build_design(
     lookup = {str(c): c for c in data.columns}
     read = [lookup[c] for c in spec.variables if c in lookup]
     read += [lookup[c] for c in (known_sd, weights, offset) if c is not None and c in lookup]
-    used = data[list(dict.fromkeys(read))]
+    # taken by position: a fifth of the cost of data[list] on small frames (no label indexer);
+    # a duplicated column name has no single position, and keeps the label route
+    read = list(dict.fromkeys(read))
+    locs = [data.columns.get_loc(c) for c in read]
+    if all(isinstance(i, (int, np.integer)) for i in locs):
+        used = data.take(locs, axis=1)
+    else:
+        used = data[read]
     ix = used.index
     if n_dropped or not (isinstance(ix, pd.RangeIndex) and ix.start == 0 and ix.step == 1):
         used = (used if rows is None else used.iloc[rows]).reset_index(drop=True)
