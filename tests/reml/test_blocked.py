@@ -172,3 +172,24 @@ def test_the_flop_bound_never_excludes_a_sparse_system(data):
     i, j = np.divmod(system._targets, system.nr)
     z = np.count_nonzero((i < nu) & (i != j)) + nu
     assert 3.0 * z * z / nu**4 <= system._sparse.flop_ratio
+
+
+@pytest.mark.parametrize("formula,theta", [
+    ("y ~ x + (1 | teacher)", [0.7]),
+    ("y ~ x + (1 + x | teacher)", [0.9, -0.03, 0.02]),
+    ("y ~ x + (1 + x | teacher)", [0.0, 0.05, 0.0]),
+])
+def test_the_written_out_leading_factor_is_the_cholesky_factor(data, formula, theta):
+    """q = 1, 2 are written out on level-last vectors: each level's L_l is the Cholesky factor
+    of lam' A_l lam + I and T_l = L_l^-1 lam'."""
+    system = BlockedSystem(build_design(parse_formula(formula), data))
+    theta = np.array(theta)
+    f = system.factor(theta)
+    lam = f.lambdas[0]
+    q = lam.shape[0]
+    for level in range(0, system.L1, 37):
+        M = lam.T @ system.A11[:, :, level] @ lam + np.eye(q)
+        L = np.linalg.cholesky(M)
+        np.testing.assert_allclose(f.L11[level], L, rtol=1e-12, atol=1e-14)
+        np.testing.assert_allclose(f.T1[level], np.linalg.solve(L, lam.T), rtol=1e-12,
+                                   atol=1e-14)
