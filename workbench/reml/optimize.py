@@ -441,12 +441,12 @@ def local_search(prob: ScaledProblem, x0, pinned=(), radius: float = 0.2,
 #: criterion by no more than rounding: at the optimum the gradient is known only to a few
 #: units in its last digits, and L-BFGS-B's line search would otherwise spend its whole
 #: budget (twice) stepping on that noise.  The verdict judges the point it stopped at.
-STALL_EVALUATIONS = 6
+STALL_EVALUATIONS = 8
 
 
 class _StallGuard:
     """Wrap the search's function: raise :class:`SearchStalled` after ``STALL_EVALUATIONS``
-    evaluations in a row without a decrease of the best value by more than 1e-13 of it."""
+    evaluations in a row without a decrease of the best value by more than 1e-14 of it."""
 
     def __init__(self, fun, prob: ScaledProblem):
         self.fun, self.prob, self.count = fun, prob, 0
@@ -454,7 +454,7 @@ class _StallGuard:
     def __call__(self, x):
         before = self.prob.best_f
         out = self.fun(x)
-        if self.prob.best_f < before - 1e-13 * max(1.0, abs(before)):
+        if self.prob.best_f < before - 1e-14 * max(1.0, abs(before)):
             self.count = 0
         else:
             self.count += 1
