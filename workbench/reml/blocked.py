@@ -148,7 +148,9 @@ def _pair_structure(A1r: sp.csr_matrix, L1: int, q1: int, nr: int):
         present = np.zeros(nr * nr, dtype=bool)
         present[key] = True
         targets = np.flatnonzero(present)
-        inv = (np.cumsum(present) - 1)[key]
+        lookup = np.empty(nr * nr, dtype=np.int64)  # read only at the targets
+        lookup[targets] = np.arange(targets.size)
+        inv = lookup[key]
     else:
         targets, inv = np.unique(key, return_inverse=True)
     P = sp.csr_matrix((coef, (inv, widx)), shape=(targets.size, L1 * q1 * q1))
@@ -239,7 +241,12 @@ class BlockedSystem:
         # derivative-free search and the verdict's differences felt
         self._beta_shift = None
         if len(blocks) > 1 and design.p:
-            b0 = np.linalg.lstsq(X, y, rcond=None)[0]
+            try:  # any b0 will do: the normal equations are accurate enough
+                b0 = np.linalg.solve(X.T @ X, X.T @ y)
+            except np.linalg.LinAlgError:
+                b0 = None
+            if b0 is None or not np.all(np.isfinite(b0)):
+                b0 = np.linalg.lstsq(X, y, rcond=None)[0]
             y = y - X @ b0
             self._beta_shift = b0
         Xy = np.column_stack([X, y])
