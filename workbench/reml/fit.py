@@ -80,7 +80,8 @@ def fit_reml(design: Design, reml: bool = True, level: float = 0.95, label: str 
         theta0, radius = _start_from_blocks(design, st, reml, scale,
                                             crit if system.sparse_route else None)
     theta, value, opt = optimize_theta(crit, theta0, st.lower, st.diagonal, objective=objective,
-                                       scale=scale, blocks=st.blocks, radius=radius)
+                                       scale=scale, blocks=st.blocks, radius=radius,
+                                       search=None if objective is not None else "BOBYQA")
     if not opt.converged:
         warnings.warn(f"the optimizer did not converge: {opt.verdict.reason}", OptimizerWarning,
                       stacklevel=2)
@@ -88,9 +89,9 @@ def fit_reml(design: Design, reml: bool = True, level: float = 0.95, label: str 
                       vc_se=vc_se, started=t0)
 
 
-# Size of the dense Schur block from which the derivative-free search is used: there one
-# gradient costs about three evaluations (a potri beside the Cholesky) and L-BFGS-B can need
-# many (STAR ML: 88 against COBYQA's 64 from the one-factor starts).
+# Size of the dense Schur block from which the derivative-free search (NLopt's BOBYQA) is used:
+# there one gradient costs about three evaluations (a potri beside the Cholesky) and L-BFGS-B
+# can need many (STAR ML: 88 against COBYQA's 64 from the one-factor starts).
 DENSE_GRADIENT_MAX = 400
 
 
