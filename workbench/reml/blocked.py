@@ -21,8 +21,16 @@ and the small block of ``[X, y]`` is the dense Schur complement
 ``S_xy,xy - S_xy,u S_uu^-1 S_u,xy`` (p + 1 solves).  With ``S = Lrr Lrr'`` ordered
 [u_rest, beta, y], the leading nu diagonal of Lrr gives ``log|S_uu|`` and the trailing
 (p + 1) block is the Cholesky factor of that Schur complement, so both routes give the same
-``(log|L|^2, log|R_X|^2, r^2)``.  The dense factor is still formed where the solution, the
-conditional variances or the gradient are needed.
+``(log|L|^2, log|R_X|^2, r^2)``.  The factor on that route (:class:`SparseFactor`) also gives
+the solution (beta from the Schur complement's factor, the later factors' u from the p + 1
+solves) and the conditional variances: the entries of ``S_uu^-1`` they need (its diagonal and
+the level pairs of the pair map) come from a selected inverse of the sparse factor (Takahashi
+equations), never a dense inverse.  The dense factor is formed only where the gradient asks
+for it.
+
+With several factors, y is replaced inside the system by its least-squares residual
+``y - X b0`` (beta is shifted back by b0): r^2, the log-determinants and u do not change, and
+the [X, y] cross-products lose the cancellation that makes the criterion noisy.
 
 Rows are scaled by ``sqrt(w_i) / known_sd_i`` (prior weights; known residual sds, the
 meta-analysis form) and the offset is taken off y.
