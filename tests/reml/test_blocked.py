@@ -193,3 +193,37 @@ def test_the_written_out_leading_factor_is_the_cholesky_factor(data, formula, th
         np.testing.assert_allclose(f.L11[level], L, rtol=1e-12, atol=1e-14)
         np.testing.assert_allclose(f.T1[level], np.linalg.solve(L, lam.T), rtol=1e-12,
                                    atol=1e-14)
+
+
+def test_bobyqa_and_cobyqa_reach_the_same_optimum(data, monkeypatch):
+    """The several-factor search runs NLopt's BOBYQA (lme4's nloptwrap); SciPy's COBYQA, the
+    fallback without NLopt, finds the same optimum."""
+    import sys
+
+    pytest.importorskip("nlopt")
+    a = workbench.fit(FORMULA, data)
+    assert a.diagnostics["optimizer"]["stages"][0]["stage"] == "BOBYQA"
+    monkeypatch.setitem(sys.modules, "nlopt", None)  # import fails: the fallback
+    b = workbench.fit(FORMULA, data)
+    assert b.diagnostics["optimizer"]["stages"][0]["stage"] == "COBYQA"
+    assert a.converged and b.converged
+    assert a.criterion == pytest.approx(b.criterion, rel=1e-10)
+    for k in b.beta:
+        assert a.beta[k] == pytest.approx(b.beta[k], rel=1e-5)
+
+
+def test_a_capped_bobyqa_search_is_not_converged(data):
+    pytest.importorskip("nlopt")
+    from workbench.reml.criterion import make_criterion
+    from workbench.reml.optimize import column_scale, optimize_theta
+
+    system = BlockedSystem(build_design(parse_formula(FORMULA), data))
+    st = system.structure
+    scale = column_scale(st)
+    _, _, summary = optimize_theta(make_criterion(system), st.theta0 * scale, st.lower,
+                                   st.diagonal, scale=scale, blocks=st.blocks, maxiter=5,
+                                   search="BOBYQA")
+    assert summary.stages[0].stage == "BOBYQA"
+    assert summary.stages[0].evaluations <= 5
+    assert not summary.converged
+    assert "gradient" in summary.verdict.reason

@@ -21,8 +21,16 @@ and the small block of ``[X, y]`` is the dense Schur complement
 ``S_xy,xy - S_xy,u S_uu^-1 S_u,xy`` (p + 1 solves).  With ``S = Lrr Lrr'`` ordered
 [u_rest, beta, y], the leading nu diagonal of Lrr gives ``log|S_uu|`` and the trailing
 (p + 1) block is the Cholesky factor of that Schur complement, so both routes give the same
-``(log|L|^2, log|R_X|^2, r^2)``.  The dense factor is still formed where the solution, the
-conditional variances or the gradient are needed.
+``(log|L|^2, log|R_X|^2, r^2)``.  The factor on that route (:class:`SparseFactor`) also gives
+the solution (beta from the Schur complement's factor, the later factors' u from the p + 1
+solves) and the conditional variances: the entries of ``S_uu^-1`` they need (its diagonal and
+the level pairs of the pair map) come from a selected inverse of the sparse factor (Takahashi
+equations), never a dense inverse.  The dense factor is formed only where the gradient asks
+for it.
+
+With several factors, y is replaced inside the system by its least-squares residual
+``y - X b0`` (beta is shifted back by b0): r^2, the log-determinants and u do not change, and
+the [X, y] cross-products lose the cancellation that makes the criterion noisy.
 
 Rows are scaled by ``sqrt(w_i) / known_sd_i`` (prior weights; known residual sds, the
 meta-analysis form) and the offset is taken off y.
@@ -175,7 +183,9 @@ def _pair_structure(A1r: sp.csr_matrix, L1: int, q1: int, nr: int):
         present = np.zeros(nr * nr, dtype=bool)
         present[key] = True
         targets = np.flatnonzero(present)
-        inv = (np.cumsum(present) - 1)[key]
+        lookup = np.empty(nr * nr, dtype=np.int64)  # read only at the targets
+        lookup[targets] = np.arange(targets.size)
+        inv = lookup[key]
     else:
         targets, inv = np.unique(key, return_inverse=True)
     P = sp.csr_matrix((coef, (inv, widx)), shape=(targets.size, L1 * q1 * q1))
@@ -266,7 +276,12 @@ class BlockedSystem:
         # derivative-free search and the verdict's differences felt
         self._beta_shift = None
         if len(blocks) > 1 and design.p:
-            b0 = np.linalg.lstsq(X, y, rcond=None)[0]
+            try:  # any b0 will do: the normal equations are accurate enough
+                b0 = np.linalg.solve(X.T @ X, X.T @ y)
+            except np.linalg.LinAlgError:
+                b0 = None
+            if b0 is None or not np.all(np.isfinite(b0)):
+                b0 = np.linalg.lstsq(X, y, rcond=None)[0]
             y = y - X @ b0
             self._beta_shift = b0
         Xy = np.column_stack([X, y])
@@ -855,7 +870,8 @@ class _SparseRest:
         r, c = self.rows[self.uu], self.cols[self.uu]
         vals = np.where(r == c, float(self.indices.size + 1), 1.0)
         Suu = sp.csc_matrix((vals, self.indices, self.indptr), shape=(nu, nu))
-        L = qdldl.Solver(Suu, upper=True).factors()[0].tocsc()
+        self._solver = qdldl.Solver(Suu, upper=True)  # its symbolic part serves the search
+        L = self._solver.factors()[0].tocsc()
         counts = np.diff(L.indptr).astype(float) + 1.0
         return float((counts**2).sum() / (nu**3 / 3.0))
 
@@ -979,32 +995,34 @@ class _SparseRest:
             if par[j] >= 0:
                 depth[j] = depth[par[j]] + 1
         depth = np.asarray(depth, dtype=np.int64)
-        # every non-zero e = (a, j) of L, and every pair (e, f) of non-zeros of one column
-        col = np.repeat(np.arange(nu), counts)
-        k = counts[col]
-        first = np.repeat(np.arange(indices.size), k)
-        base = np.cumsum(k) - k
-        second = indptr[col][first] + (np.arange(first.size) - np.repeat(base, k))
-        e_order = np.argsort(depth[col], kind="stable")
-        p_order = np.argsort(depth[col[first]], kind="stable")
+        # the columns by depth, their non-zeros e = (a, j) in that order, and every pair (e, f)
+        # of non-zeros of one column: then each depth is a contiguous slice of all three
         c_order = np.argsort(depth, kind="stable")
-        e_cut = np.searchsorted(depth[col][e_order], np.arange(int(depth.max(initial=-1)) + 2))
-        p_cut = np.searchsorted(depth[col[first]][p_order],
-                                np.arange(int(depth.max(initial=-1)) + 2))
-        c_cut = np.searchsorted(depth[c_order], np.arange(int(depth.max(initial=-1)) + 2))
-        rank_e = np.empty(indices.size, dtype=np.int64)
-        rank_c = np.empty(nu, dtype=np.int64)
+        cnt_o = counts[c_order]
+        ends = np.cumsum(cnt_o)
+        e_pos = np.arange(int(ends[-1]) if nu else 0)
+        e_sorted = np.repeat(indptr[c_order] - (ends - cnt_o), cnt_o) + e_pos
+        col_e = np.repeat(c_order, cnt_o)
+        cpos_e = np.repeat(np.arange(nu), cnt_o)  # the column's position in c_order
+        k = counts[col_e]
+        p_first = np.repeat(e_pos, k)  # position of e in e_sorted
+        base = np.cumsum(k) - k
+        second = np.repeat(indptr[col_e], k) + (np.arange(p_first.size) - np.repeat(base, k))
+        cuts = np.arange(int(depth.max(initial=-1)) + 2)
+        c_cut = np.searchsorted(depth[c_order], cuts)
+        e_cut = np.searchsorted(depth[col_e], cuts)
+        p_cut = np.searchsorted(np.repeat(depth[col_e], k), cuts)
+        a_e = indices[e_sorted]
         levels = []
-        for t in range(e_cut.size - 1):
-            es = e_order[e_cut[t] : e_cut[t + 1]]
-            ps = p_order[p_cut[t] : p_cut[t + 1]]
+        for t in range(cuts.size - 1):
+            e0, e1 = e_cut[t], e_cut[t + 1]
+            p0, p1 = p_cut[t], p_cut[t + 1]
             cols = c_order[c_cut[t] : c_cut[t + 1]]
-            rank_e[es] = np.arange(es.size)
-            rank_c[cols] = np.arange(cols.size)
-            a, j = indices[es], col[es]
-            fp, sp_ = first[ps], second[ps]
-            levels.append((indices[fp] * nu + indices[sp_], sp_, rank_e[fp], a * nu + j,
-                           j * nu + a, cols, rank_c[j], es, a * nu + j, cols * nu + cols))
+            a, j = a_e[e0:e1], col_e[e0:e1]
+            pf, sp_ = p_first[p0:p1], second[p0:p1]
+            levels.append((a_e[pf] * nu + indices[sp_], sp_, pf - e0, a * nu + j, j * nu + a,
+                           cols, cpos_e[e0:e1] - c_cut[t], e_sorted[e0:e1], a * nu + j,
+                           cols * nu + cols))
         self._plan = (L.indices.copy(), levels)
         return levels
 
