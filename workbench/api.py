@@ -295,10 +295,10 @@ def _check_residual_variance(design) -> None:
 
     y = design.y if design.offset is None else design.y - design.offset
     X = design.X
-    w = np.ones_like(y) if design.weights is None else np.sqrt(design.weights)
     scale = float(np.max(np.abs(y))) if y.size else 0.0
     if scale > 0.0 and _clearly_not_fitted(X, y, design.weights):
         return
+    w = np.ones_like(y) if design.weights is None else np.sqrt(design.weights)
     if X.shape[1]:
         beta = np.linalg.lstsq(X * w[:, None], y * w, rcond=None)[0]
         r = y - X @ beta
