@@ -276,6 +276,8 @@ def _check_residual_collapse(fit) -> None:
     if fit.sigma is None or design is None:
         return
     y = design.y if design.offset is None else design.y - design.offset
+    if y.size == 0 or fit.sigma > 1e-6 * float(np.max(np.abs(y))):  # sd(y) <= max |y|
+        return
     spread = float(np.std(y))
     if spread > 0 and fit.sigma <= 1e-6 * spread:
         raise DataError(f"the random effects fit the response exactly (residual sd {fit.sigma:.3g} "
