@@ -154,6 +154,7 @@ def test_interaction_group_levels_skip_absent_combinations_and_missing_rows():
 
 @pytest.mark.parametrize("values", [
     np.repeat(np.arange(40), 3),                              # sorted integers: coded from runs
+    np.random.default_rng(2).permutation(np.arange(-5, 6)),   # a whole range, unsorted
     np.random.default_rng(0).integers(-20, 20, 200),          # unsorted integers: hashed
     np.repeat([-3, 0, 7, 1000], 5).astype(np.uint16),          # unsigned
     np.sort(np.random.default_rng(1).normal(size=30)),        # sorted floats

@@ -276,6 +276,8 @@ def _check_residual_collapse(fit) -> None:
     if fit.sigma is None or design is None:
         return
     y = design.y if design.offset is None else design.y - design.offset
+    if y.size == 0 or fit.sigma > 1e-6 * float(np.max(np.abs(y))):  # sd(y) <= max |y|
+        return
     spread = float(np.std(y))
     if spread > 0 and fit.sigma <= 1e-6 * spread:
         raise DataError(f"the random effects fit the response exactly (residual sd {fit.sigma:.3g} "
@@ -295,10 +297,10 @@ def _check_residual_variance(design) -> None:
 
     y = design.y if design.offset is None else design.y - design.offset
     X = design.X
-    w = np.ones_like(y) if design.weights is None else np.sqrt(design.weights)
     scale = float(np.max(np.abs(y))) if y.size else 0.0
     if scale > 0.0 and _clearly_not_fitted(X, y, design.weights):
         return
+    w = np.ones_like(y) if design.weights is None else np.sqrt(design.weights)
     if X.shape[1]:
         beta = np.linalg.lstsq(X * w[:, None], y * w, rcond=None)[0]
         r = y - X @ beta

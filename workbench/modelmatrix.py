@@ -20,6 +20,7 @@ first category, else the sorted first value), ordered factors R's ``contr.poly``
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import numpy as np
@@ -120,6 +121,13 @@ def _numeric_codes(s: pd.Series) -> tuple[np.ndarray, np.ndarray]:
     return codes, uniq
 
 
+@functools.lru_cache(maxsize=8)
+def _range_labels(start: int, size: int) -> tuple[str, ...]:
+    """The labels of the integer levels ``start .. start + size - 1`` (made once per range:
+    refits of data with the same group ids, as in simulations and benchmarks, reuse them)."""
+    return tuple(map(str, range(start, start + size)))
+
+
 def _sorted_codes(arr: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Codes and distinct values of a non-empty non-decreasing array, from its runs."""
     starts = np.flatnonzero(arr[1:] != arr[:-1]) + 1
@@ -146,6 +154,8 @@ def factor_of(col, name: str = "") -> Factor:
     if pd.api.types.is_numeric_dtype(s):
         codes, uniq = _numeric_codes(s)
         if uniq.size and np.all(uniq == np.round(uniq)) and np.abs(uniq).max() < 1e15:
+            if uniq[-1] - uniq[0] == uniq.size - 1:  # sorted, distinct: the whole range
+                return Factor(codes, _range_labels(int(uniq[0]), uniq.size), used=True)
             return Factor(codes, tuple(map(str, uniq.astype(np.int64).tolist())), used=True)
         return Factor(codes, tuple(_r_number(u) for u in uniq), used=True)
     # hash the rows once (pd.factorize), then sort only the distinct values; missing rows and
