@@ -19,6 +19,8 @@ name that is not syntactic (``\\`a b\\```).
 
 from __future__ import annotations
 
+import functools
+
 import re
 from dataclasses import dataclass
 
@@ -156,8 +158,10 @@ class _Parser:
                 raise FormulaError(f"unbalanced parentheses in '{self.text}'")
 
 
+@functools.lru_cache(maxsize=1024)
 def parse(text: str):
-    """Parse an R expression or formula into a tree."""
+    """Parse an R expression or formula into a tree (nested tuples; cached: a fit parses
+    the same few expressions several times)."""
     return _Parser(text).parse()
 
 
@@ -352,6 +356,20 @@ def _unique(terms):
 
 
 def expand_terms(text: str, node=None, leading=()) -> Terms:
+    """Expand a right-hand side into :class:`Terms` as R's ``terms.formula`` (see
+    :func:`_expand_terms`; cached where the arguments are hashable)."""
+    try:
+        return _expand_cached(text, node, tuple(leading))
+    except TypeError:  # an unhashable tree
+        return _expand_terms(text, node, leading)
+
+
+@functools.lru_cache(maxsize=1024)
+def _expand_cached(text: str, node, leading: tuple) -> Terms:
+    return _expand_terms(text, node, leading)
+
+
+def _expand_terms(text: str, node=None, leading=()) -> Terms:
     """Expand a right-hand side into :class:`Terms` as R's ``terms.formula``.
 
     Parameters
