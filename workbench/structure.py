@@ -216,12 +216,20 @@ class FactorBlock:
         runs = level_runs(self.codes, self.nlevels)
         return None if runs is None else level_indicator(runs, self.codes.shape[0])
 
+    @cached_property
+    def _lam_index(self) -> tuple[np.ndarray, np.ndarray]:
+        """Flat positions in a q x q matrix of this block's theta entries, and their indices
+        in theta (a search builds lambda at every evaluation)."""
+        rows, cols = zip(*self.positions)
+        flat = np.asarray(rows) * self.q + np.asarray(cols)
+        return flat, np.asarray(self.theta_index)
+
     def lam(self, theta: np.ndarray) -> np.ndarray:
         """The q x q lower-triangular relative covariance factor for ``theta``."""
-        lam = np.zeros((self.q, self.q))
-        rows, cols = zip(*self.positions)
-        lam[rows, cols] = theta[self.theta_index]
-        return lam
+        flat, index = self._lam_index
+        lam = np.zeros(self.q * self.q)
+        lam[flat] = np.asarray(theta)[index]
+        return lam.reshape(self.q, self.q)
 
 
 @dataclass(frozen=True, eq=False)
