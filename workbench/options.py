@@ -92,8 +92,8 @@ class RemlOptions:
             _choice("vc_se", self.vc_se, VC_SE)
 
     def kwargs(self) -> dict:
-        """The options as keyword arguments."""
-        return asdict(self)
+        """The options as keyword arguments (all scalars: no deep copy needed)."""
+        return {f.name: getattr(self, f.name) for f in fields(self)}
 
 
 @dataclass(frozen=True)

@@ -45,7 +45,7 @@ Stages that stopped early but were recovered by a later stage are kept in the re
 from __future__ import annotations
 
 import warnings
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass, fields
 
 import numpy as np
 from scipy.optimize import Bounds, minimize
@@ -86,7 +86,7 @@ class Stage:
     message: str = ""
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        return {f.name: getattr(self, f.name) for f in fields(self)}  # flat: no deepcopy
 
 
 @dataclass(frozen=True)
@@ -117,7 +117,7 @@ class Verdict:
     reason: str = ""
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        return {f.name: getattr(self, f.name) for f in fields(self)}  # flat: no deepcopy
 
 
 @dataclass(frozen=True)
