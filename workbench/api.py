@@ -98,9 +98,14 @@ def fit(formula: str, data: pd.DataFrame, method: str = "reml", *, known_sd: str
                               contrasts=contrasts)
         if method in ("reml", "ml") and design.terms and known_sd is None:
             _check_residual_variance(design)
-    if method in ("reml", "ml"):
-        from .reml.fit import fit_reml
+        if method in ("reml", "ml") and design.terms:
+            from .reml.fit import fit_reml
 
+            # inside the same BLAS limit (fit_reml's own is then a no-op)
+            fit = fit_reml(design, reml=(method == "reml"), label=label, **opts.kwargs())
+            _check_residual_collapse(fit)
+            return fit
+    if method in ("reml", "ml"):
         if not design.terms:  # no random effects: weighted least squares, as nlme::gls
             from .reml.linear import fit_linear
 
@@ -109,9 +114,6 @@ def fit(formula: str, data: pd.DataFrame, method: str = "reml", *, known_sd: str
                 raise OptionError(f"option(s) {', '.join(extra)} need a random-effects term; "
                                   "a model without one takes only level")
             return fit_linear(design, reml=(method == "reml"), label=label, level=opts.level)
-        fit = fit_reml(design, reml=(method == "reml"), label=label, **opts.kwargs())
-        _check_residual_collapse(fit)
-        return fit
     if method == "fgls":
         from .gls.fgls import fit_fgls
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import math
 import sys
+import threading
 import time
 import warnings
 
@@ -109,12 +110,29 @@ def blas_limits(threads: int | None):
     """
     if threads is None:
         return contextlib.nullcontext()
+    active = getattr(_limits_in_force, "stack", None)
+    if active and active[-1] == threads:  # nested in the same limit (the api's, then the fit's)
+        return contextlib.nullcontext()
     global _controller
     if _controller is None or _controller[0] != len(sys.modules):
         from threadpoolctl import ThreadpoolController
 
         _controller = (len(sys.modules), ThreadpoolController())
-    return _controller[1].limit(limits=threads)
+    return _limited(_controller[1], threads)
+
+
+_limits_in_force = threading.local()
+
+
+@contextlib.contextmanager
+def _limited(controller, threads: int):
+    stack = _limits_in_force.__dict__.setdefault("stack", [])
+    with controller.limit(limits=threads):
+        stack.append(threads)
+        try:
+            yield
+        finally:
+            stack.pop()
 
 
 def _start_from_blocks(design: Design, st, reml: bool, scale: np.ndarray, crit=None):
