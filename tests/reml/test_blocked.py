@@ -174,14 +174,22 @@ def test_the_flop_bound_never_excludes_a_sparse_system(data):
     assert 3.0 * z * z / nu**4 <= system._sparse.flop_ratio
 
 
-@pytest.mark.parametrize("formula,theta", [
-    ("y ~ x + (1 | teacher)", [0.7]),
-    ("y ~ x + (1 + x | teacher)", [0.9, -0.03, 0.02]),
-    ("y ~ x + (1 + x | teacher)", [0.0, 0.05, 0.0]),
+Q3 = "y ~ x + (1 + x + I(x / 10 - 5)^2 | teacher)"
+
+
+@pytest.mark.parametrize("formula,theta,stack", [
+    ("y ~ x + (1 | teacher)", [0.7], 64),
+    ("y ~ x + (1 + x | teacher)", [0.9, -0.03, 0.02], 64),
+    ("y ~ x + (1 + x | teacher)", [0.0, 0.05, 0.0], 64),
+    (Q3, [0.9, -0.03, 0.1, 0.02, 0.01, 0.3], 10**9),  # q = 3 as a LAPACK stack
+    (Q3, [0.9, -0.03, 0.1, 0.02, 0.01, 0.3], 0),  # q = 3 by loops over the levels
 ])
-def test_the_written_out_leading_factor_is_the_cholesky_factor(data, formula, theta):
-    """q = 1, 2 are written out on level-last vectors: each level's L_l is the Cholesky factor
-    of lam' A_l lam + I and T_l = L_l^-1 lam'."""
+def test_the_written_out_leading_factor_is_the_cholesky_factor(data, formula, theta, stack,
+                                                              monkeypatch):
+    """q = 1, 2 are written out on level-last vectors, q >= 3 factored as a stack (few levels)
+    or by loops: each level's L_l is the Cholesky factor of lam' A_l lam + I and
+    T_l = L_l^-1 lam'."""
+    monkeypatch.setattr(blocked, "STACK_MAX_LEVELS", stack)
     system = BlockedSystem(build_design(parse_formula(formula), data))
     theta = np.array(theta)
     f = system.factor(theta)

@@ -57,6 +57,9 @@ SPARSE_FLOP_RATIO = 0.02
 #: Several factors: the rest's design R = [Z_2 .. Z_K, X, y] is built dense, and R'R formed by
 #: BLAS, while n nr^2 is below this (up to it, faster than scipy.sparse's products).
 DENSE_BUILD_MAX = 10_000_000
+#: The leading factor's q x q blocks (q >= 3) are factored as a LAPACK stack up to this many
+#: levels, by vectorised loops over the levels above it.
+STACK_MAX_LEVELS = 64
 #: Pair maps with at most this many entries (targets x L1 q1^2) are applied as dense matrices.
 DENSE_MAP_MAX = 100_000
 #: Largest ``nr^2`` for which the pair map's targets are found by marking a dense key array.
@@ -123,6 +126,14 @@ def _lead_factor(lam: np.ndarray, A11: np.ndarray):
         T[1, 0] = -c10 * T[0, 0] / c11
         T[1, 1] = (l11 - c10 * T[0, 1]) / c11
         return Lf, T
+    if L <= STACK_MAX_LEVELS:
+        # few levels: LAPACK on the (L, q, q) stack, a handful of calls whatever q (numpy's
+        # stacked linalg pays per matrix, so many levels take the loops below)
+        M = np.matmul(np.matmul(lam.T, A11.transpose(2, 0, 1)), lam)
+        M += np.eye(q)
+        Lf = np.linalg.cholesky(M)  # raises LinAlgError where not positive definite
+        T = np.linalg.solve(Lf, np.broadcast_to(lam.T, Lf.shape))  # L^-1 lam'
+        return Lf.transpose(1, 2, 0), T.transpose(1, 2, 0)
     tmp = np.tensordot(lam, A11, axes=([0], [0]))  # (i, b, L): sum_a lam[a,i] A11[a,b]
     M = np.tensordot(tmp, lam, axes=([1], [0]))  # (i, L, j)
     Lf = np.zeros((q, q, L))
