@@ -286,7 +286,7 @@ class BlockedSystem:
         # that made the criterion noisy (STAR: 1e-7 -> 5e-11 absolute), which the
         # derivative-free search and the verdict's differences felt
         self._beta_shift = None
-        if len(blocks) > 1 and design.p:
+        if design.p:
             try:  # any b0 will do: the normal equations are accurate enough
                 b0 = np.linalg.solve(X.T @ X, X.T @ y)
             except np.linalg.LinAlgError:
