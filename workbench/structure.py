@@ -53,8 +53,10 @@ def level_indicator(runs: np.ndarray, n: int) -> sp.csr_matrix:
     ``S @ P`` sums the rows of P per level; in each level's rows in order, from 0, as
     ``np.bincount`` sums them, so to the same last bit.
     """
-    indptr = np.append(runs, n)
-    return sp.csr_matrix((np.ones(n), np.arange(n, dtype=indptr.dtype), indptr),
+    # scipy keeps 32-bit indices where they fit: made so here, not converted (a copy of each)
+    dtype = np.int32 if n < np.iinfo(np.int32).max else np.int64
+    indptr = np.append(runs, n).astype(dtype)
+    return sp.csr_matrix((np.ones(n), np.arange(n, dtype=dtype), indptr),
                          shape=(runs.size, n))
 
 
