@@ -280,11 +280,16 @@ def _check_residual_collapse(fit) -> None:
     y = design.y if design.offset is None else design.y - design.offset
     if y.size == 0 or fit.sigma > 1e-6 * float(np.max(np.abs(y))):  # sd(y) <= max |y|
         return
-    spread = float(np.std(y))
+    # against the spread the fixed effects leave (a response they fit to a few parts in a
+    # million has a small sigma that is right, not a collapse)
+    X = design.X
+    w = np.ones_like(y) if design.weights is None else np.sqrt(design.weights)
+    r = y - X @ np.linalg.lstsq(X * w[:, None], y * w, rcond=None)[0] if X.shape[1] else y
+    spread = float(np.sqrt(np.mean((w * r) ** 2)))
     if spread > 0 and fit.sigma <= 1e-6 * spread:
         raise DataError(f"the random effects fit the response exactly (residual sd {fit.sigma:.3g} "
-                        f"against a response sd of {spread:.3g}): the residual variance cannot be "
-                        "estimated; the data need variation within the groups")
+                        f"against {spread:.3g} around the fixed effects): the residual variance "
+                        "cannot be estimated; the data need variation within the groups")
 
 
 def _check_residual_variance(design) -> None:

@@ -58,6 +58,11 @@ class FastPathDeclined(WorkbenchError):
     """The fast Bayesian path (bayes/fast.py) failed one of its checks; NUTS is used instead."""
 
 
+class NumericalError(WorkbenchError):
+    """A computation with these data cannot be carried out in floating point (for example the
+    criterion is not finite anywhere the optimizer looked)."""
+
+
 class SearchStalled(WorkbenchError):
     """Internal: raised inside a local search's function to end the search when it stalls on
     rounding (:mod:`workbench.reml.optimize`); caught there, never seen by a user."""

@@ -232,3 +232,30 @@ def test_a_search_on_gradient_noise_stops_and_is_judged_at_its_point():
     np.testing.assert_allclose(prob.best_x, centre, atol=2e-3)
     v = verdict(prob, prob.best_x)
     assert v.converged and v.max_gradient < 2e-3
+
+
+def test_a_response_fitted_to_a_part_in_a_million_is_a_fit():
+    """y = 1000 + 2 x + 1e-6 noise, random intercepts with no variance: sigma is about 1e-6
+    and right, not a collapse (once every evaluation was infinite and the optimizer failed
+    with a TypeError).  lme4 1.1-31 on the same numbers (written with 17 digits):
+    ``lmer(y ~ x + (1 | g), REML = TRUE)``: sigma 8.99115918351753e-07, REML criterion
+    -4940.7148856193 (singular); the exact criterion at theta = 0 is -4940.71488548862."""
+    rng = np.random.default_rng(1)
+    g = np.repeat(np.arange(20), 10)
+    x = rng.normal(size=200)
+    df = pd.DataFrame({"y": 1e3 + 2 * x + 1e-6 * rng.normal(size=200), "x": x, "g": g})
+    fit = workbench.fit("y ~ x + (1 | g)", df)
+    assert fit.converged and fit.singular
+    assert fit.sigma == pytest.approx(8.99115918351753e-07, rel=1e-6)
+    assert fit.criterion == pytest.approx(-4940.71488548862, rel=1e-9)
+
+
+def test_a_criterion_infinite_everywhere_is_a_plain_error():
+    from workbench.errors import NumericalError
+
+    def objective(theta):
+        return float("inf"), np.zeros(len(theta))
+
+    with pytest.raises(NumericalError, match="not finite at any theta"):
+        optimize_theta(lambda t: float("inf"), np.ones(2), np.zeros(2), np.ones(2, dtype=bool),
+                       objective=objective)

@@ -50,7 +50,7 @@ from dataclasses import dataclass, fields
 import numpy as np
 from scipy.optimize import Bounds, minimize
 
-from ..errors import SearchStalled
+from ..errors import NumericalError, SearchStalled
 
 
 class OptimizerWarning(UserWarning):
@@ -778,6 +778,10 @@ def optimize_theta(
         floor = floor / scale
     stages = [local_search(prob, prob.phi(theta0), radius=radius, maxiter=maxiter,
                            method=search, floor=floor)]
+    if prob.best_x is None:
+        raise NumericalError("the criterion is not finite at any theta the search tried (the "
+                             "model matrices are numerically singular or the response is "
+                             "fitted exactly)")
     methods = [stages[0].stage]
     clear = True
     if maxiter is None:
