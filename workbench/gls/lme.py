@@ -360,7 +360,7 @@ def fit_lme(design: Design, wh: ResidualStructure, corr: CorrelationSpec | None 
     NotYetSupportedError
         Prior weights or known residual sds.
     """
-    from ..reml.fit import _Estimates, blas_limits
+    from ..reml.fit import Estimates, blas_limits
     from ..reml.optimize import OptimizerWarning
 
     if blas_threads is not None:
@@ -400,7 +400,7 @@ def fit_lme(design: Design, wh: ResidualStructure, corr: CorrelationSpec | None 
     if not converged:
         warnings.warn(f"the optimizer did not converge: {'; '.join(reasons)}", OptimizerWarning,
                       stacklevel=2)
-    est = _Estimates(system, theta, reml)
+    est = Estimates(system, theta, reml)
     natural = wh.natural(u)
     lower, upper = structure_intervals(wh, u, info, level)
     diagnostics = structure_diagnostics(wh, corr, var, natural, lower, upper)

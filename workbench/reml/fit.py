@@ -189,7 +189,7 @@ def record_fit(system: BlockedSystem, theta: np.ndarray, opt, reml: bool = True,
     ``opt`` is the optimizer's record; ``started`` the ``perf_counter`` time the fit began
     (``diagnostics["seconds"]`` counts from it).
     """
-    est = _Estimates(system, theta, reml)
+    est = Estimates(system, theta, reml)
     optimizer = opt.to_dict()
     converged = opt.converged
     model = psi = var_params = None
@@ -221,7 +221,7 @@ def record_fit(system: BlockedSystem, theta: np.ndarray, opt, reml: bool = True,
                         var_params=var_params, estimates=est)
 
 
-class _Estimates:
+class Estimates:
     """What a factor at theta gives: criterion, GLS fixed effects and their covariance, sigma,
     variance components and conditional modes."""
 
@@ -265,13 +265,13 @@ class _Estimates:
 def assemble_fit(system: BlockedSystem, theta: np.ndarray, reml: bool = True, level: float = 0.95,
                  label: str | None = None, *, converged: bool = True,
                  diagnostics: dict | None = None, optimizer=None, varscale=None,
-                 var_params: dict | None = None, estimates: _Estimates | None = None) -> Fit:
+                 var_params: dict | None = None, estimates: Estimates | None = None) -> Fit:
     """Everything lme4 reports about a fit at a given theta (no optimisation).
 
     The keyword arguments are the rest of the record (the optimizer's verdict and record,
     variance-scale results); ``estimates`` reuses a computation at this theta.
     """
-    est = estimates if estimates is not None else _Estimates(system, theta, reml)
+    est = estimates if estimates is not None else Estimates(system, theta, reml)
     design = system.design
     beta, se, ci = wald_fixed_effects(design.fixed_names, est.beta, est.vcov, level)
     state = RemlState(vcov=est.vcov, reml=reml, theta=np.asarray(theta, dtype=float),
@@ -284,4 +284,4 @@ def assemble_fit(system: BlockedSystem, theta: np.ndarray, reml: bool = True, le
                      label=label, state=state)
 
 
-__all__ = ["fit_reml", "record_fit", "assemble_fit", "make_criterion", "blas_limits"]
+__all__ = ["fit_reml", "record_fit", "assemble_fit", "Estimates", "make_criterion", "blas_limits"]
