@@ -255,7 +255,7 @@ class Estimates:
         for blk, lam, u, B in zip(st.blocks, f.lambdas, us, inv_blocks):
             b = u @ lam.T  # (L, q)
             # diag(lam B lam') per level, without forming the q x q products
-            cvar = s2 * np.einsum("ij,ljk,ik->li", lam, B, lam, optimize=True)
+            cvar = s2 * np.diagonal(lam @ B @ lam.T, axis1=1, axis2=2)
             parts.append((blk.group, blk.columns, blk.levels, b,
                           np.sqrt(np.clip(cvar, 0, None))))
         self.ranef = RanefRows(parts)
