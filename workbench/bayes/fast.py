@@ -33,7 +33,7 @@ per-level sufficient statistics:
 Above :data:`PARETO_K_MAX`, with acceptance below :data:`ACCEPT_MIN`, or short of the ESS at
 ``MAX_THIN``, :func:`fit_fast` declines (:class:`Declined`) and ``fit_bayes`` falls back to NUTS
 on the marginal model.  ``beta`` is then drawn from its Gaussian conditional, and the random
-effects from theirs, ``u_j ~ N(M_j^-1 v_j, M_j^-1)`` (:func:`_ranef`), one exact draw per kept
+effects from theirs, ``u_j ~ N(M_j^-1 v_j, M_j^-1)`` (:func:`.marginal.draw_block`), one exact draw per kept
 state.
 
 The priors are those of :mod:`.priors` (the PyMC model's), written here as numpy log densities
@@ -49,7 +49,8 @@ from scipy.special import gammaln
 
 from .. import names
 from ..errors import FastPathDeclined
-from .marginal import level_cholesky
+from .marginal import (CHUNK, congruence_coefficients, draw_block, level_matrices, unique_entries,
+                       upper_pairs)
 
 PARETO_K_MAX = 0.7
 ACCEPT_MIN = 0.2  # a last guard: the chains are exact whatever the proposal, and the Pareto k and
@@ -135,6 +136,19 @@ class Posterior:
         self.prec = np.array([0.0 if b.family == "Flat" else 1.0 / b.args[1] ** 2 for b in bp])
         self.pmean = np.array([0.0 if b.family == "Flat" else b.args[0] for b in bp])
         self.dim = self.q + len(self.pairs) + (0 if self.known_sd else 1)
+        # per-level statistics in the layout of the batched products of _logpost
+        q, p = self.q, self.p
+        self.U = upper_pairs(q)
+        self.Avec = unique_entries(stats["m_ZtWZ"])                       # (u, J)
+        R = np.concatenate([stats["m_ZtWy"][:, :, None], stats["m_ZtWX"]], axis=2)  # (J, q, 1+p)
+        self.V = upper_pairs(p + 1)
+        ab = np.array(self.U)
+        kl = np.array(self.V)
+        a, b = ab[:, 0][:, None], ab[:, 1][:, None]
+        k, l_ = kl[:, 0][None, :], kl[:, 1][None, :]
+        Q = R[:, a, k] * R[:, b, l_] + (a != b) * R[:, b, k] * R[:, a, l_]  # (J, u, v)
+        self.Qflat = np.ascontiguousarray(Q.reshape(Q.shape[0], -1))
+        self.gpos = {kl_: t for t, kl_ in enumerate(self.V)}
 
     def unpack(self, z):
         """sd (S, q), correlations (S, terms), C (S, q, q), s2 (S,)."""
@@ -152,42 +166,45 @@ class Posterior:
     def logpost(self, z, keep: bool = False):
         """Log posterior density of each row of ``z`` (up to a constant; -inf where undefined);
         with ``keep`` also what the conditional draws of beta and the random effects need."""
+        z = np.asarray(z, dtype=float)
+        rows = max(64, CHUNK // self.Avec.shape[1])
         with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
-            return self._logpost(np.asarray(z, dtype=float), keep)
+            if z.shape[0] <= rows:
+                return self._logpost(z, keep)
+            parts = [self._logpost(z[a:a + rows], keep) for a in range(0, z.shape[0], rows)]
+        if not keep:
+            return np.concatenate(parts)
+        return (np.concatenate([lp for lp, _ in parts]),
+                {key: np.concatenate([kp[key] for _, kp in parts]) for key in parts[0][1]})
 
     def _logpost(self, z, keep):
-        st, q = self.stats, self.q
+        # -2 log p(y | theta) up to a constant, with R_j = [Z_j'Wy, Z_j'WX] (q x (1 + p)):
+        # sum_j log det M_j + y'Wy/s2 - sum_j R_j' K_j R_j (the (y, X) Gram of the a_j, B_j of
+        # the module docstring, K_j = C M_j^-1 C' / s2^2) + the beta terms; the M_j^-1 of all
+        # levels enter through one matrix product with the per-level products of R_j's entries.
+        st, q, p = self.stats, self.q, self.p
         sd, r, C, s2 = self.unpack(z)
-        inv = (1.0 / s2)[:, None]
-        A, ZX, Zy = st["m_ZtWZ"], st["m_ZtWX"], st["m_ZtWy"]
-        c, L = level_cholesky(A, C, inv)
-        logdetM = 0.0
-        for j in range(q):
-            logdetM = logdetM + 2.0 * np.log(L[j][j])
-        inv3 = inv[:, :, None]
-        av, Bv = [], []
-        for i in range(q):
-            cy = sum(c[a][i] * Zy[None, :, a] for a in range(q)) * inv
-            cx = sum(c[a][i][:, :, None] * ZX[None, :, a, :] for a in range(q)) * inv3
-            for k in range(i):
-                cy = cy - L[i][k] * av[k]
-                cx = cx - L[i][k][:, :, None] * Bv[k]
-            av.append(cy / L[i][i])
-            Bv.append(cx / L[i][i][:, :, None])
+        S = z.shape[0]
         s2i = 1.0 / s2
-        H = st["m_XtWX"][None] * s2i[:, None, None]
-        g = st["m_XtWy"][None] * s2i[:, None]
-        cc = float(st["m_ytWy"]) * s2i
-        for i in range(q):
-            H = H - np.swapaxes(Bv[i], 1, 2) @ Bv[i]
-            g = g - (np.swapaxes(Bv[i], 1, 2) @ av[i][:, :, None])[:, :, 0]
-            cc = cc - np.sum(av[i] ** 2, axis=1)
+        M = level_matrices(self.Avec, C, s2i[:, None])
+        Minv, logdet_j = _inverse_logdet(M, q)
+        u, J = M.shape[1], M.shape[2]
+        T = (Minv.reshape(S * u, J) @ self.Qflat).reshape(S, u, u, -1)
+        coef = congruence_coefficients(C, False) * (s2i * s2i)[:, None, None]
+        gram = np.einsum("sai,siag->sg", coef, T)  # unique entries of the (1 + p) Gram
+        gp = self.gpos
+        H = np.empty((S, p, p))
+        for k in range(p):
+            for l_ in range(k, p):
+                H[:, k, l_] = H[:, l_, k] = st["m_XtWX"][k, l_] * s2i - gram[:, gp[k + 1, l_ + 1]]
+        g = st["m_XtWy"][None] * s2i[:, None] - gram[:, [gp[0, k + 1] for k in range(p)]]
+        cc = float(st["m_ytWy"]) * s2i - gram[:, gp[0, 0]]
         D = self.prec
         Amat = H + np.diag(D)[None]
         bvec = g + (D * self.pmean)[None]
         n = float(st["m_n"])
         LA, mean, logdetA, ok = _chol_solve(Amat, bvec)
-        ll = -0.5 * (n * np.log(s2) + np.sum(logdetM, axis=1) + cc
+        ll = -0.5 * (n * np.log(s2) + logdet_j + cc
                      + float(np.sum(D * self.pmean ** 2)) - np.sum(bvec * mean, axis=1) + logdetA)
         lp = ll + sum(_log_scale_prior(pr, sd[:, i]) for i, pr in enumerate(self.sd_priors))
         for t, (_, eta) in enumerate(self.pairs):
@@ -196,8 +213,31 @@ class Posterior:
             lp = lp + _log_scale_prior(self.sigma_prior, np.sqrt(s2))
         lp = np.where(ok & np.isfinite(lp), lp, -np.inf)
         if keep:
-            return lp, {"mean": mean, "LA": LA, "L": L, "a": av, "B": Bv, "C": C}
+            return lp, {"mean": mean, "LA": LA}
         return lp
+
+
+def _inverse_logdet(M: np.ndarray, q: int) -> tuple[np.ndarray, np.ndarray]:
+    """Unique entries of ``M_j^-1`` (draws, u, levels) and ``sum_j log det M_j`` (draws,) from
+    the unique entries of symmetric positive definite ``M_j`` (closed forms for q <= 2)."""
+    if q == 1:
+        return 1.0 / M, np.sum(np.log(M[:, 0]), axis=1)
+    if q == 2:
+        m00, m01, m11 = M[:, 0], M[:, 1], M[:, 2]
+        det = m00 * m11 - m01 * m01
+        idet = 1.0 / det
+        Minv = np.stack([m11 * idet, -m01 * idet, m00 * idet], axis=1)
+        return Minv, np.sum(np.log(det), axis=1)
+    S, u, J = M.shape
+    full = np.empty((S, J, q, q))
+    for t, (i, k) in enumerate(upper_pairs(q)):
+        full[:, :, i, k] = full[:, :, k, i] = M[:, t]
+    good = np.all(np.isfinite(full), axis=(1, 2, 3))
+    full[~good] = np.eye(q)
+    sign, logdet = np.linalg.slogdet(full)
+    inv = np.linalg.inv(full)
+    logdet = np.where(good & np.all(sign > 0, axis=1), np.sum(logdet, axis=1), np.nan)
+    return np.stack([inv[:, :, i, k] for i, k in upper_pairs(q)], axis=1), logdet
 
 
 def _chol_solve(A: np.ndarray, b: np.ndarray):
@@ -341,7 +381,7 @@ def fit_fast(design, structure, priors, stats, *, draws: int, chains: int,
     # beta | theta ~ N(mean, A^-1), A = LA LA': beta = mean + LA^-T e
     e = rng.standard_normal((flat.size, post.p))
     beta = mean[flat] + np.linalg.solve(np.swapaxes(LA[flat], 1, 2), e[:, :, None])[:, :, 0]
-    b = _ranef(kept, flat, beta, rng)
+    b, logdet, quad = draw_block(post.stats, beta, C, s2, rng)
     corr = None
     if post.pairs:
         Lc = C / sd[:, :, None]
@@ -350,7 +390,7 @@ def fit_fast(design, structure, priors, stats, *, draws: int, chains: int,
     return {"beta": beta.reshape(chains, draws, -1), "sd": sd.reshape(chains, draws, q),
             "corr": corr, "sigma": None if post.known_sd else np.sqrt(s2).reshape(chains, draws),
             "b": b.reshape((chains, draws) + b.shape[1:]), "pareto_k": k, "acceptance": rate,
-            "thin": thin}
+            "thin": thin, "level_terms": (s2, logdet, quad)}
 
 
 def _chains(lw: np.ndarray, chains: int, draws: int, thin: int, rng):
@@ -385,33 +425,19 @@ def _chains(lw: np.ndarray, chains: int, draws: int, thin: int, rng):
 
 def _min_ess(z: np.ndarray) -> float:
     """Least bulk ESS over the columns of z (chains, draws, d)."""
-    ess = _ess_functions()[1]
-    return min(float(ess(z[:, :, i])) for i in range(z.shape[2]))
+    from .chaindiag import bulk_ess
 
-
-def _ess_functions():
-    """ArviZ's rank-normalised R-hat, bulk ESS and tail ESS of one (chains, draws) array.
-
-    ArviZ's array kernels (``_rhat_rank``, ``_ess_bulk``, ``_ess_tail``: the numbers
-    ``az.rhat`` / ``az.ess`` return, without their per-call conversion to a Dataset, which
-    costs about 20x the computation for the few thousand draws of a fit); the public functions
-    where a future ArviZ renames them."""
-    try:
-        from arviz.stats.diagnostics import _ess_bulk, _ess_tail, _rhat_rank
-        return _rhat_rank, _ess_bulk, _ess_tail
-    except ImportError:  # pragma: no cover - depends on the ArviZ version
-        import arviz as az
-
-        return (lambda x: float(az.rhat(x)), lambda x: float(az.ess(x, method="bulk")),
-                lambda x: float(az.ess(x, method="tail")))
+    return float(np.min(bulk_ess(np.moveaxis(z, 2, 0))))
 
 
 def chain_diagnostics(x: np.ndarray) -> tuple[float, float, float]:
     """R-hat (NaN for one chain), bulk ESS and tail ESS of one parameter's (chains, draws)
-    draws: exactly ``az.rhat(x)``, ``az.ess(x, method="bulk")``, ``az.ess(x, method="tail")``."""
-    rhat, bulk, tail = _ess_functions()
-    r = float(rhat(x)) if x.shape[0] > 1 else math.nan
-    return r, float(bulk(x)), float(tail(x))
+    draws: ``az.rhat(x)``, ``az.ess(x, method="bulk")``, ``az.ess(x, method="tail")``
+    (:mod:`.chaindiag`, which also takes several parameters at once)."""
+    from .chaindiag import diagnostics
+
+    r, bulk, tail = diagnostics(np.asarray(x, dtype=float)[None])
+    return float(r[0]), float(bulk[0]), float(tail[0])
 
 
 def _propose(center, W, n: int, rng):
@@ -446,24 +472,6 @@ def _psis(lw: np.ndarray):
     return float(np.asarray(k)), float(1.0 / np.sum(w ** 2) / lw.size), w
 
 
-def _ranef(kept: dict, idx: np.ndarray, beta: np.ndarray, rng) -> np.ndarray:
-    """Exact draws of the random effects given (theta, beta): with ``M_j = L_j L_j'``,
-    ``u_j ~ N(M_j^-1 v_j, M_j^-1)`` where ``L_j^-1 v_j = a_j - B_j beta``, so
-    ``u_j = L_j^-T (a_j - B_j beta + e)`` and ``b_j = C u_j``.  Returns (S, levels, q)."""
-    L, a, B, C = kept["L"], kept["a"], kept["B"], kept["C"][idx]
-    q = len(a)
-    w = [a[i][idx] - np.einsum("slp,sp->sl", B[i][idx], beta) for i in range(q)]
-    w = [wi + rng.standard_normal(wi.shape) for wi in w]
-    x = [None] * q
-    for i in reversed(range(q)):
-        t = w[i]
-        for k in range(i + 1, q):
-            t = t - L[k][i][idx] * x[k]
-        x[i] = t / L[i][i][idx]
-    return np.stack([sum(C[:, a_, i][:, None] * x[i] for i in range(q)) for a_ in range(q)],
-                    axis=-1)
-
-
 def to_idata(res: dict):
     """The fast path's draws as an InferenceData posterior (the names of :mod:`.model`)."""
     import arviz as az
@@ -479,6 +487,21 @@ def to_idata(res: dict):
     post["b0"] = (cd + ("b0_level", "b0_col"), res["b"])
     ds = xr.Dataset(post, coords={"chain": np.arange(nc), "draw": np.arange(nd)})
     return az.InferenceData(posterior=ds)
+
+
+def level_loglik_group(res: dict, design, structure):
+    """The per-level marginal log likelihood at the fast path's draws (``log_likelihood``
+    group of the sampler's InferenceData; :func:`.idata.level_loglik` from the terms the draws
+    of the random effects computed)."""
+    import xarray as xr
+
+    from .idata import MARGINAL_PER_LEVEL, level_loglik
+
+    nc, nd = res["beta"].shape[:2]
+    s2, logdet, quad = res["level_terms"]
+    ll = level_loglik(design, structure, res["beta"].reshape(nc * nd, -1), s2, logdet, quad)
+    return xr.Dataset({"y": (("chain", "draw", "level"), ll.reshape(nc, nd, -1))},
+                      attrs={"likelihood": MARGINAL_PER_LEVEL})
 
 
 __all__ = ["fit_fast", "why_not", "to_idata", "Declined", "Posterior", "PARETO_K_MAX"]
@@ -517,7 +540,9 @@ def try_fast(design, structure, priors, *, path: str, parameterization: str, sam
             raise SpecError(f"the fast path declined: {exc}; use path='nuts'") from None
         return None, f"fast path declined ({exc}); NUTS on the marginal model"
     idata = to_idata(res)
-    settings = {"sampling_seconds": time.perf_counter() - t0, "compile_seconds": 0.0,
+    seconds = time.perf_counter() - t0
+    idata.add_groups(log_likelihood=level_loglik_group(res, design, structure))
+    settings = {"sampling_seconds": seconds, "compile_seconds": 0.0,
                 "sampler": "independence-mh", "parameterization": "marginal", "path": "fast",
                 "pareto_k": res["pareto_k"], "acceptance": res["acceptance"], "thin": res["thin"],
                 "tune": 0}
