@@ -191,7 +191,8 @@ class Posterior:
         u, J = M.shape[1], M.shape[2]
         T = (Minv.reshape(S * u, J) @ self.Qflat).reshape(S, u, u, -1)
         coef = congruence_coefficients(C, False) * (s2i * s2i)[:, None, None]
-        gram = np.einsum("sai,siag->sg", coef, T)  # unique entries of the (1 + p) Gram
+        # unique entries of the (1 + p) Gram: sum over (a, b), (i, k) of coef[ab, ik] T[ik, ab]
+        gram = (np.swapaxes(coef, 1, 2).reshape(S, 1, u * u) @ T.reshape(S, u * u, -1))[:, 0]
         gp = self.gpos
         H = np.empty((S, p, p))
         for k in range(p):
@@ -266,7 +267,90 @@ def _chol_solve(A: np.ndarray, b: np.ndarray):
     return L, x, logdet, ok
 
 
+NEWTON_H = 1e-3  # central-difference step of the Newton iterations' gradient and Hessian
+NEWTON_TOL = 1e-8  # Newton decrement g'H^-1 g (the distance to the maximum in log density)
+
+
+def _stencil(d: int, h: float) -> np.ndarray:
+    """Offsets of the central-difference gradient and Hessian: 0, +-h e_i, and
+    h (+-e_i +-e_j) for i < j; (1 + 2d + 2d(d - 1), d)."""
+    E = np.eye(d) * h
+    pts = [np.zeros(d)]
+    pts += [E[i] for i in range(d)] + [-E[i] for i in range(d)]
+    for i in range(d):
+        for j in range(i + 1, d):
+            pts += [E[i] + E[j], E[i] - E[j], -E[i] + E[j], -E[i] - E[j]]
+    return np.array(pts)
+
+
+def _derivatives(v: np.ndarray, d: int, h: float):
+    """f, gradient and Hessian at the centre of :func:`_stencil` from its values ``v``."""
+    f0, fp, fm = v[0], v[1:d + 1], v[d + 1:2 * d + 1]
+    g = (fp - fm) / (2 * h)
+    H = np.diag((fp - 2 * f0 + fm) / (h * h))
+    k = 2 * d + 1
+    for i in range(d):
+        for j in range(i + 1, d):
+            fpp, fpm, fmp, fmm = v[k:k + 4]
+            k += 4
+            H[i, j] = H[j, i] = (fpp - fpm - fmp + fmm) / (4 * h * h)
+    return f0, g, H
+
+
 def _mode(post: Posterior, z0: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Posterior mode of theta and the Hessian of -log p there (central differences).
+
+    Newton's method on -log p with the gradient and Hessian by central differences, each
+    iteration's stencil and the trial points of its step in one batched evaluation; the
+    step is halved until -log p decreases, and a Hessian that is not positive definite is
+    shifted (Levenberg).  Converged when the Newton decrement is below :data:`NEWTON_TOL`;
+    BFGS (:func:`_mode_bfgs`) when Newton does not converge in 30 iterations."""
+    d, h = z0.size, NEWTON_H
+    offs = _stencil(d, h)
+    ts = np.array([0.5, 0.25, 0.125, 0.0625])
+    z = z0
+    v = -post.logpost(z + offs)
+    for _ in range(30):
+        f0, g, H = _derivatives(v, d, h)
+        if not (np.isfinite(f0) and np.all(np.isfinite(g)) and np.all(np.isfinite(H))):
+            break
+        step, shifted = _newton_step(H, g)
+        if step is None:
+            break
+        if not shifted and -float(g @ step) < NEWTON_TOL:
+            return z, H
+        # the full step's stencil and shorter trial steps, in one evaluation
+        znew = z + step
+        vals = -post.logpost(np.vstack([znew + offs, z + ts[:, None] * step[None]]))
+        vn, vt = vals[:offs.shape[0]], vals[offs.shape[0]:]
+        if np.isfinite(vn[0]) and vn[0] < f0:
+            z, v = znew, vn
+            continue
+        ok = np.isfinite(vt) & (vt < f0)
+        if not ok.any():
+            break
+        z = z + ts[int(np.argmax(ok))] * step
+        v = -post.logpost(z + offs)
+    return _mode_bfgs(post, z0)
+
+
+def _newton_step(H: np.ndarray, g: np.ndarray) -> tuple[np.ndarray | None, bool]:
+    """-H^-1 g, with H shifted by a multiple of I until positive definite; and whether it
+    was shifted."""
+    lam = 0.0
+    scale = max(1e-8, float(np.max(np.abs(np.diag(H)))))
+    for _ in range(20):
+        try:
+            Lh = np.linalg.cholesky(H + lam * np.eye(H.shape[0]))
+        except np.linalg.LinAlgError:
+            lam = max(2 * lam, 1e-6 * scale)
+            continue
+        y = np.linalg.solve(Lh, -g)
+        return np.linalg.solve(Lh.T, y), lam > 0
+    return None, True
+
+
+def _mode_bfgs(post: Posterior, z0: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Posterior mode of theta and the Hessian of -log p there (central differences)."""
     from scipy.optimize import minimize
 
@@ -403,6 +487,7 @@ def _chains(lw: np.ndarray, chains: int, draws: int, thin: int, rng):
     proposal draw as the first draw when ``thin`` is 1 (once, one from the wide component at
     sd 8e7 with undefined beta, which made that posterior mean 4e4)."""
     u = np.log(rng.uniform(size=lw.size))
+    ul, lwl = u.tolist(), lw.tolist()
     idx = np.empty((chains, draws), dtype=int)
     acc = 0
     per = draws * thin
@@ -413,13 +498,13 @@ def _chains(lw: np.ndarray, chains: int, draws: int, thin: int, rng):
             raise Declined("a chain has no proposal with a finite posterior density")
         w = np.exp(np.where(fin, seg - seg[fin].max(), -np.inf))
         cur = c * per + int(rng.choice(per, p=w / w.sum()))
-        for t in range(per):
-            j = c * per + t
-            if j != cur and u[j] < lw[j] - lw[cur]:
-                cur = j
+        cur_lw, states = lwl[cur], []
+        for j in range(c * per, (c + 1) * per):  # Python floats: 10x numpy scalars here
+            if j != cur and ul[j] < lwl[j] - cur_lw:
+                cur, cur_lw = j, lwl[j]
                 acc += 1
-            if t % thin == thin - 1:
-                idx[c, t // thin] = cur
+            states.append(cur)
+        idx[c] = states[thin - 1::thin]
     return idx, acc / max(1, chains * per)
 
 

@@ -225,15 +225,39 @@ def likelihood_kind(structure, parameterization: str | None) -> str:
 
 
 # --------------------------------------------------------------------------- assembly
-def _dataset(data: dict, dims: dict, coords: dict, sampled: bool = False):
+class _Coords:
+    """The coordinates of a fit's groups, each index built once and shared by the groups
+    that have that dimension (building pandas indexes was most of a group's cost)."""
+
+    def __init__(self, coords: dict):
+        self.coords = coords
+        self.made = {}
+
+    def of(self, sizes: dict):
+        """``xr.Coordinates`` of the dimensions ``{name: length}``: the given coordinate
+        values, else integers."""
+        import xarray as xr
+
+        variables, indexes = {}, {}
+        for name, n in sizes.items():
+            if (name, n) not in self.made:
+                values = np.asarray(self.coords[name]) if name in self.coords else np.arange(n)
+                c = xr.Coordinates({name: (name, values)})
+                self.made[name, n] = (c.variables[name], c.xindexes[name])
+            variables[name], indexes[name] = self.made[name, n]
+        return xr.Coordinates(variables, indexes=indexes)
+
+
+def _dataset(data: dict, dims: dict, coords: _Coords, sampled: bool = False, attrs: bool = True):
     """One group as ``az.from_dict`` builds it (variables with the given ``dims``, after
     ``chain`` and ``draw`` when ``sampled``; integer coordinates where none are given; ArviZ's
-    ``created_at`` and ``arviz_version`` attributes), without its per-variable DataArrays and
-    their alignment, which cost more than the rest of a fast-path fit."""
+    ``created_at`` and ``arviz_version`` attributes unless not ``attrs``), without its
+    per-variable DataArrays and their alignment, which cost more than the rest of a fast-path
+    fit."""
     import xarray as xr
     from arviz.data.base import make_attrs
 
-    variables, index = {}, {}
+    variables, sizes = {}, {}
     for key, value in data.items():
         a = np.asarray(value)
         d = (["chain", "draw"] if sampled else []) + list(dims.get(key, []))
@@ -241,10 +265,8 @@ def _dataset(data: dict, dims: dict, coords: dict, sampled: bool = False):
             raise ValueError(f"{key}: dims {d} for shape {a.shape}")
         variables[key] = (d, a)
         for name, n in zip(d, a.shape):
-            if name not in index:
-                index[name] = np.asarray(coords[name]) if name in coords else np.arange(n)
-    return xr.Dataset(variables, coords={k: (k, v) for k, v in index.items()},
-                      attrs=make_attrs())
+            sizes.setdefault(name, n)
+    return xr.Dataset(variables, coords=coords.of(sizes), attrs=make_attrs() if attrs else None)
 
 
 def native_inference_data(raw, design, structure, *, parameterization=None,
@@ -295,20 +317,15 @@ def native_inference_data(raw, design, structure, *, parameterization=None,
     if prior_arrays is not None:
         prior = dataset_from_arrays(prior_arrays, design, structure, 1,
                                     prior_arrays["beta"].shape[0])
-    import xarray as xr
-
-    groups = {"posterior": _dataset(posterior, dims, coords, sampled=True),
-              "observed_data": _dataset({"y": np.asarray(design.y)}, dims, coords),
-              "constant_data": _dataset(constant, dims, coords)}
+    shared = _Coords(coords)
+    groups = {"posterior": _dataset(posterior, dims, shared, sampled=True),
+              "observed_data": _dataset({"y": np.asarray(design.y)}, dims, shared),
+              "constant_data": _dataset(constant, dims, shared)}
     if prior is not None:
-        groups["prior"] = _dataset(prior, dims, coords, sampled=True)
+        groups["prior"] = _dataset(prior, dims, shared, sampled=True)
     idata = az.InferenceData(**groups)
-    lldim = ll_dims["y"][0]
-    llcoords = {"chain": idata.posterior.coords["chain"], "draw": idata.posterior.coords["draw"],
-                lldim: coords[lldim]}
-    idata.add_groups(log_likelihood=xr.Dataset(
-        {"y": xr.DataArray(ll.reshape(nc, nd, -1), dims=("chain", "draw", lldim),
-                           coords=llcoords)}))
+    idata.add_groups(log_likelihood=_dataset({"y": ll.reshape(nc, nd, -1)}, ll_dims, shared,
+                                             sampled=True, attrs=False))
     idata.log_likelihood.attrs["likelihood"] = kind
     if prior is not None:
         idata.prior.attrs["prior"] = prior_note
