@@ -49,8 +49,8 @@ from scipy.special import gammaln
 
 from .. import names
 from ..errors import FastPathDeclined
-from .marginal import (CHUNK, congruence_coefficients, draw_block, level_matrices, unique_entries,
-                       upper_pairs)
+from .marginal import (CHUNK, congruence_coefficients, draw_block, level_coefficients,
+                       level_matrices, unique_entries, upper_pairs)
 
 PARETO_K_MAX = 0.7
 ACCEPT_MIN = 0.2  # a last guard: the chains are exact whatever the proposal, and the Pareto k and
@@ -139,7 +139,7 @@ class Posterior:
         # per-level statistics in the layout of the batched products of _logpost
         q, p = self.q, self.p
         self.U = upper_pairs(q)
-        self.Avec = unique_entries(stats["m_ZtWZ"])                       # (u, J)
+        self.Avec = unique_entries(stats["m_ZtWZ"])                       # (u + 1, J)
         R = np.concatenate([stats["m_ZtWy"][:, :, None], stats["m_ZtWX"]], axis=2)  # (J, q, 1+p)
         self.V = upper_pairs(p + 1)
         ab = np.array(self.U)
@@ -166,33 +166,39 @@ class Posterior:
     def logpost(self, z, keep: bool = False):
         """Log posterior density of each row of ``z`` (up to a constant; -inf where undefined);
         with ``keep`` also what the conditional draws of beta and the random effects need."""
-        z = np.asarray(z, dtype=float)
-        rows = max(64, CHUNK // self.Avec.shape[1])
         with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
-            if z.shape[0] <= rows:
-                return self._logpost(z, keep)
-            parts = [self._logpost(z[a:a + rows], keep) for a in range(0, z.shape[0], rows)]
-        if not keep:
-            return np.concatenate(parts)
-        return (np.concatenate([lp for lp, _ in parts]),
-                {key: np.concatenate([kp[key] for _, kp in parts]) for key in parts[0][1]})
+            return self._logpost(np.asarray(z, dtype=float), keep)
+
+    def _levels(self, C, s2i, cM, cK):
+        """``sum_j log det M_j`` and the unique entries of ``sum_j R_j' K_j R_j`` per row
+        (``cM``, ``cK``: the coefficients of M_j and of K_j of these rows)."""
+        S = C.shape[0]
+        M = level_matrices(self.Avec, C, s2i[:, None], cM)
+        Minv, logdet = _inverse_logdet(M, self.q)
+        u, J = M.shape[1], M.shape[2]
+        T = (Minv.reshape(S * u, J) @ self.Qflat).reshape(S, u * u, -1)
+        # sum over (a, b), (i, k) of K's coefficient [ab, ik] times T[ik, ab]
+        return logdet, (cK[:, None, :] @ T)[:, 0]
 
     def _logpost(self, z, keep):
         # -2 log p(y | theta) up to a constant, with R_j = [Z_j'Wy, Z_j'WX] (q x (1 + p)):
         # sum_j log det M_j + y'Wy/s2 - sum_j R_j' K_j R_j (the (y, X) Gram of the a_j, B_j of
         # the module docstring, K_j = C M_j^-1 C' / s2^2) + the beta terms; the M_j^-1 of all
-        # levels enter through one matrix product with the per-level products of R_j's entries.
-        st, q, p = self.stats, self.q, self.p
+        # levels enter through one matrix product with the per-level products of R_j's entries
+        # (in batches of rows whose (rows x levels) temporaries stay in cache).
+        st, p = self.stats, self.p
         sd, r, C, s2 = self.unpack(z)
         S = z.shape[0]
         s2i = 1.0 / s2
-        M = level_matrices(self.Avec, C, s2i[:, None])
-        Minv, logdet_j = _inverse_logdet(M, q)
-        u, J = M.shape[1], M.shape[2]
-        T = (Minv.reshape(S * u, J) @ self.Qflat).reshape(S, u, u, -1)
-        coef = congruence_coefficients(C, False) * (s2i * s2i)[:, None, None]
-        # unique entries of the (1 + p) Gram: sum over (a, b), (i, k) of coef[ab, ik] T[ik, ab]
-        gram = (np.swapaxes(coef, 1, 2).reshape(S, 1, u * u) @ T.reshape(S, u * u, -1))[:, 0]
+        rows = max(64, CHUNK // self.Avec.shape[1])
+        logdet_j, gram = np.empty(S), np.empty((S, len(self.V)))
+        cM = level_coefficients(C, s2i[:, None])
+        u = cM.shape[1]
+        cK = (np.swapaxes(congruence_coefficients(C, False), 1, 2).reshape(S, u * u)
+              * (s2i * s2i)[:, None])
+        for a in range(0, S, rows):
+            sl = slice(a, a + rows)
+            logdet_j[sl], gram[sl] = self._levels(C[sl], s2i[sl], cM[sl], cK[sl])
         gp = self.gpos
         H = np.empty((S, p, p))
         for k in range(p):
@@ -220,15 +226,20 @@ class Posterior:
 
 def _inverse_logdet(M: np.ndarray, q: int) -> tuple[np.ndarray, np.ndarray]:
     """Unique entries of ``M_j^-1`` (draws, u, levels) and ``sum_j log det M_j`` (draws,) from
-    the unique entries of symmetric positive definite ``M_j`` (closed forms for q <= 2)."""
+    the unique entries of symmetric positive definite ``M_j`` (closed forms for q <= 2, which
+    overwrite ``M``)."""
     if q == 1:
         return 1.0 / M, np.sum(np.log(M[:, 0]), axis=1)
-    if q == 2:
+    if q == 2:  # M^-1 = [m11, -m01, m00] / det, in place of M
         m00, m01, m11 = M[:, 0], M[:, 1], M[:, 2]
-        det = m00 * m11 - m01 * m01
+        det = m00 * m11
+        det -= m01 * m01
         idet = 1.0 / det
-        Minv = np.stack([m11 * idet, -m01 * idet, m00 * idet], axis=1)
-        return Minv, np.sum(np.log(det), axis=1)
+        logdet = np.sum(np.log(det), axis=1)
+        m01 *= -idet
+        m00 *= idet
+        m11 *= idet
+        return M[:, ::-1], logdet
     S, u, J = M.shape
     full = np.empty((S, J, q, q))
     for t, (i, k) in enumerate(upper_pairs(q)):

@@ -192,25 +192,34 @@ def congruence_coefficients(C: np.ndarray, sym_inner: bool) -> np.ndarray:
     return C[:, a, i] * C[:, b, k] + (i != k) * C[:, a, k] * C[:, b, i]
 
 
-def level_matrices(Avec: np.ndarray, C: np.ndarray, inv: np.ndarray) -> np.ndarray:
+def level_matrices(Avec: np.ndarray, C: np.ndarray, inv: np.ndarray,
+                   coef: np.ndarray | None = None) -> np.ndarray:
     """Unique entries of ``M_l = I + C' A_l C / s2`` per draw and level: (draws, u, levels).
 
-    ``Avec`` holds the unique entries of every level's ``A_l = Z_l'WZ_l`` (u, levels), ``C``
-    (draws, q, q) the covariance factors, ``inv`` (draws, 1) ``1 / s2``.  One matrix product
-    (draws x u, u) @ (u, levels) forms all of them."""
-    S, q = C.shape[0], C.shape[1]
-    u = Avec.shape[0]
+    ``Avec`` holds the unique entries of every level's ``A_l = Z_l'WZ_l`` and a last row of
+    ones (u + 1, levels; :func:`unique_entries`), ``C`` (draws, q, q) the covariance factors,
+    ``inv`` (draws, 1) ``1 / s2``; ``coef`` their :func:`level_coefficients` when computed
+    already.  One matrix product (draws x u, u + 1) @ (u + 1, levels) forms all of them."""
+    S = C.shape[0]
+    u = Avec.shape[0] - 1
+    if coef is None:
+        coef = level_coefficients(C, inv)
+    return (coef.reshape(S * u, u + 1) @ Avec).reshape(S, u, Avec.shape[1])
+
+
+def level_coefficients(C: np.ndarray, inv: np.ndarray) -> np.ndarray:
+    """The coefficients (draws, u, u + 1) of :func:`level_matrices`: those of ``C' A C / s2``
+    in A's unique entries, and the identity's in the row of ones."""
+    q = C.shape[1]
     coef = congruence_coefficients(C, True) * inv[:, :, None]
-    M = (coef.reshape(S * u, u) @ Avec).reshape(S, u, Avec.shape[1])
-    for t, (i, k) in enumerate(upper_pairs(q)):
-        if i == k:
-            M[:, t] += 1.0
-    return M
+    eye = np.array([[1.0 if i == k else 0.0] for i, k in upper_pairs(q)])
+    return np.concatenate([coef, np.broadcast_to(eye, (C.shape[0],) + eye.shape)], axis=2)
 
 
 def unique_entries(A: np.ndarray) -> np.ndarray:
-    """(levels, q, q) symmetric matrices -> their unique entries (u, levels)."""
-    return np.stack([A[:, i, k] for i, k in upper_pairs(A.shape[1])])
+    """(levels, q, q) symmetric matrices -> their unique entries and a row of ones
+    (u + 1, levels), the right factor of :func:`level_matrices`."""
+    return np.stack([A[:, i, k] for i, k in upper_pairs(A.shape[1])] + [np.ones(A.shape[0])])
 
 
 def level_cholesky(A, C, inv):
