@@ -50,7 +50,7 @@ from scipy.special import gammaln
 from .. import names
 from ..errors import FastPathDeclined
 from .marginal import (CHUNK, congruence_coefficients, draw_block, level_coefficients,
-                       level_matrices, unique_entries, upper_pairs)
+                       level_matrices, one_blas_thread, unique_entries, upper_pairs)
 
 PARETO_K_MAX = 0.7
 ACCEPT_MIN = 0.2  # a last guard: the chains are exact whatever the proposal, and the Pareto k and
@@ -279,7 +279,8 @@ def _chol_solve(A: np.ndarray, b: np.ndarray):
 
 
 NEWTON_H = 1e-3  # central-difference step of the Newton iterations' gradient and Hessian
-NEWTON_TOL = 1e-8  # Newton decrement g'H^-1 g (the distance to the maximum in log density)
+NEWTON_TOL = 1e-4  # Newton decrement g'H^-1 g (about the distance to the maximum in log density;
+# the proposal's centre needs no more: its offset from the mode is ~0.01 posterior sd)
 
 
 def _stencil(d: int, h: float) -> np.ndarray:
@@ -430,46 +431,51 @@ def fit_fast(design, structure, priors, stats, *, draws: int, chains: int,
     # proposal scale: widened inverse Hessian, Sigma = W W'
     center, W = z, PROPOSAL_WIDEN * np.linalg.inv(Lh).T
     N = chains * draws
-    thin = 1
-    for stage in range(3):
-        zs, lq = _propose(center, W, N * thin, rng)
-        lp, kept = post.logpost(zs, keep=True)
-        lw = lp - lq
-        if not np.isfinite(lw).any():
-            raise Declined("no proposal has a finite posterior density")
-        lw = np.where(np.isfinite(lw), lw, -np.inf)
-        k, frac, wn = _psis(lw)
-        if stage == 0 and (k > 0.5 or frac < ESS_FRACTION):
-            # refit the proposal to the importance-weighted moments (one adaptation)
+    batch = _Batch(post, rng)
+    # a pilot quarter of the proposals decides whether the proposal is refitted to the
+    # importance-weighted moments (once); proposals of the final proposal are kept and added to
+    batch.add(center, W, max(MIN_DRAWS, N // 4) if N > MIN_DRAWS else N)
+    refitted = False
+    while True:
+        k, frac, wn = batch.psis()
+        if not refitted and (k > 0.5 or frac < ESS_FRACTION):
+            zs = batch.zs
             m = wn @ zs
             cov = (zs - m).T @ ((zs - m) * wn[:, None])
             try:
                 center, W = m, PROPOSAL_WIDEN * np.linalg.cholesky(cov)
             except np.linalg.LinAlgError:
                 raise Declined("the importance-weighted covariance is singular") from None
+            refitted = True
+            batch = _Batch(post, rng)
+            batch.add(center, W, N)
             continue
-        if thin == 1 and frac < ESS_FRACTION:
-            thin = min(MAX_THIN, int(math.ceil(ESS_FRACTION / max(frac, 1e-3))))
-            continue  # more proposals per kept draw
+        if batch.size < N:
+            batch.add(center, W, N - batch.size)
+            continue
         break
+    thin = 1
+    if frac < ESS_FRACTION:  # more proposals per kept draw
+        thin = min(MAX_THIN, int(math.ceil(ESS_FRACTION / max(frac, 1e-3))))
+        batch.add(center, W, N * thin - batch.size)
+        k = batch.psis()[0]
     target = min(ESS_TARGET, 0.2 * N)
     for attempt in range(3):
         if attempt:
             thin = min(MAX_THIN, 2 * thin)
-            zs, lq = _propose(center, W, N * thin, rng)
-            lp, kept = post.logpost(zs, keep=True)
-            lw = np.where(np.isfinite(lp - lq), lp - lq, -np.inf)
-            k = _psis(lw)[0]
+            batch.add(center, W, N * thin - batch.size)
+            k = batch.psis()[0]
         if not k <= PARETO_K_MAX:
             raise Declined(f"Pareto k {k:.2f} of the proposal above {PARETO_K_MAX}")
-        idx, rate = _chains(lw, chains, draws, thin, rng)
-        ess = _min_ess(zs[idx])
+        idx, rate = _chains(batch.lw, chains, draws, thin, rng)
+        ess = _min_ess(batch.zs[idx])
         if ess >= target:
             break
         if thin == MAX_THIN:
             raise Declined(f"bulk ESS {ess:.0f} of the variance parameters below {target:.0f}")
     if rate < ACCEPT_MIN:
         raise Declined(f"acceptance rate {rate:.2f} of the proposal below {ACCEPT_MIN}")
+    zs, kept = batch.zs, batch.kept
     mean, LA = kept["mean"], kept["LA"]
     flat = idx.ravel()
     sd, r, C, s2 = post.unpack(zs[flat])
@@ -486,6 +492,49 @@ def fit_fast(design, structure, priors, stats, *, draws: int, chains: int,
             "corr": corr, "sigma": None if post.known_sd else np.sqrt(s2).reshape(chains, draws),
             "b": b.reshape((chains, draws) + b.shape[1:]), "pareto_k": k, "acceptance": rate,
             "thin": thin, "level_terms": (s2, logdet, quad)}
+
+
+class _Batch:
+    """Proposals of one proposal distribution, their log densities under it and under the
+    posterior, and what the conditional draws need (``kept``); :meth:`add` draws more (iid,
+    so a batch grows instead of being redrawn when more proposals per kept draw are needed)."""
+
+    def __init__(self, post: Posterior, rng):
+        self.post, self.rng = post, rng
+        self.parts = []
+
+    def add(self, center, W, n: int) -> None:
+        if n > 0:
+            zs, lq = _propose(center, W, n, self.rng)
+            lp, kept = self.post.logpost(zs, keep=True)
+            self.parts.append((zs, lq, lp, kept))
+            self._joined = None
+
+    @property
+    def size(self) -> int:
+        return sum(p[0].shape[0] for p in self.parts)
+
+    def _join(self):
+        if self._joined is None:
+            if len(self.parts) > 1:
+                cat = [np.concatenate([p[i] for p in self.parts]) for i in range(3)]
+                kept = {key: np.concatenate([p[3][key] for p in self.parts])
+                        for key in self.parts[0][3]}
+                self.parts = [(*cat, kept)]
+            zs, lq, lp, kept = self.parts[0]
+            lw = lp - lq
+            if not np.isfinite(lw).any():
+                raise Declined("no proposal has a finite posterior density")
+            self._joined = (zs, np.where(np.isfinite(lw), lw, -np.inf), kept)
+        return self._joined
+
+    zs = property(lambda self: self._join()[0])
+    lw = property(lambda self: self._join()[1])  # log importance ratios (-inf where undefined)
+    kept = property(lambda self: self._join()[2])
+
+    def psis(self):
+        """Pareto k, relative ESS and normalised weights of the importance ratios."""
+        return _psis(self.lw)
 
 
 def _chains(lw: np.ndarray, chains: int, draws: int, thin: int, rng):
@@ -627,17 +676,18 @@ def try_fast(design, structure, priors, *, path: str, parameterization: str, sam
             raise SpecError(f"path 'fast' does not apply: {reason}; use path='nuts'")
         return None, f"fast path does not apply: {reason}"
     t0 = time.perf_counter()
-    stats = sufficient_stats(design, structure)
-    try:
-        res = fit_fast(design, structure, priors, stats, draws=draws, chains=chains,
-                       rng=np.random.default_rng(np.random.SeedSequence([seed, 12])))
-    except Declined as exc:
-        if path == "fast":
-            raise SpecError(f"the fast path declined: {exc}; use path='nuts'") from None
-        return None, f"fast path declined ({exc}); NUTS on the marginal model"
-    idata = to_idata(res)
-    seconds = time.perf_counter() - t0
-    idata.add_groups(log_likelihood=level_loglik_group(res, design, structure))
+    with one_blas_thread():
+        stats = sufficient_stats(design, structure)
+        try:
+            res = fit_fast(design, structure, priors, stats, draws=draws, chains=chains,
+                           rng=np.random.default_rng(np.random.SeedSequence([seed, 12])))
+        except Declined as exc:
+            if path == "fast":
+                raise SpecError(f"the fast path declined: {exc}; use path='nuts'") from None
+            return None, f"fast path declined ({exc}); NUTS on the marginal model"
+        idata = to_idata(res)
+        seconds = time.perf_counter() - t0
+        idata.add_groups(log_likelihood=level_loglik_group(res, design, structure))
     settings = {"sampling_seconds": seconds, "compile_seconds": 0.0,
                 "sampler": "independence-mh", "parameterization": "marginal", "path": "fast",
                 "pareto_k": res["pareto_k"], "acceptance": res["acceptance"], "thin": res["thin"],
