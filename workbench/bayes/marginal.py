@@ -271,6 +271,13 @@ def level_cholesky(A, C, inv):
     return c, L
 
 
+def _minus(a, terms):
+    """``a - sum(terms)`` without the copy of ``a - 0`` when there are no terms."""
+    for t in terms:
+        a = a - t
+    return a
+
+
 def _draw_one_block(A, ZX, Zy, beta, C, s2, rng, terms: bool = False):
     """Conditional draws for one factor block, unrolled over the q x q entries so that every
     operation is elementwise over (draws, levels) arrays.  With ``terms`` also each level's
@@ -283,11 +290,11 @@ def _draw_one_block(A, ZX, Zy, beta, C, s2, rng, terms: bool = False):
     L = [[None] * q for _ in range(q)]
     piv = []
     for j in range(q):  # unrolled Cholesky of M_l = L L'
-        d = Mu[:, pos[j, j]] - sum((L[j][k] ** 2 for k in range(j)), 0.0)
+        d = _minus(Mu[:, pos[j, j]], (L[j][k] ** 2 for k in range(j)))
         piv.append(d)
         L[j][j] = np.sqrt(d)
         for i in range(j + 1, q):
-            L[i][j] = (Mu[:, pos[j, i]] - sum((L[i][k] * L[j][k] for k in range(j)), 0.0)) / L[j][j]
+            L[i][j] = _minus(Mu[:, pos[j, i]], (L[i][k] * L[j][k] for k in range(j))) / L[j][j]
     # v_i = sum_a C_ai (Z'Wy - Z'WX beta)_a / s2, for all levels in one product with [1, -beta]
     R = np.concatenate([Zy[:, :, None], ZX], axis=2).reshape(J, q * (1 + p)).T
     bb = np.concatenate([np.ones((S, 1)), -beta], axis=1)
@@ -295,20 +302,27 @@ def _draw_one_block(A, ZX, Zy, beta, C, s2, rng, terms: bool = False):
     v = (np.swapaxes(Wm, 1, 2).reshape(S * q, q * (1 + p)) @ R).reshape(S, q, J)
     w = []
     for i in range(q):  # w = L^-1 v + e
-        w.append((v[:, i] - sum((L[i][k] * w[k] for k in range(i)), 0.0)) / L[i][i])
+        w.append(_minus(v[:, i], (L[i][k] * w[k] for k in range(i))) / L[i][i])
     if terms:
         det = piv[0]
         for d in piv[1:]:
             det = det * d
         logdet = np.log(det)
-        quad = sum(wi * wi for wi in w)
-    w = [wi + rng.standard_normal(wi.shape) for wi in w]
+        quad = w[0] * w[0]
+        for wi in w[1:]:
+            quad += wi * wi
+    e = rng.standard_normal((q, S, J))  # the stream of q draws of (S, J), in order
+    for i in range(q):
+        w[i] += e[i]
     x = [None] * q
     for i in reversed(range(q)):  # x = L^-T w ~ N(M^-1 v, M^-1)
-        x[i] = (w[i] - sum((L[k][i] * x[k] for k in range(i + 1, q)), 0.0)) / L[i][i]
+        x[i] = _minus(w[i], (L[k][i] * x[k] for k in range(i + 1, q))) / L[i][i]
     b = np.empty((S, J, q))
     for a in range(q):  # b = C x (C lower triangular)
-        b[:, :, a] = sum(C[:, a, i][:, None] * x[i] for i in range(a + 1))
+        t = C[:, a, 0][:, None] * x[0]
+        for i in range(1, a + 1):
+            t += C[:, a, i][:, None] * x[i]
+        b[:, :, a] = t
     return (b, logdet, quad) if terms else b
 
 
