@@ -23,18 +23,29 @@ whatever the proposal), fast because each batch of proposals is evaluated at onc
 per-level sufficient statistics:
 
 1. the proposal is a defensive mixture of multivariate Student-t's (:func:`_propose`) at the
-   posterior mode with the inverse Hessian (widened by :data:`PROPOSAL_WIDEN`) as scale;
-2. when the importance ratios' Pareto k (PSIS, :func:`arviz.psislw`) exceeds 0.5 or their
-   relative ESS is below :data:`ESS_FRACTION`, the proposal is refitted once to the
-   importance-weighted mean and covariance;
+   posterior mode (Newton's method on batched central differences, :func:`_mode`) with the
+   inverse Hessian (widened by :data:`PROPOSAL_WIDEN`) as scale;
+2. half the proposals are drawn and weighted first; when the importance ratios' Pareto k
+   (PSIS, :func:`arviz.psislw`) exceeds 0.5 or their relative ESS is below
+   :data:`ESS_FRACTION` (on the half, or on all of them once the other half is drawn), the
+   proposal is refitted to the importance-weighted mean and covariance and the proposals are
+   drawn anew from it;
 3. the chains run over ``thin`` proposals per kept draw, ``thin`` doubled (up to
-   :data:`MAX_THIN`) until every variance parameter's bulk ESS reaches :data:`ESS_TARGET`.
+   :data:`MAX_THIN`) until every variance parameter's bulk ESS reaches :data:`ESS_TARGET`;
+   more proposals per kept draw are more iid draws of the same proposal, added to the batch.
+   If the Pareto k of the grown batch exceeds :data:`PARETO_K_MAX`, the proposal is refitted
+   to it (at most two refits in all) before the path declines.
+
+Proposals are independent of the chain, so each batch's log densities are computed at once
+(:meth:`Posterior.logpost`: one matrix product per batch of rows forms every level's ``M_j``,
+another their contribution to the Gram of ``(y, X)``), and the chains' accept/reject loop
+only compares numbers.
 
 Above :data:`PARETO_K_MAX`, with acceptance below :data:`ACCEPT_MIN`, or short of the ESS at
 ``MAX_THIN``, :func:`fit_fast` declines (:class:`Declined`) and ``fit_bayes`` falls back to NUTS
 on the marginal model.  ``beta`` is then drawn from its Gaussian conditional, and the random
-effects from theirs, ``u_j ~ N(M_j^-1 v_j, M_j^-1)`` (:func:`.marginal.draw_block`), one exact draw per kept
-state.
+effects from theirs, ``u_j ~ N(M_j^-1 v_j, M_j^-1)`` (:func:`.marginal.draw_block`), one exact
+draw per kept state.
 
 The priors are those of :mod:`.priors` (the PyMC model's), written here as numpy log densities
 on the parameter (with the log-transform Jacobian): the posterior is the marginal NUTS one.
@@ -59,6 +70,7 @@ PROPOSAL_DF = 4.0
 PROPOSAL_WIDEN = 1.2
 ESS_FRACTION = 0.45  # least importance-sampling ESS per proposal before drawing more per kept draw
 MAX_THIN = 8
+PILOT_MIN = 500  # fewest proposals of the first half-batch that decides the refit
 MIN_DRAWS = 100  # fewest draws (chains x draws) for the Pareto-k and ESS checks
 ESS_TARGET = 400.0  # least bulk ESS of every variance parameter (or 0.2 x draws, if less)
 DEFENSIVE = 0.15  # weight and width of the wide component of the proposal
@@ -432,10 +444,15 @@ def fit_fast(design, structure, priors, stats, *, draws: int, chains: int,
     center, W = z, PROPOSAL_WIDEN * np.linalg.inv(Lh).T
     N = chains * draws
     batch = _Batch(post, rng)
-    batch.add(center, W, N)
+    batch.add(center, W, N // 2 if N >= 2 * PILOT_MIN else N)
     k, frac, wn = batch.psis()
-    refitted = k > 0.5 or frac < ESS_FRACTION
-    if refitted:
+    refit = k > 0.5 or frac < ESS_FRACTION
+    if not refit and batch.size < N:
+        batch.add(center, W, N - batch.size)
+        k, frac, wn = batch.psis()
+        refit = k > 0.5 or frac < ESS_FRACTION
+    refits = int(refit)
+    if refit:
         # refit the proposal to the importance-weighted moments (one adaptation; a pilot of a
         # quarter of the proposals gave worse refits, and Pareto k up to 0.77 where 2,000 gave
         # 0.04), and draw anew from it
@@ -454,10 +471,10 @@ def fit_fast(design, structure, priors, stats, *, draws: int, chains: int,
             thin = min(MAX_THIN, 2 * thin)
             batch.add(center, W, N * thin - batch.size)
             k, frac, wn = batch.psis()
-        if not k <= PARETO_K_MAX and not refitted:
-            # more proposals of the unadapted proposal showed a heavier tail: adapt it now
+        if not k <= PARETO_K_MAX and refits < 2:
+            # more proposals showed a heavier tail: adapt (again) to their weighted moments
             center, W = _refit(batch.zs, wn)
-            refitted = True
+            refits += 1
             batch = _Batch(post, rng)
             batch.add(center, W, N * thin)
             k, frac, wn = batch.psis()
