@@ -278,14 +278,29 @@ def _minus(a, terms):
     return a
 
 
-def _draw_one_block(A, ZX, Zy, beta, C, s2, rng, terms: bool = False):
+def _block_products(A, ZX, Zy, beta, C, s2):
+    """The factors of the products :func:`_draw_one_block` forms: ``A``'s unique entries, the
+    coefficients of ``M_l`` (:func:`level_coefficients`), ``R = [Z'Wy, Z'WX]`` by level and
+    the coefficients of ``v_i = sum_a C_ai (Z'Wy - Z'WX beta)_a / s2`` in R's entries (all
+    levels in one product with ``[1, -beta]``); row-wise in the draws, so sliceable."""
+    S, (J, q), p = beta.shape[0], A.shape[:2], beta.shape[1]
+    inv = (1.0 / s2)[:, None]
+    R = np.concatenate([Zy[:, :, None], ZX], axis=2).reshape(J, q * (1 + p)).T
+    bb = np.concatenate([np.ones((S, 1)), -beta], axis=1)
+    Wm = (C * inv[:, :, None])[:, :, :, None] * bb[:, None, None, :]        # (S, a, i, k)
+    Wf = np.ascontiguousarray(np.swapaxes(Wm, 1, 2)).reshape(S, q, q * (1 + p))
+    return unique_entries(A), level_coefficients(C, inv), R, Wf
+
+
+def _draw_one_block(A, ZX, Zy, beta, C, s2, rng, terms: bool = False, pre=None):
     """Conditional draws for one factor block, unrolled over the q x q entries so that every
     operation is elementwise over (draws, levels) arrays.  With ``terms`` also each level's
     ``log det M_l`` and ``v_l' M_l^-1 v_l`` (draws, levels), the random-effect terms of its
-    marginal log likelihood at (beta, C, s2)."""
+    marginal log likelihood at (beta, C, s2).  ``pre``: :func:`_block_products` of these
+    rows, when made already."""
     S, (J, q), p = beta.shape[0], A.shape[:2], beta.shape[1]
-    inv = (1.0 / s2)[:, None]
-    Mu = level_matrices(unique_entries(A), C, inv)
+    Avec, cM, R, Wf = _block_products(A, ZX, Zy, beta, C, s2) if pre is None else pre
+    Mu = level_matrices(Avec, C, None, cM)
     pos = {ik: t for t, ik in enumerate(upper_pairs(q))}
     L = [[None] * q for _ in range(q)]
     piv = []
@@ -295,11 +310,7 @@ def _draw_one_block(A, ZX, Zy, beta, C, s2, rng, terms: bool = False):
         L[j][j] = np.sqrt(d)
         for i in range(j + 1, q):
             L[i][j] = _minus(Mu[:, pos[j, i]], (L[i][k] * L[j][k] for k in range(j))) / L[j][j]
-    # v_i = sum_a C_ai (Z'Wy - Z'WX beta)_a / s2, for all levels in one product with [1, -beta]
-    R = np.concatenate([Zy[:, :, None], ZX], axis=2).reshape(J, q * (1 + p)).T
-    bb = np.concatenate([np.ones((S, 1)), -beta], axis=1)
-    Wm = (C * inv[:, :, None])[:, :, :, None] * bb[:, None, None, :]        # (S, a, i, k)
-    v = (np.swapaxes(Wm, 1, 2).reshape(S * q, q * (1 + p)) @ R).reshape(S, q, J)
+    v = (Wf.reshape(S * q, q * (1 + p)) @ R).reshape(S, q, J)
     w = []
     for i in range(q):  # w = L^-1 v + e
         w.append(_minus(v[:, i], (L[i][k] * w[k] for k in range(i))) / L[i][i])
@@ -335,10 +346,11 @@ def draw_block(stats: dict, beta: np.ndarray, C: np.ndarray, s2: np.ndarray,
     S, (J, q) = beta.shape[0], A.shape[:2]
     b, logdet, quad = np.empty((S, J, q)), np.empty((S, J)), np.empty((S, J))
     chunk = max(16, CHUNK // J)
+    Avec, cM, R, Wf = _block_products(A, ZX, Zy, beta, C, s2)
     for a in range(0, S, chunk):
         sl = slice(a, min(S, a + chunk))
         b[sl], logdet[sl], quad[sl] = _draw_one_block(A, ZX, Zy, beta[sl], C[sl], s2[sl], rng,
-                                                      terms=True)
+                                                      terms=True, pre=(Avec, cM[sl], R, Wf[sl]))
     return b, logdet, quad
 
 
