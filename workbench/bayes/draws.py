@@ -119,7 +119,7 @@ def prior_arrays_of(design, st, priors: dict, n: int = 1000, seed: int = 0) -> d
         out["corr"].append(np.einsum("sij,skj->sik", Lb, Lb) if correlated else None)
         C = sd[:, :, None] * Lb
         z = rng.standard_normal((n, blk.nlevels, blk.q))
-        out["b"].append(np.einsum("sli,sji->slj", z, C))
+        out["b"].append(z @ np.swapaxes(C, 1, 2))  # b[s, l] = C[s] z[s, l]
     if design.known_sd is None:
         out["sigma"] = draw_prior(priors["sigma"], rng, n)
     return out

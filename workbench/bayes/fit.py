@@ -300,14 +300,20 @@ def _prior_draws(design, structure, priors, seed: int, n: int = 500) -> dict:
 
 def convergence(frame, nchains: int, ndraws: int, idata, priors) -> dict:
     """R-hat, bulk/tail ESS over the parameters (fixed ones excluded), divergences, warnings."""
-    from .fast import chain_diagnostics
+    from .chaindiag import diagnostics
 
-    rhat, ess_b, ess_t = {}, {}, {}
+    cols, xs = [], []
     for col in frame.columns:
         x = frame[col].to_numpy().reshape(nchains, ndraws)
         if not np.all(np.isfinite(x)) or np.ptp(x) == 0:
             continue  # held fixed (or constant): no mixing to diagnose
-        rhat[col], ess_b[col], ess_t[col] = chain_diagnostics(x)
+        cols.append(col)
+        xs.append(x)
+    rhat, ess_b, ess_t = {}, {}, {}
+    if cols:
+        r, b, t = diagnostics(np.stack(xs))  # az.rhat / az.ess of each, batched
+        for i, col in enumerate(cols):
+            rhat[col], ess_b[col], ess_t[col] = float(r[i]), float(b[i]), float(t[i])
     div = 0
     if hasattr(idata, "sample_stats") and "diverging" in idata.sample_stats:
         div = int(np.asarray(idata.sample_stats["diverging"].values).sum())

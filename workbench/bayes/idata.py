@@ -169,19 +169,10 @@ def marginal_loglik_per_level(arrays: dict, design, structure) -> np.ndarray:
 
     (blk,) = structure.blocks
     w, unit = _weights(design)
-    X, y, codes, Z = design.X, design.y_work, blk.codes, blk.Z
-    L, S, q = blk.nlevels, arrays["beta"].shape[0], blk.q
+    X, y, Z = design.X, design.y_work, blk.Z
+    S, q = arrays["beta"].shape[0], blk.q
     beta = arrays["beta"]
     s2 = np.ones(S) if unit or arrays["sigma"] is None else arrays["sigma"] ** 2
-    n_j = np.bincount(codes, minlength=L).astype(float)
-    slw = np.bincount(codes, weights=np.log(w), minlength=L)
-    # r_j'W r_j = y_j'W y_j - 2 beta'X_j'W y_j + beta'X_j'W X_j beta, from per-level statistics
-    XtWX = blk.cross(X, X, w)                                     # (p, p, L)
-    XtWy = blk.cross(X, y[:, None], w)[:, 0]                      # (p, L)
-    ytWy = np.bincount(codes, weights=w * y * y, minlength=L)
-    rWr = ytWy[None, :] - 2.0 * beta @ XtWy
-    for u in range(X.shape[1]):
-        rWr = rWr + beta[:, u:u + 1] * (beta @ XtWX[u])
     ZtWy = blk.cross(Z, y[:, None], w)[:, 0]                      # (q, L)
     ZtWX = blk.cross(Z, X, w)                                     # (q, p, L)
     ZtWr = [ZtWy[a][None, :] - beta @ ZtWX[a] for a in range(q)]  # q x (S, L)
@@ -199,6 +190,29 @@ def marginal_loglik_per_level(arrays: dict, design, structure) -> np.ndarray:
         x.append(t / Lm[i][i])
         logdet = logdet + 2.0 * np.log(Lm[i][i])
         quad = quad + x[i] ** 2
+    return level_loglik(design, structure, beta, s2, logdet, quad)
+
+
+def level_loglik(design, structure, beta: np.ndarray, s2: np.ndarray, logdet: np.ndarray,
+                 quad: np.ndarray) -> np.ndarray:
+    """:func:`marginal_loglik_per_level` from its random-effect terms ``log det M_j`` and
+    ``v_j' M_j^-1 v_j`` (S, levels), given by whoever has them (the fast path's draws of the
+    random effects): adds ``n_j log 2 pi - sum_j log w + n_j log s2 + r_j'W_j r_j / s2``."""
+    from .marginal import _weights
+
+    (blk,) = structure.blocks
+    w, _ = _weights(design)
+    X, y, codes = design.X, design.y_work, blk.codes
+    L = blk.nlevels
+    n_j = np.bincount(codes, minlength=L).astype(float)
+    slw = np.bincount(codes, weights=np.log(w), minlength=L)
+    # r_j'W r_j = y_j'W y_j - 2 beta'X_j'W y_j + beta'X_j'W X_j beta, from per-level statistics
+    XtWX = blk.cross(X, X, w)                                     # (p, p, L)
+    XtWy = blk.cross(X, y[:, None], w)[:, 0]                      # (p, L)
+    ytWy = np.bincount(codes, weights=w * y * y, minlength=L)
+    rWr = ytWy[None, :] - 2.0 * beta @ XtWy
+    for u in range(X.shape[1]):
+        rWr = rWr + beta[:, u:u + 1] * (beta @ XtWX[u])
     return -0.5 * (n_j * math.log(2 * math.pi) - slw + n_j * np.log(s2)[:, None] + logdet
                    + rWr / s2[:, None] - quad)
 
@@ -211,15 +225,39 @@ def likelihood_kind(structure, parameterization: str | None) -> str:
 
 
 # --------------------------------------------------------------------------- assembly
-def _dataset(data: dict, dims: dict, coords: dict, sampled: bool = False):
+class _Coords:
+    """The coordinates of a fit's groups, each index built once and shared by the groups
+    that have that dimension (building pandas indexes was most of a group's cost)."""
+
+    def __init__(self, coords: dict):
+        self.coords = coords
+        self.made = {}
+
+    def of(self, sizes: dict):
+        """``xr.Coordinates`` of the dimensions ``{name: length}``: the given coordinate
+        values, else integers."""
+        import xarray as xr
+
+        variables, indexes = {}, {}
+        for name, n in sizes.items():
+            if (name, n) not in self.made:
+                values = np.asarray(self.coords[name]) if name in self.coords else np.arange(n)
+                c = xr.Coordinates({name: (name, values)})
+                self.made[name, n] = (c.variables[name], c.xindexes[name])
+            variables[name], indexes[name] = self.made[name, n]
+        return xr.Coordinates(variables, indexes=indexes)
+
+
+def _dataset(data: dict, dims: dict, coords: _Coords, sampled: bool = False, attrs: bool = True):
     """One group as ``az.from_dict`` builds it (variables with the given ``dims``, after
     ``chain`` and ``draw`` when ``sampled``; integer coordinates where none are given; ArviZ's
-    ``created_at`` and ``arviz_version`` attributes), without its per-variable DataArrays and
-    their alignment, which cost more than the rest of a fast-path fit."""
+    ``created_at`` and ``arviz_version`` attributes unless not ``attrs``), without its
+    per-variable DataArrays and their alignment, which cost more than the rest of a fast-path
+    fit."""
     import xarray as xr
     from arviz.data.base import make_attrs
 
-    variables, index = {}, {}
+    variables, sizes = {}, {}
     for key, value in data.items():
         a = np.asarray(value)
         d = (["chain", "draw"] if sampled else []) + list(dims.get(key, []))
@@ -227,10 +265,8 @@ def _dataset(data: dict, dims: dict, coords: dict, sampled: bool = False):
             raise ValueError(f"{key}: dims {d} for shape {a.shape}")
         variables[key] = (d, a)
         for name, n in zip(d, a.shape):
-            if name not in index:
-                index[name] = np.asarray(coords[name]) if name in coords else np.arange(n)
-    return xr.Dataset(variables, coords={k: (k, v) for k, v in index.items()},
-                      attrs=make_attrs())
+            sizes.setdefault(name, n)
+    return xr.Dataset(variables, coords=coords.of(sizes), attrs=make_attrs() if attrs else None)
 
 
 def native_inference_data(raw, design, structure, *, parameterization=None,
@@ -260,7 +296,11 @@ def native_inference_data(raw, design, structure, *, parameterization=None,
     dims, coords = dims_and_coords(design, structure)
     posterior = dataset_from_arrays(arrays, design, structure, nc, nd)
     kind = likelihood_kind(structure, parameterization)
-    if kind == MARGINAL_PER_LEVEL:
+    pre = getattr(raw, "log_likelihood", None)
+    if kind == MARGINAL_PER_LEVEL and pre is not None and pre.attrs.get("likelihood") == kind:
+        ll = np.asarray(pre["y"].values).reshape(nc * nd, -1)  # the fast path's (bayes.fast)
+        ll_dims = {"y": [f"{structure.blocks[0].group}_level"]}
+    elif kind == MARGINAL_PER_LEVEL:
         ll = marginal_loglik_per_level(arrays, design, structure)
         ll_dims = {"y": [f"{structure.blocks[0].group}_level"]}
     else:
@@ -277,20 +317,15 @@ def native_inference_data(raw, design, structure, *, parameterization=None,
     if prior_arrays is not None:
         prior = dataset_from_arrays(prior_arrays, design, structure, 1,
                                     prior_arrays["beta"].shape[0])
-    import xarray as xr
-
-    groups = {"posterior": _dataset(posterior, dims, coords, sampled=True),
-              "observed_data": _dataset({"y": np.asarray(design.y)}, dims, coords),
-              "constant_data": _dataset(constant, dims, coords)}
+    shared = _Coords(coords)
+    groups = {"posterior": _dataset(posterior, dims, shared, sampled=True),
+              "observed_data": _dataset({"y": np.asarray(design.y)}, dims, shared),
+              "constant_data": _dataset(constant, dims, shared)}
     if prior is not None:
-        groups["prior"] = _dataset(prior, dims, coords, sampled=True)
+        groups["prior"] = _dataset(prior, dims, shared, sampled=True)
     idata = az.InferenceData(**groups)
-    lldim = ll_dims["y"][0]
-    llcoords = {"chain": idata.posterior.coords["chain"], "draw": idata.posterior.coords["draw"],
-                lldim: coords[lldim]}
-    idata.add_groups(log_likelihood=xr.Dataset(
-        {"y": xr.DataArray(ll.reshape(nc, nd, -1), dims=("chain", "draw", lldim),
-                           coords=llcoords)}))
+    idata.add_groups(log_likelihood=_dataset({"y": ll.reshape(nc, nd, -1)}, ll_dims, shared,
+                                             sampled=True, attrs=False))
     idata.log_likelihood.attrs["likelihood"] = kind
     if prior is not None:
         idata.prior.attrs["prior"] = prior_note
@@ -303,5 +338,5 @@ def native_inference_data(raw, design, structure, *, parameterization=None,
 
 
 __all__ = ["native_inference_data", "arrays_from_native", "dataset_from_arrays",
-           "dims_and_coords", "conditional_loglik", "marginal_loglik_per_level",
+           "dims_and_coords", "conditional_loglik", "marginal_loglik_per_level", "level_loglik",
            "likelihood_kind", "MARGINAL_PER_LEVEL", "CONDITIONAL_PER_OBS"]
