@@ -170,27 +170,15 @@ def loglik_graph(data: dict, beta, chols: list, s2, q_list: list[int], levels: l
 
 
 # --------------------------------------------------------------------------- conditional draws
-_BLAS = []  # the threadpoolctl controller, made on first use
-
-
 def one_blas_thread():
-    """A context in which BLAS runs on one thread (threadpoolctl, a dependency of PyMC).
+    """A context in which BLAS runs on one thread (:func:`workbench.blas.blas_limits`).
 
     The products here are small (thousands of rows, tens of columns): on a busy machine,
     OpenBLAS's threads made a fast-path fit 3x slower in wall and CPU time (55 ms instead of
     18 ms at 30 x 5 with two threads and a load of 5)."""
-    import contextlib
+    from ..blas import blas_limits
 
-    if not _BLAS:
-        try:
-            from threadpoolctl import ThreadpoolController
-
-            _BLAS.append(ThreadpoolController())
-        except ImportError:  # pragma: no cover - PyMC depends on it
-            _BLAS.append(None)
-    if _BLAS[0] is None:  # pragma: no cover
-        return contextlib.nullcontext()
-    return _BLAS[0].limit(limits=1, user_api="blas")
+    return blas_limits(1, user_api="blas")
 
 
 def upper_pairs(q: int) -> list[tuple[int, int]]:

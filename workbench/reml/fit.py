@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import contextlib
 import math
-import sys
-import threading
 import time
 import warnings
 
 import numpy as np
 
+from ..blas import blas_limits
 from ..design import Design
 from ..errors import NotYetSupportedError, WorkbenchError
 from ..record import Fit, RanefRows, RemlState, build_fit, wald_fixed_effects
@@ -94,45 +92,6 @@ def fit_reml(design: Design, reml: bool = True, level: float = 0.95, label: str 
 # there one gradient costs about three evaluations (a potri beside the Cholesky) and L-BFGS-B
 # can need many (STAR ML: 88 against COBYQA's 64 from the one-factor starts).
 DENSE_GRADIENT_MAX = 400
-
-
-_controller = None
-
-
-def blas_limits(threads: int | None):
-    """``threadpool_limits(threads)`` through one ``ThreadpoolController`` per process (a
-    context manager; ``None`` leaves the setting alone).
-
-    Finding the BLAS libraries (threadpoolctl reads the process's loaded libraries) costs
-    about a millisecond, more than a small fit's criterion evaluations; the libraries are
-    found again only when a new one has been loaded since (a new entry in ``sys.modules``
-    is the cheap proxy for that).
-    """
-    if threads is None:
-        return contextlib.nullcontext()
-    active = getattr(_limits_in_force, "stack", None)
-    if active and active[-1] == threads:  # nested in the same limit (the api's, then the fit's)
-        return contextlib.nullcontext()
-    global _controller
-    if _controller is None or _controller[0] != len(sys.modules):
-        from threadpoolctl import ThreadpoolController
-
-        _controller = (len(sys.modules), ThreadpoolController())
-    return _limited(_controller[1], threads)
-
-
-_limits_in_force = threading.local()
-
-
-@contextlib.contextmanager
-def _limited(controller, threads: int):
-    stack = _limits_in_force.__dict__.setdefault("stack", [])
-    with controller.limit(limits=threads):
-        stack.append(threads)
-        try:
-            yield
-        finally:
-            stack.pop()
 
 
 def _start_from_blocks(design: Design, st, reml: bool, scale: np.ndarray, crit=None):
