@@ -444,9 +444,14 @@ class BlockedSystem:
             rhs = f.C[:, :, -1] - np.einsum("lqi,i->lq", f.C[:, :, :-1], w)
             u1 = np.einsum("lji,lj->li", _batched_tri_inv(f.L11), rhs)  # L11^-T rhs
         else:
-            Cd = self._C(f)
-            rhs = np.asarray(Cd[:, m].todense()).ravel() - Cd[:, :m] @ w
-            rhs = rhs.reshape(self.L1, self.q1)
+            # rhs = C [-w; 1] with C = L11^-1 Lam1' A1r Lamr, by mat-vecs (C is not formed)
+            z = np.append(-w, 1.0)
+            if self.scalar_rest:
+                z *= self._scalar_rest_scale(f.lambdas)
+            else:
+                z = self._lam_rest(f.lambdas) @ z
+            v = (self.A1r @ z).reshape(self.L1, self.q1)
+            rhs = np.einsum("lab,lb->la", f.T1, v)
             u1 = np.einsum("lji,lj->li", _batched_tri_inv(f.L11), rhs)
         us = [u1]
         off = 0
@@ -701,16 +706,6 @@ class BlockedSystem:
                 g[k] += 2.0 * Xb[c, r]
             off += nl * qb
         return g
-
-    def _C(self, f: Factor):
-        """``L11^-1 Lam1' A1r Lamr`` (sparse), for extracting the solution at a factor."""
-        if f.C is not None:
-            return f.C
-        T1s = sp.bsr_matrix(
-            (f.T1, np.arange(self.L1), np.arange(self.L1 + 1)),
-            shape=(self.L1 * self.q1, self.L1 * self.q1),
-        )
-        return (T1s @ self.A1r @ self._lam_rest(f.lambdas)).tocsc()
 
     def beta_precision_factor(self, f: Factor) -> np.ndarray:
         """Lower factor R of the fixed effects' marginal precision (X' V~^-1 X = R R')."""
