@@ -749,6 +749,11 @@ class _SparseRest:
         xy = ~uu
         self.xy_u = np.flatnonzero(xy & (self.cols < nu))
         self.xy_xy = np.flatnonzero(xy & (self.cols >= nu))
+        nb = len(system.rest_sizes) + 1
+        block_of = np.repeat(np.arange(nb), system.rest_sizes + [nr - nu])
+        self.block_pair = block_of[self.rows] * nb + block_of[self.cols]
+        self._Suu = sp.csc_matrix((np.ones(self.indices.size), self.indices, self.indptr),
+                                  shape=(nu, nu))
         self._solver = None
         self.flop_ratio = self._symbolic_flop_ratio()
 
@@ -782,13 +787,15 @@ class _SparseRest:
         lambdas = sys_.structure.lambdas(theta)
         Lf, T = _lead_factor(lambdas[0], sys_.A11)
         W = np.einsum("ial,ibl->lab", T, T)
-        K = np.zeros(self.rows.size)
-        K[self.k_pos] = sys_._pairs @ W.ravel()
-        lr = sys_._scalar_rest_scale(lambdas)
-        vals = (self.arr_val - K) * lr[self.rows] * lr[self.cols]
+        vals = self.arr_val.copy()
+        vals[self.k_pos] -= sys_._pairs @ W.ravel()
+        # lr_i lr_j from the (block of i, block of j) table: each later block's lambda, 1 for [X, y]
+        lb = np.array([lam[0, 0] for lam in lambdas[1:]] + [1.0])
+        vals *= np.outer(lb, lb).ravel()[self.block_pair]
         vals[self.diag_u] += 1.0
         nu = self.nu
-        Suu = sp.csc_matrix((vals[self.uu], self.indices, self.indptr), shape=(nu, nu))
+        Suu = self._Suu
+        Suu.data = vals[self.uu]
         try:
             if self._solver is None:
                 self._solver = qdldl.Solver(Suu, upper=True)
