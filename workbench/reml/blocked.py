@@ -508,14 +508,14 @@ class BlockedSystem:
             rhs = f.C[:, :, -1] - np.einsum("lqi,i->lq", f.C[:, :, :-1], w)
             u1 = np.einsum("lji,lj->li", _batched_tri_inv(f.L11), rhs)  # L11^-T rhs
         else:
-            # rhs = C [-w; 1] with C = blockdiag(T1) A1r Lam_r: three products with a vector
-            v = np.append(-w, 1.0)
+            # rhs = C [-w; 1] with C = L11^-1 Lam1' A1r Lamr, by mat-vecs (C is not formed)
+            z = np.append(-w, 1.0)
             if self.scalar_rest:
-                z = self._scalar_rest_scale(f.lambdas) * v
+                z *= self._scalar_rest_scale(f.lambdas)
             else:
-                z = self._lam_rest(f.lambdas) @ v
-            y = (self.A1r @ z).reshape(self.L1, self.q1)
-            rhs = np.einsum("lij,lj->li", f.T1, y)
+                z = self._lam_rest(f.lambdas) @ z
+            v = (self.A1r @ z).reshape(self.L1, self.q1)
+            rhs = np.einsum("lab,lb->la", f.T1, v)
             u1 = np.einsum("lji,lj->li", _batched_tri_inv(f.L11), rhs)
         us = [u1]
         off = 0
@@ -817,16 +817,6 @@ class BlockedSystem:
             off += b.nlevels
         return g
 
-    def _C(self, f: Factor):
-        """``L11^-1 Lam1' A1r Lamr`` (sparse), for extracting the solution at a factor."""
-        if f.C is not None:
-            return f.C
-        T1s = sp.bsr_matrix(
-            (f.T1, np.arange(self.L1), np.arange(self.L1 + 1)),
-            shape=(self.L1 * self.q1, self.L1 * self.q1),
-        )
-        return (T1s @ self.A1r @ self._lam_rest(f.lambdas)).tocsc()
-
     def beta_precision_factor(self, f: Factor) -> np.ndarray:
         """Lower factor R of the fixed effects' marginal precision (X' V~^-1 X = R R')."""
         if f.dense is None:
@@ -869,6 +859,11 @@ class _SparseRest:
         xy = ~uu
         self.xy_u = np.flatnonzero(xy & (self.cols < nu))
         self.xy_xy = np.flatnonzero(xy & (self.cols >= nu))
+        nb = len(system.rest_sizes) + 1
+        block_of = np.repeat(np.arange(nb), system.rest_sizes + [nr - nu])
+        self.block_pair = block_of[self.rows] * nb + block_of[self.cols]
+        self._Suu = sp.csc_matrix((np.ones(self.indices.size), self.indices, self.indptr),
+                                  shape=(nu, nu))
         self._solver = None
         self.flop_ratio = self._symbolic_flop_ratio()
 
@@ -902,13 +897,15 @@ class _SparseRest:
         lambdas = sys_.structure.lambdas(theta)
         Lf, T = _lead_factor(lambdas[0], sys_.A11)
         W = np.einsum("ial,ibl->lab", T, T)
-        K = np.zeros(self.rows.size)
-        K[self.k_pos] = sys_._pairs @ W.ravel()
-        lr = sys_._scalar_rest_scale(lambdas)
-        vals = (self.arr_val - K) * lr[self.rows] * lr[self.cols]
+        vals = self.arr_val.copy()
+        vals[self.k_pos] -= sys_._pairs @ W.ravel()
+        # lr_i lr_j from the (block of i, block of j) table: each later block's lambda, 1 for [X, y]
+        lb = np.array([lam[0, 0] for lam in lambdas[1:]] + [1.0])
+        vals *= np.outer(lb, lb).ravel()[self.block_pair]
         vals[self.diag_u] += 1.0
         nu = self.nu
-        Suu = sp.csc_matrix((vals[self.uu], self.indices, self.indptr), shape=(nu, nu))
+        Suu = self._Suu
+        Suu.data = vals[self.uu]
         try:
             if self._solver is None:
                 self._solver = qdldl.Solver(Suu, upper=True)
