@@ -235,3 +235,23 @@ def test_a_capped_bobyqa_search_is_not_converged(data):
     assert summary.stages[0].evaluations <= 5
     assert not summary.converged
     assert "gradient" in summary.verdict.reason
+
+
+def test_the_q3_gradient_on_stacks_equals_the_loops(data, monkeypatch):
+    """One factor with q = 3 and few levels: the gradient's products on (L, q, q) stacks give
+    the gradient of the loops over the levels (and both the criterion's differences)."""
+    from workbench.reml.criterion import make_criterion, make_objective
+
+    small = data[data.school.isin(sorted(data.school.unique())[:5])]
+    design = build_design(parse_formula(Q3), small)
+    theta = np.array([0.9, -0.03, 0.1, 0.02, 0.01, 0.3])
+    stacked = BlockedSystem(design)
+    assert stacked.L1 <= blocked.STACK_MAX_LEVELS
+    g_stack = make_objective(stacked)(theta)[1]
+    monkeypatch.setattr(blocked, "STACK_MAX_LEVELS", 0)
+    g_loop = make_objective(BlockedSystem(design))(theta)[1]
+    np.testing.assert_allclose(g_stack, g_loop, rtol=1e-10, atol=1e-10)
+    crit = make_criterion(design)
+    h = 1e-6
+    fd = [(crit(theta + h * e) - crit(theta - h * e)) / (2 * h) for e in np.eye(theta.size)]
+    np.testing.assert_allclose(g_stack, fd, rtol=1e-5, atol=1e-4)

@@ -635,6 +635,21 @@ class BlockedSystem:
                 U = F @ B[0]  # (k, L)
                 Qv = Qv + coef * np.einsum("kl,kl->l", U, U)
             G = np.array([[np.dot(Nt, a - Qv * (1.0 - Kl * a))]])
+        elif q >= 3 and self.L1 <= STACK_MAX_LEVELS:
+            # few levels: the same products on (L, q, q) stacks, a call each whatever q
+            stacks = getattr(self, "_stacks", None)
+            if stacks is None:
+                stacks = self._stacks = (np.ascontiguousarray(A.transpose(2, 0, 1)),
+                                         np.ascontiguousarray(B.transpose(2, 0, 1)))
+            As, Bs = stacks
+            Nts = np.linalg.solve(f.L11.transpose(0, 2, 1), f.T1)  # N_l' = L_l^-T T_l
+            Ks = f.T1.transpose(0, 2, 1) @ f.T1
+            Qs = 0.0
+            for coef, F in factors:
+                Us = Bs @ F.T  # (L, q, k)
+                Qs = Qs + coef * (Us @ Us.transpose(0, 2, 1))
+            Rs = As - Qs @ (np.eye(q) - Ks @ As)
+            G = (Nts @ Rs).sum(axis=0)
         else:
             # N' = M^-1 lam' = L^-T T: back substitution per level
             Nt = np.empty_like(T)
