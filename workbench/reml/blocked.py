@@ -60,6 +60,7 @@ DENSE_BUILD_MAX = 10_000_000
 #: The leading factor's q x q blocks (q >= 3) are factored as a LAPACK stack up to this many
 #: levels, by vectorised loops over the levels above it.
 STACK_MAX_LEVELS = 64
+STACK_MIN_Q = 3  # for q = 2 the written-out vectors are as fast or faster
 #: Pair maps with at most this many entries (targets x L1 q1^2) are applied as dense matrices.
 DENSE_MAP_MAX = 100_000
 #: Largest ``nr^2`` for which the pair map's targets are found by marking a dense key array.
@@ -635,7 +636,7 @@ class BlockedSystem:
                 U = F @ B[0]  # (k, L)
                 Qv = Qv + coef * np.einsum("kl,kl->l", U, U)
             G = np.array([[np.dot(Nt, a - Qv * (1.0 - Kl * a))]])
-        elif q >= 3 and self.L1 <= STACK_MAX_LEVELS:
+        elif q >= STACK_MIN_Q and self.L1 <= STACK_MAX_LEVELS:
             # few levels: the same products on (L, q, q) stacks, a call each whatever q
             stacks = getattr(self, "_stacks", None)
             if stacks is None:
