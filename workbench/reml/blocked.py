@@ -157,6 +157,19 @@ def _lead_factor(lam: np.ndarray, A11: np.ndarray):
     return Lf, T
 
 
+def _level_back_solve(Lf: np.ndarray, T: np.ndarray) -> np.ndarray:
+    """``L_l^-T T_l`` for every level, level-last (q, q, L) arrays: back substitution on the
+    per-level lower-triangular factors, vectorised over the levels."""
+    q = Lf.shape[0]
+    out = np.empty_like(T)
+    for i in range(q - 1, -1, -1):
+        row = T[i].copy()
+        for k in range(i + 1, q):
+            row -= Lf[k, i][None, :] * out[k]
+        out[i] = row / Lf[i, i][None, :]
+    return out
+
+
 def _pair_structure(A1r: sp.csr_matrix, L1: int, q1: int, nr: int):
     """Map per-level weights to the lower triangle of ``K = A1r' blockdiag(W_l) A1r``.
 
@@ -652,13 +665,7 @@ class BlockedSystem:
             Rs = As - Qs @ (np.eye(q) - Ks @ As)
             G = (Nts @ Rs).sum(axis=0)
         else:
-            # N' = M^-1 lam' = L^-T T: back substitution per level
-            Nt = np.empty_like(T)
-            for i in range(q - 1, -1, -1):
-                row = T[i].copy()
-                for k in range(i + 1, q):
-                    row -= Lf[k, i][None, :] * Nt[k]
-                Nt[i] = row / Lf[i, i][None, :]
+            Nt = _level_back_solve(Lf, T)  # N' = M^-1 lam' = L^-T T
             K = np.einsum("ial,ibl->abl", T, T)  # T'T = lam M^-1 lam'
             Q = 0.0
             for coef, F in factors:
@@ -764,12 +771,7 @@ class BlockedSystem:
             return self._gradient_scalar(f, W)
         Lf = f.L11.transpose(1, 2, 0)
         T = f.T1.transpose(1, 2, 0)
-        Nt = np.empty_like(T)
-        for i in range(q - 1, -1, -1):
-            row = T[i].copy()
-            for k in range(i + 1, q):
-                row -= Lf[k, i][None, :] * Nt[k]
-            Nt[i] = row / Lf[i, i][None, :]
+        Nt = _level_back_solve(Lf, T)  # N_l' = M_l^-1 lam' = L_l^-T T_l
         Kl = np.einsum("ial,ibl->abl", T, T)  # lam M_l^-1 lam', (q, q, L)
         # the unscaled Schur complement G = Arr - A1r' blockdiag(K_l) A1r (symmetric)
         Kv = np.zeros(m * m)
