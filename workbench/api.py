@@ -282,10 +282,8 @@ def _check_residual_collapse(fit) -> None:
         return
     # against the spread the fixed effects leave (a response they fit to a few parts in a
     # million has a small sigma that is right, not a collapse)
-    X = design.X
     w = np.ones_like(y) if design.weights is None else np.sqrt(design.weights)
-    r = y - X @ np.linalg.lstsq(X * w[:, None], y * w, rcond=None)[0] if X.shape[1] else y
-    spread = float(np.sqrt(np.mean((w * r) ** 2)))
+    spread = float(np.sqrt(np.mean((w * _ols_residual(design.X, y, w)) ** 2)))
     if spread > 0 and fit.sigma <= 1e-6 * spread:
         raise DataError(f"the random effects fit the response exactly (residual sd {fit.sigma:.3g} "
                         f"against {spread:.3g} around the fixed effects): the residual variance "
@@ -308,14 +306,19 @@ def _check_residual_variance(design) -> None:
     if scale > 0.0 and _clearly_not_fitted(X, y, design.weights):
         return
     w = np.ones_like(y) if design.weights is None else np.sqrt(design.weights)
-    if X.shape[1]:
-        beta = np.linalg.lstsq(X * w[:, None], y * w, rcond=None)[0]
-        r = y - X @ beta
-    else:
-        r = y
+    r = _ols_residual(X, y, w)
     if scale == 0.0 or float(np.max(np.abs(r))) <= 1e-10 * scale:
         raise DataError("the fixed effects fit the response exactly (zero residual variance): "
                         "there is no variation left to estimate variance components from")
+
+
+def _ols_residual(X, y, w):
+    """``y - X b`` with b the least-squares fit on the rows scaled by ``w`` (sqrt weights)."""
+    import numpy as np
+
+    if not X.shape[1]:
+        return y
+    return y - X @ np.linalg.lstsq(X * w[:, None], y * w, rcond=None)[0]
 
 
 def _clearly_not_fitted(X, y, weights) -> bool:

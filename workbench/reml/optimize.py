@@ -839,12 +839,11 @@ def optimize_theta(
     # the curvature; the boundary stage settles real zeros.  (Not for vector terms: near a
     # singular q x q block the floor only slows the search down.)
     floor = None
-    if objective is not None:
+    if objective is not None:  # on phi
         floor = np.full(lower.shape, -np.inf)
         for blk in blocks:
             if blk.q == 1:
-                floor[list(blk.theta_index)] = 0.5 * zero_tol * scale[list(blk.theta_index)]
-        floor = floor / scale
+                floor[list(blk.theta_index)] = 0.5 * zero_tol
     stages = [local_search(prob, prob.phi(theta0), radius=radius, maxiter=maxiter,
                            method=search, floor=floor)]
     if prob.best_x is None:
